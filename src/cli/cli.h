@@ -1,0 +1,163 @@
+/*
+ * cli.h - what the commands share: option tables, messages, exit codes,
+ * safe output files.
+ *
+ * The CLI owns policy: arguments, files, safety, progress and exit status.
+ * Everything about formats lives in src/lib.
+ */
+#ifndef CT_CLI_H
+#define CT_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "checkpoint.h"
+#include "ct_error.h"
+#include "plan.h"
+
+/* Exit statuses (CLI.md). */
+enum {
+	EXIT_OK = 0,
+	EXIT_CHECK_FAILED = 1,
+	EXIT_USAGE = 2,
+	EXIT_INPUT = 3,
+	EXIT_SYSTEM = 4,
+	EXIT_INTERNAL = 5,
+};
+
+/* ---- option tables: one per command, driving getopt_long, --help and the
+ * shell completions, so the three cannot drift ---- */
+
+typedef struct cli_opt {
+	int id;                /* getopt_long value: a short option char or an enum >= 256 */
+	const char *name;      /* long name */
+	int has_arg;           /* no_argument / required_argument */
+	const char *arg;       /* argument placeholder for help ("N", "FILE") */
+	const char *help;      /* one line */
+	const char *values;    /* completion candidates, space-separated, or NULL */
+} cli_opt;
+
+typedef struct cli_command {
+	const char *name;
+	int (*run)(int argc, char **argv, const struct cli_command *self);
+	const char *synopsis;  /* after "ctensors NAME " */
+	const char *summary;   /* one line for `ctensors help` */
+	const char *description; /* paragraph(s) for `COMMAND --help` */
+	const cli_opt *opts;   /* terminated by {0} */
+} cli_command;
+
+extern const cli_command cli_commands[];
+
+/* The commands, one file each (cmd_<name>.c). */
+int cmd_inspect(int argc, char **argv, const cli_command *self);
+int cmd_quantize(int argc, char **argv, const cli_command *self);
+int cmd_decompress(int argc, char **argv, const cli_command *self);
+int cmd_help(int argc, char **argv, const cli_command *self);
+extern const size_t cli_n_commands;
+
+/* Option ids above the char range. */
+enum {
+	OPT_JSON = 256, OPT_TENSORS, OPT_STATS, OPT_TENSOR, OPT_IGNORE, OPT_TARGETS,
+	OPT_GROUP_SIZE, OPT_DRY_RUN, OPT_PLAIN_METADATA, OPT_NO_FUSE, OPT_SKIP_INCOMPAT,
+	OPT_PROGRESS, OPT_NO_PROGRESS, OPT_DTYPE, OPT_AGAINST, OPT_MIN_SNR, OPT_MIN_COS,
+	OPT_MAX_ABS, OPT_EXACT,
+};
+
+/* Parses argv with the command's table. Calls on(id, optarg, ctx) for each
+ * option; handles -h/--help itself (prints help, returns 0 with *done set).
+ * Returns an exit status (0 to continue). */
+int cli_parse(const cli_command *cmd, int argc, char **argv,
+	      int (*on)(void *ctx, int id, const char *arg), void *ctx, bool *done);
+
+void cli_print_help(const cli_command *cmd, FILE *out);
+
+/* ---- messages ---- */
+
+extern int cli_verbosity;   /* 0 quiet, 1 normal, 2 verbose */
+
+/* "ctensors: " + message on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints err and returns the exit status for its code. */
+int cli_fail(const ct_error *err);
+/* Usage error: message, hint to --help, returns EXIT_USAGE. */
+int cli_usage(const cli_command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_exit_status(int ct_code);
+
+/* Writes s to out with control characters and invalid bytes escaped, so a
+ * tensor name from a file cannot drive the terminal. */
+void cli_put_safe(FILE *out, const char *s);
+
+/* Parses a positive integer option value. */
+bool cli_parse_uint(const char *s, uint64_t max, uint64_t *out);
+
+int cli_default_threads(void);
+
+/* ---- output (output.c) ---- */
+
+typedef struct cli_output cli_output;
+
+/* Prepares to write dest for inputs ckpt: refuses dest equal to or inside
+ * an input, and an existing dest without force. Output mirrors the input:
+ * a file for a file, a directory for a directory. */
+int cli_output_open(const char *dest, const ct_checkpoint *in, bool force, cli_output **out,
+		    ct_error *err);
+
+/* Opens temporary files for every shard of plan (whose builders are laid
+ * out), reserves their space, and fills sinks[]. */
+int cli_output_begin(cli_output *o, ct_plan *plan, ct_sink *sinks, ct_error *err);
+
+/* Writes a small file (index, config.json) into the output directory. */
+int cli_output_put(cli_output *o, const char *name, const char *data, size_t len,
+		   ct_error *err);
+
+/* Copies the input directory's other files (not shards, index or
+ * config.json) into the output. */
+int cli_output_copy_others(cli_output *o, const ct_checkpoint *in, ct_error *err);
+
+/* fsyncs and renames everything into place. */
+int cli_output_commit(cli_output *o, ct_error *err);
+
+/* Removes everything written (on error); frees o. Safe on NULL. */
+void cli_output_abort(cli_output *o);
+void cli_output_free(cli_output *o);
+
+bool cli_output_is_dir(const cli_output *o);
+
+/* Installs handlers that remove temporary files on SIGINT/SIGTERM/SIGHUP and
+ * make SIGXFSZ an ordinary write error. */
+void cli_install_signal_handlers(void);
+
+/* ---- shared by quantize/compress/decompress ---- */
+
+/* Lays out every shard's builder with the metadata and checksums, then
+ * (unless dry_run) writes the output: shards, index, other files,
+ * config.json (with qconfig_json as quantization_config, or removed when
+ * NULL), in that order. */
+typedef struct cli_write_opts {
+	const char *dest;
+	bool force;
+	bool plain_metadata;
+	int threads;
+	bool progress;
+	const char *qconfig_compact;  /* for __metadata__, or NULL */
+	json_t *qconfig_json;         /* for config.json, or NULL to remove */
+} cli_write_opts;
+
+int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
+		   ct_error *err);
+int cli_layout_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
+		    ct_error *err);
+
+/* The config that describes ckpt: the file at path when given, else the
+ * checkpoint's own (config.json or embedded metadata). */
+struct ct_qconfig;
+int cli_load_checkpoint_config(const ct_checkpoint *ck, const char *path,
+			       struct ct_qconfig **cfg, ct_error *err);
+
+/* Human-readable size ("1.5 MB"). */
+const char *cli_human_bytes(uint64_t n, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,208 @@
+/* common.c - option parsing from the command tables, messages, small helpers. */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int cli_verbosity = 1;
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("ctensors: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	if (cli_verbosity < 1)
+		return;
+	va_list ap;
+	fputs("ctensors: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_exit_status(int code)
+{
+	switch (code) {
+	case CT_OK: return EXIT_OK;
+	case CT_EVERIFY: return EXIT_CHECK_FAILED;
+	case CT_EUSAGE: return EXIT_USAGE;
+	case CT_EINPUT: return EXIT_INPUT;
+	case CT_EIO: return EXIT_SYSTEM;
+	default: return EXIT_INTERNAL;
+	}
+}
+
+int cli_fail(const ct_error *err)
+{
+	/* messages come from files: escape what could drive the terminal */
+	fputs("ctensors: ", stderr);
+	cli_put_safe(stderr, err->msg[0] ? err->msg : "unknown error");
+	fputc('\n', stderr);
+	return cli_exit_status(err->code ? err->code : CT_EINTERNAL);
+}
+
+int cli_usage(const cli_command *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("ctensors: ", stderr);
+	if (cmd)
+		fprintf(stderr, "%s: ", cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (cmd)
+		fprintf(stderr, " (see 'ctensors %s --help')\n", cmd->name);
+	else
+		fputs(" (see 'ctensors help')\n", stderr);
+	return EXIT_USAGE;
+}
+
+void cli_put_safe(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		unsigned c = *p;
+		if (c < 0x20 || c == 0x7F) {
+			switch (c) {
+			case '\n': fputs("\\n", out); break;
+			case '\t': fputs("\\t", out); break;
+			case '\r': fputs("\\r", out); break;
+			default: fprintf(out, "\\x%02x", c);
+			}
+			p++;
+			continue;
+		}
+		if (c < 0x80) {
+			fputc((int)c, out);
+			p++;
+			continue;
+		}
+		/* a valid UTF-8 sequence passes; anything else is escaped */
+		size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
+			     (c & 0xF8) == 0xF0 ? 4 : 0;
+		size_t k = 1;
+		while (len && k < len && (p[k] & 0xC0) == 0x80)
+			k++;
+		if (len && k == len && !(c == 0xC2 && p[1] < 0xA0)) {
+			fwrite(p, 1, len, out);
+			p += len;
+		} else {
+			fprintf(out, "\\x%02x", c);
+			p++;
+		}
+	}
+}
+
+bool cli_parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+	if (!s || !*s || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+int cli_default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 256 ? 256 : (int)n;
+}
+
+const char *cli_human_bytes(uint64_t n, char *buf, size_t size)
+{
+	static const char *const unit[] = { "B", "kB", "MB", "GB", "TB", "PB" };
+	double v = (double)n;
+	int u = 0;
+	while (v >= 1000.0 && u < 5) {
+		v /= 1000.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, size, "%" PRIu64 " B", n);
+	else
+		snprintf(buf, size, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v, unit[u]);
+	return buf;
+}
+
+/* ------------------------------------------------------------- options --- */
+
+#define MAX_OPTS 48
+
+void cli_print_help(const cli_command *cmd, FILE *out)
+{
+	fprintf(out, "usage: ctensors %s %s\n\n%s\n", cmd->name, cmd->synopsis, cmd->summary);
+	if (cmd->description)
+		fprintf(out, "\n%s\n", cmd->description);
+	fputs("\noptions:\n", out);
+	for (const cli_opt *o = cmd->opts; o->name; o++) {
+		char left[64];
+		int n;
+		if (o->id < 256)
+			n = snprintf(left, sizeof(left), "-%c, --%s", o->id, o->name);
+		else
+			n = snprintf(left, sizeof(left), "    --%s", o->name);
+		if (o->has_arg && n > 0 && (size_t)n < sizeof(left))
+			snprintf(left + n, sizeof(left) - (size_t)n, " %s", o->arg);
+		fprintf(out, "  %-28s %s\n", left, o->help);
+	}
+}
+
+int cli_parse(const cli_command *cmd, int argc, char **argv,
+	      int (*on)(void *ctx, int id, const char *arg), void *ctx, bool *done)
+{
+	struct option longopts[MAX_OPTS + 1];
+	char shortopts[2 * MAX_OPTS + 2];
+	size_t n = 0, s = 0;
+	shortopts[s++] = ':'; /* report a missing value as ':' */
+	for (const cli_opt *o = cmd->opts; o->name && n < MAX_OPTS; o++, n++) {
+		longopts[n] = (struct option){ o->name, o->has_arg, NULL, o->id };
+		if (o->id < 256) {
+			shortopts[s++] = (char)o->id;
+			if (o->has_arg)
+				shortopts[s++] = ':';
+		}
+	}
+	longopts[n] = (struct option){ 0, 0, 0, 0 };
+	shortopts[s] = '\0';
+	*done = false;
+	optind = 1;
+	opterr = 0;
+	for (;;) {
+		int li = -1;
+		int c = getopt_long(argc, argv, shortopts, longopts, &li);
+		if (c == -1)
+			break;
+		if (c == '?') {
+			if (optopt && optopt < 256)
+				return cli_usage(cmd, "unknown option -%c", optopt);
+			return cli_usage(cmd, "unknown option %s", argv[optind - 1]);
+		}
+		if (c == ':')
+			return cli_usage(cmd, "option %s needs a value", argv[optind - 1]);
+		if (c == 'h') {
+			cli_print_help(cmd, stdout);
+			*done = true;
+			return EXIT_OK;
+		}
+		int rc = on(ctx, c, optarg);
+		if (rc)
+			return rc;
+	}
+	return EXIT_OK;
+}

@@ -1,0 +1,149 @@
+/*
+ * main.c - the command table and dispatch, as git.c does it: each command
+ * lives in cmd_<name>.c and is found here by name.
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define COMMON_WRITE_OPTS                                                               \
+	{ 'f', "force", no_argument, NULL, "replace an existing output", NULL },          \
+	{ 'j', "threads", required_argument, "N", "worker threads (default: all cores)",  \
+	  NULL },                                                                         \
+	{ OPT_PLAIN_METADATA, "plain-metadata", no_argument, NULL,                        \
+	  "write __metadata__ as only {\"format\":\"pt\"}, as the Python library does",   \
+	  NULL },                                                                         \
+	{ 'q', "quiet", no_argument, NULL, "print nothing but errors", NULL },            \
+	{ 'v', "verbose", no_argument, NULL, "say more", NULL },                          \
+	{ 'h', "help", no_argument, NULL, "show this help", NULL }
+
+static const cli_opt inspect_opts[] = {
+	{ OPT_JSON, "json", no_argument, NULL, "one JSON document on stdout", NULL },
+	{ OPT_TENSORS, "tensors", no_argument, NULL, "list every tensor instead of groups",
+	  NULL },
+	{ OPT_STATS, "stats", no_argument, NULL,
+	  "read the data: min, max, mean, std, zeros, NaN and Inf", NULL },
+	{ OPT_TENSOR, "tensor", required_argument, "NAME",
+	  "only this tensor (repeatable)", NULL },
+	{ 'h', "help", no_argument, NULL, "show this help", NULL },
+	{ 0, NULL, 0, NULL, NULL, NULL },
+};
+
+static const cli_opt quantize_opts[] = {
+	{ 's', "scheme", required_argument, "SCHEME", "preset scheme (W4A16, FP8_DYNAMIC, "
+	  "NVFP4A16, ...)", "W4A16 W4A16_ASYM W8A16 W8A8 INT8 W4A8 W4AFP8 FP8_DYNAMIC "
+	  "FP8_BLOCK NVFP4A16 MXFP4A16 MXFP8A16" },
+	{ 'c', "config", required_argument, "CONFIG",
+	  "quantization_config JSON, or a config.json holding one", NULL },
+	{ OPT_IGNORE, "ignore", required_argument, "PATTERN",
+	  "leave this module dense: exact name or re:REGEX (repeatable)", NULL },
+	{ OPT_TARGETS, "targets", required_argument, "PATTERN",
+	  "quantize only these modules (repeatable; default Linear = all)", NULL },
+	{ OPT_GROUP_SIZE, "group-size", required_argument, "N", "override the group size",
+	  NULL },
+	{ OPT_SKIP_INCOMPAT, "skip-incompatible", no_argument, NULL,
+	  "leave weights that do not fit the scheme dense and list them in ignore", NULL },
+	{ OPT_NO_FUSE, "no-fuse-global-scale", no_argument, NULL,
+	  "NVFP4: one global scale per module, not shared by q/k/v and gate/up", NULL },
+	{ OPT_DRY_RUN, "dry-run", no_argument, NULL, "print the plan and sizes, write "
+	  "nothing", NULL },
+	COMMON_WRITE_OPTS,
+	{ 0, NULL, 0, NULL, NULL, NULL },
+};
+
+static const cli_opt decompress_opts[] = {
+	{ 'c', "config", required_argument, "CONFIG",
+	  "the config of a bare file from the Python library", NULL },
+	{ OPT_DTYPE, "dtype", required_argument, "DTYPE",
+	  "convert the dense weights to bf16, f16 or f32", "bf16 f16 f32" },
+	COMMON_WRITE_OPTS,
+	{ 0, NULL, 0, NULL, NULL, NULL },
+};
+
+static const cli_opt help_opts[] = {
+	{ 'h', "help", no_argument, NULL, "show this help", NULL },
+	{ 0, NULL, 0, NULL, NULL, NULL },
+};
+
+const cli_command cli_commands[] = {
+	{ "inspect", cmd_inspect, "[--json] [--tensors] [--stats] [--tensor NAME]... CHECKPOINT",
+	  "Show what a checkpoint holds.",
+	  "CHECKPOINT is a .safetensors file, a model directory or an index file. The\n"
+	  "tensors are read from the headers alone unless --stats is given.",
+	  inspect_opts },
+	{ "quantize", cmd_quantize, "(-s SCHEME | -c CONFIG) [options] INPUT OUTPUT",
+	  "Quantize dense weights into the compressed-tensors format.",
+	  "Data-free round-to-nearest with a min-max observer, byte-identical to the\n"
+	  "compressed-tensors library. OUTPUT mirrors INPUT: a file for a file, a model\n"
+	  "directory for a model directory.",
+	  quantize_opts },
+	{ "decompress", cmd_decompress, "[-c CONFIG] [--dtype bf16|f16|f32] [options] INPUT OUTPUT",
+	  "Turn a compressed checkpoint back into dense weights.",
+	  "Works on files written by ctensors (config inside) and by the Python library\n"
+	  "(config.json of the model directory, or -c CONFIG for a bare file).",
+	  decompress_opts },
+	{ "help", cmd_help, "[COMMAND]", "Show help for ctensors or a command.", NULL,
+	  help_opts },
+};
+const size_t cli_n_commands = sizeof(cli_commands) / sizeof(cli_commands[0]);
+
+static const cli_command *find_command(const char *name)
+{
+	for (size_t i = 0; i < cli_n_commands; i++)
+		if (strcmp(cli_commands[i].name, name) == 0)
+			return &cli_commands[i];
+	return NULL;
+}
+
+static void print_overview(FILE *out)
+{
+	fputs("usage: ctensors COMMAND [options] ...\n"
+	      "       ctensors help [COMMAND] | ctensors --version\n\n"
+	      "Convert model checkpoints between dense safetensors and the compressed-tensors\n"
+	      "format.\n\ncommands:\n", out);
+	for (size_t i = 0; i < cli_n_commands; i++)
+		fprintf(out, "  %-12s %s\n", cli_commands[i].name, cli_commands[i].summary);
+	fputs("\nexit status: 0 ok, 1 verify check failed, 2 usage, 3 invalid input,\n"
+	      "4 I/O or system error, 5 internal error.\n"
+	      "See 'ctensors help COMMAND' or man ctensors.\n", out);
+}
+
+int cmd_help(int argc, char **argv, const cli_command *self)
+{
+	if (argc > 2)
+		return cli_usage(self, "expected at most one COMMAND");
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		cli_print_help(self, stdout);
+		return EXIT_OK;
+	}
+	if (argc < 2) {
+		print_overview(stdout);
+		return EXIT_OK;
+	}
+	const cli_command *c = find_command(argv[1]);
+	if (!c)
+		return cli_usage(NULL, "'%s' is not a ctensors command", argv[1]);
+	cli_print_help(c, stdout);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		print_overview(stderr);
+		return EXIT_USAGE;
+	}
+	const char *name = argv[1];
+	if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
+		printf("ctensors %s\n", CT_VERSION);
+		return EXIT_OK;
+	}
+	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+		return cmd_help(1, argv, find_command("help"));
+	const cli_command *c = find_command(name);
+	if (!c)
+		return cli_usage(NULL, "'%s' is not a ctensors command", name);
+	cli_install_signal_handlers();
+	return c->run(argc - 1, argv + 1, c);
+}

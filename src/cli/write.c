@@ -1,0 +1,144 @@
+/* write.c - from a validated plan to files on disk, in the order that makes
+ * a directory complete only when config.json appears. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pyjson.h"
+
+int cli_layout_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
+		    ct_error *err)
+{
+	for (size_t s = 0; s < plan->n_shards; s++) {
+		ct_st_builder *b = plan->shards[s].builder;
+		const ct_st_file *f = in->shards[s];
+		int rc = ct_st_builder_meta(b, "format", "pt", err);
+		if (!rc && !o->plain_metadata) {
+			/* keep the input's own entries, replace ours */
+			if (f->metadata) {
+				const char *k;
+				json_t *v;
+				json_object_foreach(f->metadata, k, v) {
+					if (strcmp(k, "format") == 0 || strcmp(k, "quantization_config") == 0 ||
+					    strncmp(k, "ctensors.", 9) == 0)
+						continue;
+					rc = ct_st_builder_meta(b, k, json_string_value(v), err);
+					if (rc)
+						break;
+				}
+			}
+			if (!rc && o->qconfig_compact)
+				rc = ct_st_builder_meta(b, "quantization_config", o->qconfig_compact, err);
+			if (!rc)
+				rc = ct_st_builder_meta(b, "ctensors.version", CT_VERSION, err);
+		}
+		if (!rc)
+			rc = ct_st_builder_layout(b, !o->plain_metadata, err);
+		if (rc)
+			return rc;
+	}
+	return CT_OK;
+}
+
+/* The index as transformers writes it: sorted keys, indent 2, newline. */
+static char *index_json(const ct_plan *plan, const ct_checkpoint *in)
+{
+	json_t *idx = json_object();
+	json_t *meta = json_object();
+	json_t *wm = json_object();
+	json_t *old = json_object_get(in->index, "metadata");
+	if (json_is_object(old))
+		json_object_update(meta, old);
+	uint64_t total = 0;
+	for (size_t s = 0; s < plan->n_shards; s++)
+		total += ct_st_builder_data_size(plan->shards[s].builder);
+	json_object_set_new(meta, "total_size", json_integer((json_int_t)total));
+	json_object_set_new(idx, "metadata", meta);
+	json_object_set_new(idx, "weight_map", wm);
+	for (size_t s = 0; s < plan->n_shards; s++) {
+		const ct_plan_shard *sh = &plan->shards[s];
+		for (size_t i = 0; i < sh->n_items; i++) {
+			const ct_plan_item *it = &sh->items[i];
+			for (size_t k = 0; k < it->n_out; k++) {
+				char name[4096];
+				if (it->kind == CT_ITEM_COPY)
+					snprintf(name, sizeof(name), "%s", it->src->name);
+				else
+					snprintf(name, sizeof(name), "%s.%s", it->module,
+						 it->out[k].suffix);
+				json_object_set_new(wm, name, json_string(sh->name));
+			}
+		}
+	}
+	char *text = ct_pyjson_dumps(idx, true);
+	json_decref(idx);
+	if (!text)
+		return NULL;
+	size_t n = strlen(text);
+	char *withnl = realloc(text, n + 2);
+	if (!withnl) {
+		free(text);
+		return NULL;
+	}
+	withnl[n] = '\n';
+	withnl[n + 1] = '\0';
+	return withnl;
+}
+
+/* config.json as the library rewrites it: the input's, with
+ * quantization_config set or removed, re-dumped with sorted keys. */
+static char *config_json(const ct_checkpoint *in, json_t *qconfig)
+{
+	json_t *cfg = in->config ? json_deep_copy(in->config) : json_object();
+	if (!cfg)
+		return NULL;
+	json_object_del(cfg, "compression_config");
+	if (qconfig)
+		json_object_set(cfg, "quantization_config", qconfig);
+	else
+		json_object_del(cfg, "quantization_config");
+	char *text = ct_pyjson_dumps(cfg, true);
+	json_decref(cfg);
+	return text;
+}
+
+int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
+		   ct_error *err)
+{
+	cli_output *out = NULL;
+	ct_sink *sinks = calloc(plan->n_shards ? plan->n_shards : 1, sizeof(ct_sink));
+	if (!sinks)
+		return ct_fail(err, CT_EIO, "out of memory");
+	int rc = cli_output_open(o->dest, in, o->force, &out, err);
+	if (!rc)
+		rc = cli_output_begin(out, plan, sinks, err);
+	if (!rc) {
+		ct_run_opts ro = { .threads = o->threads };
+		rc = ct_plan_execute(plan, sinks, &ro, err);
+	}
+	if (!rc && cli_output_is_dir(out)) {
+		if (in->index) {
+			char *idx = index_json(plan, in);
+			rc = idx ? cli_output_put(out, in->index_name, idx, strlen(idx), err) :
+				   ct_fail(err, CT_EIO, "out of memory");
+			free(idx);
+		}
+		if (!rc)
+			rc = cli_output_copy_others(out, in, err);
+		if (!rc && (in->config || o->qconfig_json)) {
+			char *cfg = config_json(in, o->qconfig_json);
+			rc = cfg ? cli_output_put(out, "config.json", cfg, strlen(cfg), err) :
+				   ct_fail(err, CT_EIO, "out of memory");
+			free(cfg);
+		}
+	}
+	if (!rc)
+		rc = cli_output_commit(out, err);
+	if (rc)
+		cli_output_abort(out);
+	else
+		cli_output_free(out);
+	free(sinks);
+	return rc;
+}

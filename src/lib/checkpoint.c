@@ -1,0 +1,424 @@
+#include "checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CT_JSON_FILE_MAX (256u << 20) /* config and index files are small */
+
+static char *path_join(const char *dir, const char *name)
+{
+	size_t a = strlen(dir), b = strlen(name);
+	char *p = malloc(a + b + 2);
+	if (!p)
+		return NULL;
+	memcpy(p, dir, a);
+	p[a] = '/';
+	memcpy(p + a + 1, name, b + 1);
+	return p;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+int ct_json_load_file(const char *path, size_t max_bytes, json_t **out, ct_error *err)
+{
+	*out = NULL;
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return ct_fail(err, errno == ENOENT ? CT_EINPUT : CT_EIO, "%s: cannot open: %s",
+			       path, strerror(errno));
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc = CT_OK;
+	for (;;) {
+		if (cap - len < 65536) {
+			if (cap >= max_bytes) {
+				rc = ct_fail(err, CT_EINPUT, "%s: larger than %zu bytes", path,
+					     max_bytes);
+				break;
+			}
+			size_t ncap = cap ? cap * 2 : 65536 * 2;
+			char *nb = realloc(buf, ncap);
+			if (!nb) {
+				rc = ct_fail(err, CT_EIO, "%s: out of memory", path);
+				break;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		size_t got = fread(buf + len, 1, cap - len, fp);
+		len += got;
+		if (got == 0) {
+			if (ferror(fp))
+				rc = ct_fail(err, CT_EIO, "%s: read error", path);
+			break;
+		}
+	}
+	fclose(fp);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	json_error_t jerr;
+	*out = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES, &jerr);
+	free(buf);
+	if (!*out)
+		return ct_fail(err, CT_EINPUT, "%s: invalid JSON: %s (line %d, column %d)",
+			       path, jerr.text, jerr.line, jerr.column);
+	return CT_OK;
+}
+
+static int cmp_tref_name(const void *a, const void *b, void *ctx)
+{
+	const ct_tref *t = ctx;
+	return strcmp(t[*(const size_t *)a].t->name, t[*(const size_t *)b].t->name);
+}
+
+const ct_tref *ct_ckpt_find(const ct_checkpoint *c, const char *name)
+{
+	size_t lo = 0, hi = c->n_tensors;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const ct_tref *r = &c->tensors[c->by_name[mid]];
+		int k = strcmp(name, r->t->name);
+		if (k == 0)
+			return r;
+		if (k < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+static bool safe_shard_name(const char *s)
+{
+	return *s && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+/* Collects the distinct shard names of weight_map in order of first mention. */
+static int index_shards(ct_checkpoint *c, const char *index_path, ct_error *err)
+{
+	json_t *wm = json_object_get(c->index, "weight_map");
+	if (!json_is_object(c->index) || !json_is_object(wm))
+		return ct_fail(err, CT_EINPUT, "%s: no \"weight_map\" object (expected a "
+			       "safetensors index)", index_path);
+	size_t n = json_object_size(wm);
+	c->shard_names = calloc(n ? n : 1, sizeof(char *));
+	c->shards = calloc(n ? n : 1, sizeof(ct_st_file *));
+	if (!c->shard_names || !c->shards)
+		return ct_fail(err, CT_EIO, "out of memory");
+	const char *key;
+	json_t *v;
+	json_object_foreach(wm, key, v) {
+		if (!json_is_string(v) || !safe_shard_name(json_string_value(v)))
+			return ct_fail(err, CT_EINPUT, "%s: weight_map: %s: shard is not a plain "
+				       "file name in the model directory", index_path, key);
+		const char *s = json_string_value(v);
+		if (strlen(s) != json_string_length(v))
+			return ct_fail(err, CT_EINPUT, "%s: weight_map: %s: shard name holds a "
+				       "NUL byte", index_path, key);
+		size_t i;
+		for (i = 0; i < c->n_shards; i++)
+			if (strcmp(c->shard_names[i], s) == 0)
+				break;
+		if (i == c->n_shards) {
+			if (!(c->shard_names[c->n_shards] = strdup(s)))
+				return ct_fail(err, CT_EIO, "out of memory");
+			c->n_shards++;
+		}
+	}
+	if (c->n_shards == 0)
+		return ct_fail(err, CT_EINPUT, "%s: weight_map is empty", index_path);
+	return CT_OK;
+}
+
+static int build_tensor_table(ct_checkpoint *c, const char *index_path, ct_error *err)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < c->n_shards; i++)
+		total += c->shards[i]->n_tensors;
+	c->tensors = calloc(total ? total : 1, sizeof(ct_tref));
+	c->by_name = calloc(total ? total : 1, sizeof(size_t));
+	if (!c->tensors || !c->by_name)
+		return ct_fail(err, CT_EIO, "out of memory");
+	for (size_t i = 0; i < c->n_shards; i++) {
+		for (size_t k = 0; k < c->shards[i]->n_tensors; k++) {
+			c->tensors[c->n_tensors].t = &c->shards[i]->tensors[k];
+			c->tensors[c->n_tensors].shard = i;
+			c->by_name[c->n_tensors] = c->n_tensors;
+			c->n_tensors++;
+		}
+	}
+	qsort_r(c->by_name, c->n_tensors, sizeof(size_t), cmp_tref_name, c->tensors);
+	for (size_t i = 1; i < c->n_tensors; i++) {
+		const ct_tref *a = &c->tensors[c->by_name[i - 1]];
+		const ct_tref *b = &c->tensors[c->by_name[i]];
+		if (strcmp(a->t->name, b->t->name) == 0)
+			return ct_fail(err, CT_EINPUT, "%s: %s: tensor present in two shards, %s "
+				       "and %s", c->dir, a->t->name, c->shard_names[a->shard],
+				       c->shard_names[b->shard]);
+	}
+	if (!c->index)
+		return CT_OK;
+	json_t *wm = json_object_get(c->index, "weight_map");
+	const char *key;
+	json_t *v;
+	json_object_foreach(wm, key, v) {
+		const ct_tref *r = ct_ckpt_find(c, key);
+		if (!r)
+			return ct_fail(err, CT_EINPUT, "%s: %s: listed in weight_map under %s but "
+				       "absent from every shard", index_path, key,
+				       json_string_value(v));
+		if (strcmp(c->shard_names[r->shard], json_string_value(v)) != 0)
+			return ct_fail(err, CT_EINPUT, "%s: %s: weight_map says %s but the tensor "
+				       "is in %s", index_path, key, json_string_value(v),
+				       c->shard_names[r->shard]);
+	}
+	if (json_object_size(wm) != c->n_tensors) {
+		for (size_t i = 0; i < c->n_tensors; i++) {
+			if (!json_object_get(wm, c->tensors[i].t->name))
+				return ct_fail(err, CT_EINPUT, "%s: %s: tensor in shard %s is not "
+					       "listed in the index", index_path,
+					       c->tensors[i].t->name,
+					       c->shard_names[c->tensors[i].shard]);
+		}
+	}
+	return CT_OK;
+}
+
+/* Finds the index file of a model directory: model.safetensors.index.json
+ * first, else the only *.safetensors.index.json. */
+static int find_index(const char *dir, char **name, ct_error *err)
+{
+	*name = NULL;
+	char *p = path_join(dir, "model.safetensors.index.json");
+	if (!p)
+		return ct_fail(err, CT_EIO, "out of memory");
+	bool exists = access(p, F_OK) == 0;
+	free(p);
+	if (exists) {
+		*name = strdup("model.safetensors.index.json");
+		return *name ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
+	}
+	DIR *d = opendir(dir);
+	if (!d)
+		return ct_fail(err, CT_EIO, "%s: cannot list: %s", dir, strerror(errno));
+	struct dirent *de;
+	int rc = CT_OK;
+	while ((de = readdir(d))) {
+		if (!ends_with(de->d_name, ".safetensors.index.json"))
+			continue;
+		if (*name) {
+			rc = ct_fail(err, CT_EINPUT, "%s: two index files, %s and %s (name one "
+				     "of them)", dir, *name, de->d_name);
+			break;
+		}
+		if (!(*name = strdup(de->d_name))) {
+			rc = ct_fail(err, CT_EIO, "out of memory");
+			break;
+		}
+	}
+	closedir(d);
+	if (rc) {
+		free(*name);
+		*name = NULL;
+	}
+	return rc;
+}
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+static int open_shards(ct_checkpoint *c, ct_error *err)
+{
+	for (size_t i = 0; i < c->n_shards; i++) {
+		char *p = ct_ckpt_shard_path(c, i);
+		if (!p)
+			return ct_fail(err, CT_EIO, "out of memory");
+		int rc = ct_st_open(p, &c->shards[i], err);
+		free(p);
+		if (rc)
+			return rc;
+	}
+	return CT_OK;
+}
+
+int ct_ckpt_open(const char *path, ct_checkpoint **out, ct_error *err)
+{
+	*out = NULL;
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return ct_fail(err, errno == ENOENT || errno == ENOTDIR ? CT_EINPUT : CT_EIO,
+			       "%s: %s", path, strerror(errno));
+	ct_checkpoint *c = calloc(1, sizeof(*c));
+	if (!c)
+		return ct_fail(err, CT_EIO, "out of memory");
+	int rc = CT_OK;
+	char *index_path = NULL;
+	if (S_ISDIR(st.st_mode)) {
+		c->kind = CT_CKPT_DIR;
+		c->dir = strdup(path);
+		if (!c->dir) {
+			rc = ct_fail(err, CT_EIO, "out of memory");
+			goto done;
+		}
+		rc = find_index(path, &c->index_name, err);
+		if (rc)
+			goto done;
+	} else if (ends_with(path, ".index.json")) {
+		c->kind = CT_CKPT_DIR;
+		c->dir = dir_of(path);
+		const char *base = strrchr(path, '/');
+		c->index_name = strdup(base ? base + 1 : path);
+		if (!c->dir || !c->index_name) {
+			rc = ct_fail(err, CT_EIO, "out of memory");
+			goto done;
+		}
+	} else {
+		c->kind = CT_CKPT_FILE;
+		c->dir = dir_of(path);
+		c->shard_names = calloc(1, sizeof(char *));
+		c->shards = calloc(1, sizeof(ct_st_file *));
+		if (!c->dir || !c->shard_names || !c->shards ||
+		    !(c->shard_names[0] = strdup(path))) {
+			rc = ct_fail(err, CT_EIO, "out of memory");
+			goto done;
+		}
+		c->n_shards = 1;
+	}
+	if (c->kind == CT_CKPT_DIR) {
+		if (c->index_name) {
+			index_path = path_join(c->dir, c->index_name);
+			if (!index_path) {
+				rc = ct_fail(err, CT_EIO, "out of memory");
+				goto done;
+			}
+			rc = ct_json_load_file(index_path, CT_JSON_FILE_MAX, &c->index, err);
+			if (!rc)
+				rc = index_shards(c, index_path, err);
+		} else {
+			c->shard_names = calloc(1, sizeof(char *));
+			c->shards = calloc(1, sizeof(ct_st_file *));
+			if (!c->shard_names || !c->shards ||
+			    !(c->shard_names[0] = strdup("model.safetensors"))) {
+				rc = ct_fail(err, CT_EIO, "out of memory");
+				goto done;
+			}
+			c->n_shards = 1;
+			char *p = path_join(c->dir, "model.safetensors");
+			bool exists = p && access(p, F_OK) == 0;
+			free(p);
+			if (!exists) {
+				rc = ct_fail(err, CT_EINPUT, "%s: no model.safetensors and no "
+					     "*.safetensors.index.json (not a model directory)",
+					     c->dir);
+				goto done;
+			}
+		}
+		if (rc)
+			goto done;
+		char *cfg = path_join(c->dir, "config.json");
+		if (!cfg) {
+			rc = ct_fail(err, CT_EIO, "out of memory");
+			goto done;
+		}
+		if (access(cfg, F_OK) == 0) {
+			rc = ct_json_load_file(cfg, CT_JSON_FILE_MAX, &c->config, err);
+			if (!rc && !json_is_object(c->config))
+				rc = ct_fail(err, CT_EINPUT, "%s: not a JSON object", cfg);
+		}
+		free(cfg);
+		if (rc)
+			goto done;
+	}
+	rc = open_shards(c, err);
+	if (!rc)
+		rc = build_tensor_table(c, index_path, err);
+done:
+	free(index_path);
+	if (rc) {
+		ct_ckpt_close(c);
+		return rc;
+	}
+	*out = c;
+	return CT_OK;
+}
+
+void ct_ckpt_close(ct_checkpoint *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_shards; i++) {
+		if (c->shards)
+			ct_st_close(c->shards[i]);
+		if (c->shard_names)
+			free(c->shard_names[i]);
+	}
+	free(c->shards);
+	free(c->shard_names);
+	free(c->tensors);
+	free(c->by_name);
+	free(c->dir);
+	free(c->index_name);
+	json_decref(c->config);
+	json_decref(c->index);
+	free(c);
+}
+
+char *ct_ckpt_shard_path(const ct_checkpoint *c, size_t i)
+{
+	if (c->kind == CT_CKPT_FILE)
+		return strdup(c->shard_names[i]);
+	return path_join(c->dir, c->shard_names[i]);
+}
+
+int ct_ckpt_qconfig(const ct_checkpoint *c, json_t **out, ct_error *err)
+{
+	*out = NULL;
+	if (c->config) {
+		json_t *q = json_object_get(c->config, "quantization_config");
+		if (!q)
+			q = json_object_get(c->config, "compression_config");
+		if (!q)
+			q = json_object_get(json_object_get(c->config, "text_config"),
+					    "quantization_config");
+		if (q) {
+			if (!json_is_object(q))
+				return ct_fail(err, CT_EINPUT, "%s/config.json: quantization_config "
+					       "is not an object", c->dir);
+			*out = json_incref(q);
+			return CT_OK;
+		}
+	}
+	const char *s = c->n_shards ? ct_st_meta(c->shards[0], "quantization_config") : NULL;
+	if (!s)
+		return CT_OK;
+	json_error_t jerr;
+	json_t *q = json_loads(s, JSON_REJECT_DUPLICATES, &jerr);
+	if (!q || !json_is_object(q)) {
+		json_decref(q);
+		return ct_fail(err, CT_EINPUT, "%s: __metadata__ quantization_config is not a "
+			       "JSON object%s%s", c->shards[0]->path, q ? "" : ": ",
+			       q ? "" : jerr.text);
+	}
+	*out = q;
+	return CT_OK;
+}

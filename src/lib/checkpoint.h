@@ -1,0 +1,63 @@
+/*
+ * checkpoint.h - a model as the user names it: one safetensors file, a model
+ * directory (model.safetensors, or shards listed by *.safetensors.index.json,
+ * plus config.json and other files), or an index file.
+ *
+ * Opening validates every shard's header and the index against the shards,
+ * so that everything downstream can trust names, shapes and offsets.
+ */
+#ifndef CT_CHECKPOINT_H
+#define CT_CHECKPOINT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ct_error.h"
+#include "safetensors.h"
+
+typedef enum ct_ckpt_kind {
+	CT_CKPT_FILE,      /* a bare .safetensors file */
+	CT_CKPT_DIR,       /* a model directory (single file or sharded) */
+} ct_ckpt_kind;
+
+typedef struct ct_tref {
+	const ct_tensor *t;     /* the tensor in its shard */
+	size_t shard;           /* index into shards */
+} ct_tref;
+
+typedef struct ct_checkpoint {
+	ct_ckpt_kind kind;
+	char *dir;              /* model directory; for a file, its directory */
+	char *index_name;       /* base name of the index file, or NULL */
+	size_t n_shards;
+	char **shard_names;     /* base names (file kind: the path as given) */
+	ct_st_file **shards;
+	size_t n_tensors;
+	ct_tref *tensors;       /* shard order, then file order within a shard */
+	size_t *by_name;        /* indices into tensors, sorted by name */
+	json_t *config;         /* config.json, or NULL */
+	json_t *index;          /* the index JSON, or NULL */
+} ct_checkpoint;
+
+/* Opens path (file, directory or index file) and validates it whole. */
+int ct_ckpt_open(const char *path, ct_checkpoint **out, ct_error *err);
+void ct_ckpt_close(ct_checkpoint *c);
+
+/* The tensor called name, or NULL. */
+const ct_tref *ct_ckpt_find(const ct_checkpoint *c, const char *name);
+
+/* The quantization_config object the checkpoint carries: from config.json
+ * (quantization_config, compression_config or text_config.quantization_config)
+ * or else from the first shard's __metadata__ "quantization_config" (a JSON
+ * string, parsed; *owned set when the caller must json_decref it). NULL if
+ * none. A malformed embedded config is an error. */
+int ct_ckpt_qconfig(const ct_checkpoint *c, json_t **out, ct_error *err);
+
+/* Path of shard i joined to the directory (malloc'd). */
+char *ct_ckpt_shard_path(const ct_checkpoint *c, size_t i);
+
+/* Reads a JSON file strictly (duplicate keys refused, size capped). */
+int ct_json_load_file(const char *path, size_t max_bytes, json_t **out, ct_error *err);
+
+#endif

@@ -1,0 +1,277 @@
+#include "codec.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const ct_codec ct_codec_pack;
+extern const ct_codec ct_codec_naive;
+extern const ct_codec ct_codec_int;
+extern const ct_codec ct_codec_float;
+extern const ct_codec ct_codec_nvfp4;
+extern const ct_codec ct_codec_mxfp4;
+extern const ct_codec ct_codec_mxfp8;
+
+static const ct_codec *const codecs[] = {
+	&ct_codec_pack,
+	&ct_codec_naive,
+	&ct_codec_int,
+	&ct_codec_float,
+	&ct_codec_nvfp4,
+	&ct_codec_mxfp4,
+	&ct_codec_mxfp8,
+};
+
+const ct_codec *ct_codec_for(ct_format f)
+{
+	for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
+		if (codecs[i]->format == f)
+			return codecs[i];
+	return NULL;
+}
+
+void ct_codec_scale_shape(const ct_qparams *p, ct_codec_tensor *t)
+{
+	if (p->args->strategy == CT_STRAT_TENSOR) {
+		t->ndim = 1;
+		t->shape[0] = 1;
+	} else {
+		t->ndim = 2;
+		t->shape[0] = p->srows;
+		t->shape[1] = p->scols;
+	}
+}
+
+#define EMIT_CHUNK 4096
+
+int ct_codec_emit_scales(const ct_qparams *p, ct_dtype dt, int k, ct_emit_fn emit,
+			 void *ctx, ct_error *err)
+{
+	uint8_t buf[EMIT_CHUNK * 4];
+	uint64_t n = p->srows * p->scols;
+	size_t esz = ct_dtype_size(dt);
+	for (uint64_t i = 0; i < n;) {
+		size_t m = n - i < EMIT_CHUNK ? (size_t)(n - i) : EMIT_CHUNK;
+		for (size_t j = 0; j < m; j++) {
+			float s = p->scale[i + j];
+			if (dt == CT_F8_E4M3)
+				buf[j] = ct_f32_to_e4m3(s);
+			else if (dt == CT_U8)
+				buf[j] = (uint8_t)(127 + ilogbf(s));
+			else
+				ct_store_f32(dt, buf, j, s);
+		}
+		int rc = emit(ctx, k, buf, m * esz, err);
+		if (rc)
+			return rc;
+		i += m;
+	}
+	return CT_OK;
+}
+
+int ct_codec_expect(const ct_tensor *t, const char *suffix, ct_dtype dt, int ndim,
+		    const uint64_t *shape, ct_error *err)
+{
+	if (!t)
+		return ct_fail(err, CT_EINPUT, "%s: missing", suffix);
+	bool ok = t->dtype == dt && t->ndim == ndim;
+	for (int i = 0; ok && i < ndim; i++)
+		ok = t->shape[i] == shape[i];
+	if (ok)
+		return CT_OK;
+	char want[160], got[160];
+	size_t a = (size_t)snprintf(want, sizeof(want), "%s [", ct_dtype_name(dt));
+	for (int i = 0; i < ndim && a < sizeof(want); i++)
+		a += (size_t)snprintf(want + a, sizeof(want) - a, "%s%" PRIu64, i ? ", " : "",
+				      shape[i]);
+	if (a < sizeof(want))
+		snprintf(want + a, sizeof(want) - a, "]");
+	a = (size_t)snprintf(got, sizeof(got), "%s [", ct_dtype_name(t->dtype));
+	for (int i = 0; i < t->ndim && a < sizeof(got); i++)
+		a += (size_t)snprintf(got + a, sizeof(got) - a, "%s%" PRIu64, i ? ", " : "",
+				      t->shape[i]);
+	if (a < sizeof(got))
+		snprintf(got + a, sizeof(got) - a, "]");
+	return ct_fail(err, CT_EINPUT, "%s: is %s (expected %s)", suffix, got, want);
+}
+
+int ct_codec_load_scales(ct_qparams *p, const ct_tensor *t, const char *what,
+			 ct_error *err)
+{
+	uint64_t n = p->srows * p->scols;
+	bool shape_ok = t->nelem == n &&
+		((t->ndim == 2 && t->shape[0] == p->srows && t->shape[1] == p->scols) ||
+		 (p->args->strategy == CT_STRAT_TENSOR && t->ndim <= 1));
+	if (!shape_ok)
+		return ct_fail(err, CT_EINPUT, "%s: has %" PRIu64 " elements (expected a [%"
+			       PRIu64 ", %" PRIu64 "] grid for the %s strategy)", what, t->nelem,
+			       p->srows, p->scols,
+			       p->args->strategy == CT_STRAT_TENSOR ? "tensor" : "configured");
+	for (uint64_t i = 0; i < n; i++) {
+		float s;
+		if (t->dtype == CT_U8)
+			s = ct_round_to(CT_BF16, ldexpf(1.0f, (int)t->data[i] - 127));
+		else if (ct_dtype_is_float(t->dtype))
+			s = ct_load_f32(t->dtype, t->data, i);
+		else
+			return ct_fail(err, CT_EINPUT, "%s: dtype %s is not a scale dtype", what,
+				       ct_dtype_name(t->dtype));
+		if (!isfinite(s) || !(s > 0.0f))
+			return ct_fail(err, CT_EINPUT, "%s: scale %" PRIu64 " is %g (expected "
+				       "finite and > 0)", what, i, (double)s);
+		p->scale[i] = s;
+	}
+	return CT_OK;
+}
+
+int ct_codec_quantize_rows(const ct_wview *w, const ct_qparams *p, ct_row_fn fn,
+			   void *ctx, ct_error *err)
+{
+	float *x = malloc((size_t)w->cols * sizeof(float));
+	int32_t *q = malloc((size_t)w->cols * sizeof(int32_t));
+	int rc = CT_OK;
+	if (!x || !q)
+		rc = ct_fail(err, CT_EIO, "out of memory");
+	size_t esz = ct_dtype_size(w->wd);
+	for (uint64_t r = 0; !rc && r < w->rows; r++) {
+		ct_load_f32_n(w->wd, (const uint8_t *)w->data + r * w->cols * esz, x,
+			      (size_t)w->cols);
+		for (uint64_t c = 0; c < w->cols; c++) {
+			if (!isfinite(x[c])) {
+				rc = ct_fail(err, CT_EINPUT, "weight: element [%" PRIu64 ", %" PRIu64
+					     "] is %s (expected finite values to quantize)", r, c,
+					     isnan(x[c]) ? "NaN" : "infinite");
+				break;
+			}
+		}
+		if (rc)
+			break;
+		ct_quant_row(p, r, x, q);
+		rc = fn(ctx, r, q, err);
+	}
+	free(x);
+	free(q);
+	return rc;
+}
+
+int ct_codec_dequantize_rows(const ct_qparams *p, ct_codes_fn codes, void *cctx,
+			     ct_dtype out_dt, ct_emit_fn emit, void *ctx, ct_error *err)
+{
+	int32_t *q = malloc((size_t)p->cols * sizeof(int32_t));
+	uint8_t *row = malloc((size_t)p->cols * 4);
+	int rc = CT_OK;
+	if (!q || !row)
+		rc = ct_fail(err, CT_EIO, "out of memory");
+	for (uint64_t r = 0; !rc && r < p->rows; r++) {
+		rc = codes(cctx, r, q, err);
+		if (rc)
+			break;
+		ct_dequant_row(p, r, q, out_dt, row);
+		rc = emit(ctx, 0, row, (size_t)p->cols * ct_dtype_size(out_dt), err);
+	}
+	free(q);
+	free(row);
+	return rc;
+}
+
+/* ------------------------------------------------------------ fp4 rows --- */
+
+void ct_codec_pack_nibbles(const int32_t *q, uint64_t n, uint8_t *out)
+{
+	for (uint64_t i = 0; i + 1 < n; i += 2)
+		out[i / 2] = (uint8_t)((q[i] & 15) | (q[i + 1] & 15) << 4);
+}
+
+void ct_codec_unpack_nibbles(const uint8_t *in, uint64_t n, int32_t *q)
+{
+	for (uint64_t i = 0; i + 1 < n; i += 2) {
+		q[i] = in[i / 2] & 15;
+		q[i + 1] = in[i / 2] >> 4;
+	}
+}
+
+typedef struct fp4_ctx {
+	ct_emit_fn emit;
+	void *ectx;
+	uint64_t cols;
+	uint8_t *buf;
+} fp4_ctx;
+
+static int fp4_row(void *ctx, uint64_t r, const int32_t *q, ct_error *err)
+{
+	(void)r;
+	fp4_ctx *f = ctx;
+	ct_codec_pack_nibbles(q, f->cols, f->buf);
+	return f->emit(f->ectx, 0, f->buf, (size_t)(f->cols / 2), err);
+}
+
+int ct_codec_fp4_encode(const ct_module_desc *m, const ct_wview *w, const ct_qparams *p,
+			ct_dtype scale_dt, ct_emit_fn emit, void *ctx, ct_error *err)
+{
+	fp4_ctx f = { .emit = emit, .ectx = ctx, .cols = m->cols };
+	f.buf = malloc((size_t)(m->cols / 2) + 1);
+	if (!f.buf)
+		return ct_fail(err, CT_EIO, "out of memory");
+	int rc = ct_codec_quantize_rows(w, p, fp4_row, &f, err);
+	free(f.buf);
+	if (!rc)
+		rc = ct_codec_emit_scales(p, scale_dt, 1, emit, ctx, err);
+	return rc;
+}
+
+int ct_codec_fp4_load(const ct_qargs *a, ct_lookup_fn get, void *gctx, ct_dtype scale_dt,
+		      ct_qparams *p, ct_dec_info *info, ct_error *err)
+{
+	if (a->type != CT_QTYPE_FLOAT || a->num_bits != 4 || !a->has_group_size ||
+	    a->group_size <= 0)
+		return ct_fail(err, CT_EINPUT, "fp4 formats need float 4-bit weights with a "
+			       "group_size");
+	const ct_tensor *packed = get(gctx, "weight_packed");
+	if (!packed)
+		return ct_fail(err, CT_EINPUT, "weight_packed: missing");
+	if (packed->dtype != CT_U8 || packed->ndim != 2 || packed->shape[0] == 0 ||
+	    packed->shape[1] == 0)
+		return ct_fail(err, CT_EINPUT, "weight_packed: expected U8 [rows, cols/2]");
+	uint64_t R = packed->shape[0], C = packed->shape[1] * 2;
+	uint64_t g = (uint64_t)a->group_size;
+	if (C % g != 0)
+		return ct_fail(err, CT_EINPUT, "weight_packed: %" PRIu64 " columns not a "
+			       "multiple of group_size %" PRIu64, C, g);
+	const ct_tensor *scale = get(gctx, "weight_scale");
+	uint64_t ss[2] = { R, C / g };
+	int rc = ct_codec_expect(scale, "weight_scale", scale_dt, 2, ss, err);
+	if (rc)
+		return rc;
+	info->rows = R;
+	info->cols = C;
+	info->dtype = CT_BF16;
+	if (!p)
+		return CT_OK;
+	rc = ct_qparams_init(a, CT_BF16, R, C, p, err);
+	if (!rc)
+		rc = ct_codec_load_scales(p, scale, "weight_scale", err);
+	if (rc)
+		ct_qparams_free(p);
+	return rc;
+}
+
+typedef struct fp4_dec {
+	const ct_tensor *packed;
+	uint64_t cols;
+} fp4_dec;
+
+static int fp4_codes(void *ctx, uint64_t r, int32_t *q, ct_error *err)
+{
+	(void)err;
+	fp4_dec *d = ctx;
+	ct_codec_unpack_nibbles(d->packed->data + r * (d->cols / 2), d->cols, q);
+	return CT_OK;
+}
+
+int ct_codec_fp4_decode(const ct_qparams *p, ct_lookup_fn get, void *gctx, ct_dtype out_dt,
+			ct_emit_fn emit, void *ctx, ct_error *err)
+{
+	fp4_dec d = { .packed = get(gctx, "weight_packed"), .cols = p->cols };
+	return ct_codec_dequantize_rows(p, fp4_codes, &d, out_dt, emit, ctx, err);
+}

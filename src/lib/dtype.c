@@ -1,0 +1,434 @@
+#include "dtype.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+/* Element loads copy raw little-endian bytes straight into host integers. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "ctensors requires a little-endian host"
+#endif
+
+_Static_assert(sizeof(float) == 4 && FLT_MANT_DIG == 24, "float must be IEEE binary32");
+_Static_assert(sizeof(double) == 8 && DBL_MANT_DIG == 53, "double must be IEEE binary64");
+
+struct dtype_info {
+	const char *name;
+	unsigned bits;
+};
+
+/* Indexed by enum value (= rank in the Rust writer's Dtype enum). */
+static const struct dtype_info dtype_table[CT_DTYPE_COUNT] = {
+	[CT_BOOL] = { "BOOL", 8 },
+	[CT_F4] = { "F4", 4 },
+	[CT_F6_E2M3] = { "F6_E2M3", 6 },
+	[CT_F6_E3M2] = { "F6_E3M2", 6 },
+	[CT_U8] = { "U8", 8 },
+	[CT_I8] = { "I8", 8 },
+	[CT_F8_E5M2] = { "F8_E5M2", 8 },
+	[CT_F8_E4M3] = { "F8_E4M3", 8 },
+	[CT_F8_E8M0] = { "F8_E8M0", 8 },
+	[CT_F8_E4M3FNUZ] = { "F8_E4M3FNUZ", 8 },
+	[CT_F8_E5M2FNUZ] = { "F8_E5M2FNUZ", 8 },
+	[CT_I16] = { "I16", 16 },
+	[CT_U16] = { "U16", 16 },
+	[CT_F16] = { "F16", 16 },
+	[CT_BF16] = { "BF16", 16 },
+	[CT_I32] = { "I32", 32 },
+	[CT_U32] = { "U32", 32 },
+	[CT_F32] = { "F32", 32 },
+	[CT_C64] = { "C64", 64 },
+	[CT_F64] = { "F64", 64 },
+	[CT_I64] = { "I64", 64 },
+	[CT_U64] = { "U64", 64 },
+};
+
+static bool dtype_valid(ct_dtype dt)
+{
+	return (unsigned)dt < (unsigned)CT_DTYPE_COUNT;
+}
+
+const char *ct_dtype_name(ct_dtype dt)
+{
+	/* Never NULL, so a stray value cannot crash a printf. */
+	return dtype_valid(dt) ? dtype_table[dt].name : "?";
+}
+
+bool ct_dtype_from_name(const char *name, size_t len, ct_dtype *out)
+{
+	if (!name)
+		return false;
+	for (unsigned i = 0; i < (unsigned)CT_DTYPE_COUNT; i++) {
+		const char *n = dtype_table[i].name;
+		/* strlen check first: name need not be NUL-terminated. */
+		if (strlen(n) == len && memcmp(n, name, len) == 0) {
+			if (out)
+				*out = (ct_dtype)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+unsigned ct_dtype_bits(ct_dtype dt)
+{
+	return dtype_valid(dt) ? dtype_table[dt].bits : 0;
+}
+
+unsigned ct_dtype_size(ct_dtype dt)
+{
+	unsigned bits = ct_dtype_bits(dt);
+	return bits % 8 == 0 ? bits / 8 : 0;
+}
+
+bool ct_dtype_is_float(ct_dtype dt)
+{
+	switch (dt) {
+	case CT_F32:
+	case CT_F16:
+	case CT_BF16:
+	case CT_F64:
+	case CT_F8_E4M3:
+	case CT_F8_E5M2:
+	case CT_F8_E8M0:
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool ct_dtype_is_int(ct_dtype dt)
+{
+	switch (dt) {
+	case CT_BOOL:
+	case CT_U8:
+	case CT_I8:
+	case CT_I16:
+	case CT_U16:
+	case CT_I32:
+	case CT_U32:
+	case CT_I64:
+	case CT_U64:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ---- scalar conversions ---- */
+
+static uint32_t f32_bits(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof(u));
+	return u;
+}
+
+static float f32_from_bits(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+/* m / 2^s rounded to nearest, ties to even; 1 <= s <= 31. */
+static uint32_t shift_rne(uint32_t m, unsigned s)
+{
+	uint32_t q = m >> s;
+	uint32_t rem = m & ((UINT32_C(1) << s) - 1);
+	uint32_t half = UINT32_C(1) << (s - 1);
+	if (rem > half || (rem == half && (q & 1)))
+		q++;
+	return q;
+}
+
+float ct_bf16_to_f32(uint16_t h)
+{
+	return f32_from_bits((uint32_t)h << 16);
+}
+
+uint16_t ct_f32_to_bf16(float f)
+{
+	if (isnan(f))
+		return 0x7FC0;
+	uint32_t u = f32_bits(f);
+	/* torch's rounding; cannot overflow: the largest non-NaN pattern is 0xFF800000. */
+	u += UINT32_C(0x7FFF) + ((u >> 16) & 1);
+	return (uint16_t)(u >> 16);
+}
+
+float ct_f16_to_f32(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+	uint32_t e = (h >> 10) & 0x1F;
+	uint32_t m = h & 0x3FF;
+	if (e == 0x1F)
+		return f32_from_bits(sign | UINT32_C(0x7F800000) | (m << 13));
+	if (e == 0) {
+		/* Subnormal: m * 2^-24 is exact in binary32. */
+		float v = ldexpf((float)m, -24);
+		return sign ? -v : v;
+	}
+	return f32_from_bits(sign | ((e + 112) << 23) | (m << 13));
+}
+
+uint16_t ct_f32_to_f16(float f)
+{
+	uint32_t u = f32_bits(f);
+	uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+	uint32_t a = u & UINT32_C(0x7FFFFFFF);
+
+	if (a > UINT32_C(0x7F800000))
+		return sign | 0x7E00;
+	/* 65520 is the tie between 65504 (odd mantissa) and 2^16, so it and
+	 * everything above round to infinity. */
+	if (a >= UINT32_C(0x477FF000))
+		return sign | 0x7C00;
+	if (a >= UINT32_C(0x38800000)) {
+		/* Normal: rebias 127 -> 15; a mantissa carry bumps the exponent. */
+		a -= UINT32_C(112) << 23;
+		a += UINT32_C(0xFFF) + ((a >> 13) & 1);
+		return sign | (uint16_t)(a >> 13);
+	}
+	/* At or below 2^-25 (the tie with the smallest subnormal) -> 0. */
+	if (a <= UINT32_C(0x33000000))
+		return sign;
+	/* Subnormal result in units of 2^-24; may carry into the smallest normal. */
+	uint32_t e = a >> 23;
+	uint32_t m = (a & UINT32_C(0x7FFFFF)) | UINT32_C(0x800000);
+	return sign | (uint16_t)shift_rne(m, 126 - e);
+}
+
+float ct_e4m3_to_f32(uint8_t b)
+{
+	unsigned e = (b >> 3) & 0xF;
+	unsigned m = b & 0x7;
+	float v;
+	if ((b & 0x7F) == 0x7F)
+		v = NAN;
+	else if (e == 0)
+		v = ldexpf((float)m, -9);
+	else
+		v = ldexpf((float)(8 + m), (int)e - 10);
+	return (b & 0x80) ? -v : v;
+}
+
+uint8_t ct_f32_to_e4m3(float f)
+{
+	uint32_t u = f32_bits(f);
+	uint8_t sign = (uint8_t)((u >> 24) & 0x80);
+	uint32_t a = u & UINT32_C(0x7FFFFFFF);
+
+	/* 480 and up (incl. inf and NaN) has no finite neighbour: NaN, like c10.
+	 * Values in (464, 480) round onto code 0x7F below, which is NaN too. */
+	if (a >= UINT32_C(0x43F00000))
+		return sign | 0x7F;
+	if (a >= UINT32_C(0x3C800000)) {
+		/* Normal: rebias 127 -> 7; a mantissa carry bumps the exponent. */
+		a -= UINT32_C(120) << 23;
+		a += UINT32_C(0x7FFFF) + ((a >> 20) & 1);
+		return sign | (uint8_t)(a >> 20);
+	}
+	/* At or below 2^-10 (the tie with the smallest subnormal) -> 0. */
+	if (a <= UINT32_C(0x3A800000))
+		return sign;
+	/* Subnormal result in units of 2^-9; may carry into the smallest normal. */
+	uint32_t e = a >> 23;
+	uint32_t m = (a & UINT32_C(0x7FFFFF)) | UINT32_C(0x800000);
+	return sign | (uint8_t)shift_rne(m, 141 - e);
+}
+
+float ct_e5m2_to_f32(uint8_t b)
+{
+	/* e5m2 is exactly the high byte of a binary16. */
+	return ct_f16_to_f32((uint16_t)(b << 8));
+}
+
+float ct_e8m0_to_f32(uint8_t b)
+{
+	if (b == 0xFF)
+		return NAN;
+	/* b = 0 gives 2^-127, a binary32 subnormal, still exact. */
+	return ldexpf(1.0f, (int)b - 127);
+}
+
+float ct_round_to(ct_dtype dt, float x)
+{
+	switch (dt) {
+	case CT_BF16:
+		return ct_bf16_to_f32(ct_f32_to_bf16(x));
+	case CT_F16:
+		return ct_f16_to_f32(ct_f32_to_f16(x));
+	default:
+		/* F32, and anything else: no rounding defined. */
+		return x;
+	}
+}
+
+/* ---- array access ---- */
+
+static uint8_t load_u8(const void *base, size_t i)
+{
+	return ((const uint8_t *)base)[i];
+}
+
+static uint16_t load_u16(const void *base, size_t i)
+{
+	uint16_t v;
+	memcpy(&v, (const unsigned char *)base + i * sizeof(v), sizeof(v));
+	return v;
+}
+
+static uint32_t load_u32(const void *base, size_t i)
+{
+	uint32_t v;
+	memcpy(&v, (const unsigned char *)base + i * sizeof(v), sizeof(v));
+	return v;
+}
+
+static uint64_t load_u64(const void *base, size_t i)
+{
+	uint64_t v;
+	memcpy(&v, (const unsigned char *)base + i * sizeof(v), sizeof(v));
+	return v;
+}
+
+float ct_load_f32(ct_dtype dt, const void *base, size_t i)
+{
+	switch (dt) {
+	case CT_F32:
+		return f32_from_bits(load_u32(base, i));
+	case CT_F16:
+		return ct_f16_to_f32(load_u16(base, i));
+	case CT_BF16:
+		return ct_bf16_to_f32(load_u16(base, i));
+	case CT_F64: {
+		uint64_t u = load_u64(base, i);
+		double d;
+		memcpy(&d, &u, sizeof(d));
+		return (float)d;
+	}
+	case CT_F8_E4M3:
+		return ct_e4m3_to_f32(load_u8(base, i));
+	case CT_F8_E5M2:
+		return ct_e5m2_to_f32(load_u8(base, i));
+	case CT_F8_E8M0:
+		return ct_e8m0_to_f32(load_u8(base, i));
+	default:
+		return NAN;
+	}
+}
+
+void ct_load_f32_n(ct_dtype dt, const void *src, float *dst, size_t n)
+{
+	switch (dt) {
+	case CT_F32:
+		if (n)
+			memcpy(dst, src, n * sizeof(float));
+		return;
+	case CT_BF16:
+		for (size_t i = 0; i < n; i++)
+			dst[i] = ct_bf16_to_f32(load_u16(src, i));
+		return;
+	case CT_F16:
+		for (size_t i = 0; i < n; i++)
+			dst[i] = ct_f16_to_f32(load_u16(src, i));
+		return;
+	default:
+		for (size_t i = 0; i < n; i++)
+			dst[i] = ct_load_f32(dt, src, i);
+		return;
+	}
+}
+
+void ct_store_f32(ct_dtype dt, void *dst, size_t i, float v)
+{
+	unsigned char *p = dst;
+	switch (dt) {
+	case CT_F32:
+		memcpy(p + i * 4, &v, 4);
+		return;
+	case CT_F16: {
+		uint16_t h = ct_f32_to_f16(v);
+		memcpy(p + i * 2, &h, 2);
+		return;
+	}
+	case CT_BF16: {
+		uint16_t h = ct_f32_to_bf16(v);
+		memcpy(p + i * 2, &h, 2);
+		return;
+	}
+	default:
+		return;
+	}
+}
+
+int64_t ct_load_i64(ct_dtype dt, const void *base, size_t i)
+{
+	switch (dt) {
+	case CT_BOOL: /* the raw byte, so callers can reject values other than 0/1 */
+	case CT_U8:
+		return load_u8(base, i);
+	case CT_I8:
+		return (int8_t)load_u8(base, i);
+	case CT_U16:
+		return load_u16(base, i);
+	case CT_I16:
+		return (int16_t)load_u16(base, i);
+	case CT_U32:
+		return load_u32(base, i);
+	case CT_I32:
+		return (int32_t)load_u32(base, i);
+	case CT_I64:
+	case CT_U64:
+		/* Implementation-defined narrowing; gcc and clang wrap modulo 2^64. */
+		return (int64_t)load_u64(base, i);
+	default:
+		return 0;
+	}
+}
+
+float ct_dtype_eps(ct_dtype dt)
+{
+	switch (dt) {
+	case CT_BF16:
+		return 0x1p-7f;
+	case CT_F16:
+		return 0x1p-10f;
+	case CT_F32:
+		return FLT_EPSILON;
+	default:
+		return 0.0f;
+	}
+}
+
+float ct_dtype_tiny(ct_dtype dt)
+{
+	switch (dt) {
+	case CT_BF16:
+	case CT_F32:
+		return FLT_MIN;
+	case CT_F16:
+		return 0x1p-14f;
+	default:
+		return 0.0f;
+	}
+}
+
+float ct_dtype_max(ct_dtype dt)
+{
+	switch (dt) {
+	case CT_F32:
+		return FLT_MAX;
+	case CT_F16:
+		return 65504.0f;
+	case CT_BF16:
+		return 0x1.FEp127f; /* bits 0x7F7F */
+	case CT_F8_E4M3:
+		return 448.0f;
+	case CT_F8_E5M2:
+		return 57344.0f;
+	default:
+		return 0.0f;
+	}
+}

@@ -1,0 +1,101 @@
+/*
+ * plan.h - what every output shard will hold, decided and validated before
+ * the first byte is written.
+ *
+ * A plan maps each input shard to an output shard of the same name and each
+ * input tensor to one item: copied as it is, quantized into a codec's
+ * tensors, or decoded back to a dense weight. Every output tensor is
+ * declared in the shard's ct_st_builder, so sizes are known up front.
+ */
+#ifndef CT_PLAN_H
+#define CT_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "checkpoint.h"
+#include "codec.h"
+#include "qconfig.h"
+#include "safetensors.h"
+
+typedef enum ct_item_kind {
+	CT_ITEM_COPY,      /* tensor passes through unchanged */
+	CT_ITEM_QUANT,     /* dense weight -> codec outputs */
+	CT_ITEM_DECODE,    /* codec tensors -> dense weight */
+} ct_item_kind;
+
+typedef struct ct_plan_item {
+	ct_item_kind kind;
+	const ct_tensor *src;      /* COPY/QUANT: the input tensor; DECODE: the module's first tensor */
+	size_t shard;              /* input shard of src */
+	char *module;              /* QUANT/DECODE: module name */
+	int group;                 /* config group index */
+	const ct_codec *codec;
+	ct_module_desc desc;
+	float gs;                  /* NVFP4 global scale */
+	size_t n_out;
+	int out_id[CT_CODEC_MAX_OUT];      /* builder ids of the outputs */
+	ct_codec_tensor out[CT_CODEC_MAX_OUT];
+	ct_dtype out_dtype;        /* DECODE: dtype written */
+	uint64_t in_bytes;         /* input bytes this item consumes (progress) */
+} ct_plan_item;
+
+typedef struct ct_plan_shard {
+	char *name;                /* output base name (= input shard name) */
+	ct_plan_item *items;
+	size_t n_items;
+	ct_st_builder *builder;
+} ct_plan_shard;
+
+typedef struct ct_plan {
+	const ct_checkpoint *ckpt;
+	const ct_qconfig *cfg;
+	ct_plan_shard *shards;
+	size_t n_shards;
+	uint64_t in_bytes;         /* sum of the items' in_bytes */
+	uint64_t params_quantized; /* weights quantized (QUANT) */
+	uint64_t params_total;
+} ct_plan;
+
+typedef struct ct_quant_opts {
+	bool skip_incompatible;    /* leave unfit weights dense and ignore them */
+	bool fuse_global_scale;    /* NVFP4: share gs across q/k/v, gate/up, w1/w3 */
+} ct_quant_opts;
+
+/* Plans quantizing ckpt with cfg (normalized). Modules left dense by
+ * skip_incompatible are appended to cfg's ignore list. For NVFP4 this reads
+ * every targeted weight once to compute the global scales. */
+int ct_plan_quantize(const ct_checkpoint *ckpt, ct_qconfig *cfg, const ct_quant_opts *o,
+		     ct_plan **out, ct_error *err);
+
+/* Plans decompressing ckpt described by cfg: every compressed module becomes
+ * its dense weight (in out_dtype when not CT_DTYPE_COUNT). */
+int ct_plan_decompress(const ct_checkpoint *ckpt, const ct_qconfig *cfg, ct_dtype out_dtype,
+		       ct_plan **out, ct_error *err);
+
+void ct_plan_free(ct_plan *p);
+
+/* Module name of a tensor name (everything before the last dot), copied
+ * into buf; false when it has no dot or does not fit. */
+bool ct_module_of(const char *name, char *buf, size_t size);
+
+/* The pack-quantized layout a config version implies (padded before 0.18). */
+bool ct_plan_pack_padded(const ct_qconfig *cfg);
+
+/* ---- execution ---- */
+
+/* Called from worker threads as items finish; must be thread-safe. */
+typedef void (*ct_progress_fn)(void *ctx, uint64_t bytes_done, const ct_plan_item *item);
+
+typedef struct ct_run_opts {
+	int threads;
+	ct_progress_fn progress;
+	void *progress_ctx;
+} ct_run_opts;
+
+/* Writes every shard of p through sinks[i] (one per shard, after the caller
+ * has laid out each builder), items spread over the threads, then each
+ * shard's header. Stops at the first error. */
+int ct_plan_execute(ct_plan *p, const ct_sink *sinks, const ct_run_opts *o, ct_error *err);
+
+#endif

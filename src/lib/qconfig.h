@@ -1,0 +1,178 @@
+/*
+ * qconfig.h - the compressed-tensors quantization_config: parsing with
+ * validation, preset schemes, target/ignore matching, and writing it back
+ * exactly as the Python library does (FORMAT.md §4.1, §5).
+ *
+ * A parsed config is immutable except through the functions here; codecs and
+ * the planner read its fields.
+ */
+#ifndef CT_QCONFIG_H
+#define CT_QCONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ct_error.h"
+#include "dtype.h"
+
+typedef enum ct_qtype { CT_QTYPE_INT, CT_QTYPE_FLOAT } ct_qtype;
+
+typedef enum ct_strategy {
+	CT_STRAT_TENSOR,
+	CT_STRAT_CHANNEL,
+	CT_STRAT_GROUP,
+	CT_STRAT_BLOCK,
+	CT_STRAT_TOKEN,
+	CT_STRAT_TENSOR_GROUP,
+	CT_STRAT_ATTN_HEAD,
+} ct_strategy;
+
+typedef enum ct_dynamic { CT_DYN_FALSE, CT_DYN_TRUE, CT_DYN_LOCAL } ct_dynamic;
+typedef enum ct_actorder { CT_ACT_NONE, CT_ACT_GROUP, CT_ACT_WEIGHT } ct_actorder;
+
+typedef enum ct_format {
+	CT_FMT_NONE = 0,          /* not given (infer) */
+	CT_FMT_DENSE,
+	CT_FMT_NAIVE,             /* naive-quantized */
+	CT_FMT_INT,               /* int-quantized */
+	CT_FMT_FLOAT,             /* float-quantized */
+	CT_FMT_PACK,              /* pack-quantized */
+	CT_FMT_NVFP4,             /* nvfp4-pack-quantized */
+	CT_FMT_MXFP4,             /* mxfp4-pack-quantized */
+	CT_FMT_MXFP8,             /* mxfp8-quantized */
+	CT_FMT_MIXED,             /* mixed-precision (top level only) */
+	CT_FMT_SPARSE_BITMASK,    /* sparse-bitmask */
+	CT_FMT_SPARSE_24,         /* sparse-24-bitmask */
+	CT_FMT_MARLIN_24,         /* marlin-24 (recognised, not supported) */
+	CT_FMT_COUNT
+} ct_format;
+
+/* "pack-quantized" etc.; NULL for CT_FMT_NONE. */
+const char *ct_format_name(ct_format f);
+/* Exact lookup of a format string; false when unknown. */
+bool ct_format_from_name(const char *s, ct_format *out);
+
+/* One QuantizationArgs object (weights, input_activations, ...). */
+typedef struct ct_qargs {
+	int num_bits;
+	ct_qtype type;
+	bool symmetric;
+	bool has_group_size;       /* group_size not null */
+	int64_t group_size;
+	ct_strategy strategy;
+	bool has_block;            /* block_structure not null */
+	int64_t block[2];          /* rows, cols */
+	ct_dynamic dynamic;
+	ct_actorder actorder;
+	bool has_scale_dtype;
+	ct_dtype scale_dtype;      /* from "torch.float8_e4m3fn", "torch.uint8", ... */
+	bool has_zp_dtype;
+	ct_dtype zp_dtype;
+	char *observer;            /* NULL for null */
+	json_t *observer_kwargs;   /* object, never NULL after parsing */
+} ct_qargs;
+
+/* One config group (QuantizationScheme). */
+typedef struct ct_qscheme {
+	char *name;                /* key in config_groups ("group_0") */
+	char **targets;
+	size_t n_targets;
+	ct_qargs *weights;         /* NULL when null */
+	ct_qargs *input_activations;
+	ct_qargs *output_activations;
+	ct_format format;          /* CT_FMT_NONE when absent (inferred by ct_qconfig_normalize) */
+} ct_qscheme;
+
+/* The sparsity_config object (CT <= 0.14), when present and non-empty. */
+typedef struct ct_sparsity {
+	ct_format format;          /* CT_FMT_SPARSE_BITMASK, CT_FMT_SPARSE_24 or CT_FMT_DENSE */
+	bool has_global_sparsity;
+	double global_sparsity;
+	char **targets;
+	size_t n_targets;
+	char **ignore;
+	size_t n_ignore;
+	char *structure;           /* "unstructured", "2:4", ... or NULL */
+	json_t *json;              /* the object as read, re-emitted verbatim */
+} ct_sparsity;
+
+typedef struct ct_qconfig {
+	ct_qscheme *groups;
+	size_t n_groups;
+	char **ignore;
+	size_t n_ignore;
+	ct_format format;          /* top-level format (CT_FMT_NONE if absent) */
+	char *quantization_status; /* "compressed", "frozen", ... or NULL */
+	json_t *kv_cache_scheme;   /* kept verbatim (null/absent -> NULL) */
+	json_t *transform_config;  /* kept verbatim; NULL when absent */
+	bool has_sparsity_key;     /* "sparsity_config" key was present */
+	ct_sparsity *sparsity;     /* NULL when absent or {} */
+	char *version;             /* "0.14.0.1", "0.18.0", ... or NULL */
+	int version_major, version_minor;  /* parsed from version; 0.18 when absent */
+	bool has_global_compression_ratio; /* key present (written as null) */
+} ct_qconfig;
+
+/* Parses and validates a quantization_config object (or a whole config.json
+ * holding one under "quantization_config" / "compression_config"). label
+ * names the source in messages, which name the field, the value and what is
+ * allowed (CT_EINPUT). Unknown keys are refused at every level where the
+ * library forbids them. Preset names used as group keys with a target list
+ * ("W4A16": ["Linear"]) are expanded. */
+int ct_qconfig_parse(const json_t *obj, const char *label, ct_qconfig **out,
+		     ct_error *err);
+
+/* A config holding one group "group_0" for preset name (case-insensitive),
+ * targets ["Linear"], ignore empty, version "0.18.0", expanded as CT 0.18.0
+ * expands it (FORMAT.md §5.5). Presets with static activations (FP8, NVFP4,
+ * ...) are refused with a message naming the closest data-free preset. */
+int ct_qconfig_preset(const char *name, ct_qconfig **out, ct_error *err);
+
+/* Names of the presets ct_qconfig_preset accepts, NULL-terminated. */
+const char *const *ct_qconfig_preset_names(void);
+
+/* Fills what the library fills before writing: each group's format (inferred
+ * per CT 0.18.0 §2.5 when absent), the top-level format (single or
+ * mixed-precision), quantization_status "compressed". Refuses schemes a
+ * data-free tool cannot produce (static activation scales, actorder, kv cache
+ * scheme) naming the field and the closest data-free preset. */
+int ct_qconfig_normalize(ct_qconfig *c, ct_error *err);
+
+/* Appends ignore entries (copied), skipping ones already present. */
+int ct_qconfig_add_ignore(ct_qconfig *c, const char *const *names, size_t n,
+			  ct_error *err);
+/* Replaces every group's targets with the given list. */
+int ct_qconfig_set_targets(ct_qconfig *c, const char *const *targets, size_t n,
+			   ct_error *err);
+/* Sets group_size (and strategy group) on every group's weights. */
+int ct_qconfig_set_group_size(ct_qconfig *c, int64_t group_size, ct_error *err);
+
+/* The config as the JSON object the library writes (all 12 QuantizationArgs
+ * members, sorted keys on output). */
+json_t *ct_qconfig_to_json(const ct_qconfig *c);
+
+void ct_qconfig_free(ct_qconfig *c);
+
+/* ---- matching (FORMAT.md §5.6; name-only) ---- */
+
+/* A compiled set of target/ignore patterns: exact names, "re:" Python regexes
+ * anchored at the start (re.match), and the class name "Linear" (matches
+ * every candidate module). */
+typedef struct ct_matcher ct_matcher;
+
+int ct_matcher_new(const char *const *patterns, size_t n, const char *what,
+		   ct_matcher **out, ct_error *err);
+bool ct_matcher_match(const ct_matcher *m, const char *module);
+void ct_matcher_free(ct_matcher *m);
+
+/* Which group (index) quantizes module, or -1: the first group whose targets
+ * match, unless an ignore entry matches. Compiled matchers for c are built
+ * once by ct_qconfig_compile. */
+typedef struct ct_qmatch ct_qmatch;
+int ct_qconfig_compile(const ct_qconfig *c, ct_qmatch **out, ct_error *err);
+int ct_qmatch_group(const ct_qmatch *m, const char *module);
+bool ct_qmatch_ignored(const ct_qmatch *m, const char *module);
+void ct_qmatch_free(ct_qmatch *m);
+
+#endif

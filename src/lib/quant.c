@@ -1,0 +1,420 @@
+#include "quant.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ helpers --- */
+
+static bool is_fp4(const ct_qargs *a)
+{
+	return a->type == CT_QTYPE_FLOAT && a->num_bits == 4;
+}
+
+/* The MX scheme (power-of-two scales per 32 elements) as the library detects
+ * it: fp4 in group 32, or fp8 in group 32 with uint8 scales (CT >= 0.15). */
+static bool is_mx(const ct_qargs *a)
+{
+	if (a->type != CT_QTYPE_FLOAT || a->strategy != CT_STRAT_GROUP || a->group_size != 32)
+		return false;
+	return a->num_bits == 4 || (a->num_bits == 8 && a->has_scale_dtype &&
+				    a->scale_dtype == CT_U8);
+}
+
+static float rnd(ct_dtype wd, float x)
+{
+	return ct_round_to(wd, x);
+}
+
+float ct_fp4_value(unsigned nibble)
+{
+	static const float mag[8] = { 0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f };
+	float v = mag[nibble & 7];
+	return (nibble & 8) ? -v : v;
+}
+
+unsigned ct_fp4_round(float t)
+{
+	/* Thresholds of RNE on the E2M1 grid: ties go to the even mantissa. */
+	float a = fabsf(t);
+	unsigned idx;
+	if (a <= 0.25f)
+		idx = 0;
+	else if (a < 0.75f)
+		idx = 1;
+	else if (a <= 1.25f)
+		idx = 2;
+	else if (a < 1.75f)
+		idx = 3;
+	else if (a <= 2.5f)
+		idx = 4;
+	else if (a < 3.5f)
+		idx = 5;
+	else if (a <= 5.0f)
+		idx = 6;
+	else
+		idx = 7;
+	/* sign(t) * value: a negative t that rounds to 0 keeps its sign (-0). */
+	return (t < 0.0f ? 8u : 0u) | idx;
+}
+
+int ct_mx_exponent(ct_dtype wd, float a, int o)
+{
+	float p;
+	/* Round the absmax to a power of two on its own bit pattern: adding
+	 * 2^(mantissa-2) ulps carries into the exponent from 1.75 up. */
+	switch (wd) {
+	case CT_BF16: {
+		uint16_t u = ct_f32_to_bf16(a);
+		u = (uint16_t)((u + 0x20) & 0xFF80);
+		p = ct_bf16_to_f32(u);
+		break;
+	}
+	case CT_F16: {
+		uint16_t u = ct_f32_to_f16(a);
+		u = (uint16_t)((u + 0x100) & 0xFC00);
+		p = ct_f16_to_f32(u);
+		break;
+	}
+	default: {
+		uint32_t u;
+		memcpy(&u, &a, 4);
+		u = (u + 0x200000u) & 0xFF800000u;
+		memcpy(&p, &u, 4);
+		break;
+	}
+	}
+	if (p == 0.0f)
+		return 0;
+	if (isinf(p))
+		return 255;
+	int e = 127 + ilogbf(p) - o;
+	return e < 0 ? 0 : e > 255 ? 255 : e;
+}
+
+float ct_quant_global_scale(ct_dtype wd, float absmax)
+{
+	float a = absmax < ct_dtype_tiny(wd) ? ct_dtype_tiny(wd) : absmax;
+	/* Python's 2688 / tensor is tensor.reciprocal() * 2688: two roundings. */
+	float gs = rnd(wd, rnd(wd, 1.0f / a) * 2688.0f);
+	if (isnan(gs) || isinf(gs))
+		return 1.0f;
+	return gs;
+}
+
+bool ct_quant_absmax(const ct_wview *w, float *absmax, uint64_t *bad_index)
+{
+	float m = 0.0f;
+	uint64_t n = w->rows * w->cols;
+	for (uint64_t i = 0; i < n; i++) {
+		float v = ct_load_f32(w->wd, w->data, i);
+		if (!isfinite(v)) {
+			*bad_index = i;
+			return false;
+		}
+		v = fabsf(v);
+		if (v > m)
+			m = v;
+	}
+	*absmax = m;
+	return true;
+}
+
+/* ------------------------------------------------------------- shapes --- */
+
+static int grid(const ct_qargs *a, uint64_t rows, uint64_t cols, ct_qparams *p)
+{
+	switch (a->strategy) {
+	case CT_STRAT_TENSOR:
+		p->srows = 1;
+		p->scols = 1;
+		p->cell_rows = rows ? rows : 1;
+		p->cell_cols = cols ? cols : 1;
+		return CT_OK;
+	case CT_STRAT_CHANNEL:
+		p->srows = rows;
+		p->scols = 1;
+		p->cell_rows = 1;
+		p->cell_cols = cols ? cols : 1;
+		return CT_OK;
+	case CT_STRAT_GROUP:
+	case CT_STRAT_TENSOR_GROUP:
+		if (!a->has_group_size || a->group_size <= 0)
+			return CT_EINPUT;
+		p->srows = rows;
+		p->scols = cols / (uint64_t)a->group_size;
+		p->cell_rows = 1;
+		p->cell_cols = (uint64_t)a->group_size;
+		return CT_OK;
+	case CT_STRAT_BLOCK:
+		if (!a->has_block || a->block[0] <= 0 || a->block[1] <= 0)
+			return CT_EINPUT;
+		p->cell_rows = (uint64_t)a->block[0];
+		p->cell_cols = (uint64_t)a->block[1];
+		p->srows = rows / p->cell_rows + (rows % p->cell_rows != 0);
+		p->scols = cols / p->cell_cols + (cols % p->cell_cols != 0);
+		return CT_OK;
+	default:
+		return CT_EINPUT;
+	}
+}
+
+int ct_quant_check_shape(const ct_qargs *a, uint64_t rows, uint64_t cols,
+			 const char *module, ct_error *err)
+{
+	if (rows == 0 || cols == 0)
+		return ct_fail(err, CT_EINPUT, "weight has shape [%" PRIu64 ", %" PRIu64
+			       "] with no elements (add --ignore '%s')", rows, cols, module);
+	if (a->strategy == CT_STRAT_GROUP || a->strategy == CT_STRAT_TENSOR_GROUP) {
+		uint64_t g = (uint64_t)a->group_size;
+		if (cols % g != 0)
+			return ct_fail(err, CT_EINPUT, "columns %" PRIu64 " not a multiple of "
+				       "group_size %" PRIu64 " (add --ignore '%s' or use "
+				       "--skip-incompatible)", cols, g, module);
+	} else if (a->strategy != CT_STRAT_TENSOR && a->strategy != CT_STRAT_CHANNEL &&
+		   a->strategy != CT_STRAT_BLOCK) {
+		return ct_fail(err, CT_EINPUT, "strategy not supported for weights");
+	}
+	if (is_fp4(a) && cols % 2 != 0)
+		return ct_fail(err, CT_EINPUT, "columns %" PRIu64 " must be even for fp4 "
+			       "packing (add --ignore '%s' or use --skip-incompatible)", cols,
+			       module);
+	if (rows > UINT64_MAX / cols)
+		return ct_fail(err, CT_EINPUT, "shape overflows");
+	return CT_OK;
+}
+
+static void range_of(const ct_qargs *a, int *qmin, int *qmax)
+{
+	if (a->type == CT_QTYPE_FLOAT) {
+		int m = a->num_bits == 4 ? 6 : 448;
+		*qmin = -m;
+		*qmax = m;
+	} else {
+		*qmin = -(1 << (a->num_bits - 1));
+		*qmax = (1 << (a->num_bits - 1)) - 1;
+	}
+}
+
+int ct_qparams_init(const ct_qargs *args, ct_dtype wd, uint64_t rows, uint64_t cols,
+		    ct_qparams *p, ct_error *err)
+{
+	memset(p, 0, sizeof(*p));
+	p->args = args;
+	p->wd = wd;
+	p->rows = rows;
+	p->cols = cols;
+	if (grid(args, rows, cols, p) != CT_OK)
+		return ct_fail(err, CT_EINPUT, "quantization strategy has no scale grid");
+	range_of(args, &p->q_min, &p->q_max);
+	uint64_t cells = p->srows * p->scols;
+	p->scale = calloc(cells ? cells : 1, sizeof(float));
+	if (!args->symmetric)
+		p->zp = calloc(cells ? cells : 1, sizeof(int32_t));
+	if (!p->scale || (!args->symmetric && !p->zp)) {
+		ct_qparams_free(p);
+		return ct_fail(err, CT_EIO, "out of memory for %" PRIu64 " scales", cells);
+	}
+	return CT_OK;
+}
+
+void ct_qparams_free(ct_qparams *p)
+{
+	free(p->scale);
+	free(p->zp);
+	p->scale = NULL;
+	p->zp = NULL;
+}
+
+/* The value a zero scale is replaced with (FORMAT.md §4.4 step 6). */
+static float zero_scale_eps(const ct_qargs *a, ct_dtype s_dtype)
+{
+	if (a->has_scale_dtype) {
+		if (a->scale_dtype == CT_F8_E4M3)
+			return 0.125f;
+		if (ct_dtype_is_int(a->scale_dtype))
+			return 1.0f;
+		return ct_dtype_eps(a->scale_dtype);
+	}
+	return ct_dtype_eps(s_dtype);
+}
+
+/* Casts s to the configured scale_dtype and back (value only). */
+static float cast_scale_dtype(const ct_qargs *a, float s)
+{
+	if (!a->has_scale_dtype)
+		return s;
+	switch (a->scale_dtype) {
+	case CT_F8_E4M3:
+		s = fminf(fmaxf(s, -448.0f), 448.0f);
+		return ct_e4m3_to_f32(ct_f32_to_e4m3(s));
+	case CT_F16:
+	case CT_BF16:
+	case CT_F32: {
+		float m = ct_dtype_max(a->scale_dtype);
+		s = fminf(fmaxf(s, -m), m);
+		return ct_round_to(a->scale_dtype, s);
+	}
+	default:
+		return s;
+	}
+}
+
+int ct_qparams_compute(const ct_qargs *a, const ct_wview *w, float gs,
+		       ct_qparams *p, ct_error *err)
+{
+	int rc = ct_qparams_init(a, w->wd, w->rows, w->cols, p, err);
+	if (rc)
+		return rc;
+	uint64_t cells = p->srows * p->scols;
+	float *mn = calloc(cells, sizeof(float));
+	float *mx = calloc(cells, sizeof(float));
+	float *row = malloc((size_t)w->cols * sizeof(float));
+	if (!mn || !mx || !row) {
+		free(mn);
+		free(mx);
+		free(row);
+		ct_qparams_free(p);
+		return ct_fail(err, CT_EIO, "out of memory");
+	}
+	/* min(amin, 0) and max(amax, 0): starting at 0 does both, and covers the
+	 * zero padding of partial blocks. */
+	size_t esz = ct_dtype_size(w->wd);
+	for (uint64_t r = 0; r < w->rows; r++) {
+		ct_load_f32_n(w->wd, (const uint8_t *)w->data + r * w->cols * esz, row,
+			      (size_t)w->cols);
+		uint64_t base = (r / p->cell_rows) * p->scols;
+		for (uint64_t j = 0; j < p->scols; j++) {
+			uint64_t c0 = j * p->cell_cols;
+			uint64_t c1 = c0 + p->cell_cols < w->cols ? c0 + p->cell_cols : w->cols;
+			float lo = mn[base + j], hi = mx[base + j];
+			for (uint64_t c = c0; c < c1; c++) {
+				lo = fminf(lo, row[c]);
+				hi = fmaxf(hi, row[c]);
+			}
+			mn[base + j] = lo;
+			mx[base + j] = hi;
+		}
+	}
+	free(row);
+
+	ct_dtype wd = w->wd;
+	bool mx_fmt = is_mx(a);
+	bool tg = a->strategy == CT_STRAT_TENSOR_GROUP;
+	float bit_range = (float)(p->q_max - p->q_min);
+	float half = bit_range / 2.0f;
+	p->has_gs = tg;
+	p->gs = gs;
+	for (uint64_t i = 0; i < cells; i++) {
+		float s;
+		if (a->symmetric) {
+			float amax = fmaxf(-mn[i], mx[i]);
+			if (mx_fmt) {
+				int e = ct_mx_exponent(wd, amax, a->num_bits == 4 ? 2 : 8);
+				s = rnd(wd, ldexpf(1.0f, e - 127));
+				if (s == 0.0f)
+					s = zero_scale_eps(a, wd);
+				p->scale[i] = s;
+				continue;
+			}
+			s = rnd(wd, amax / half);
+		} else {
+			s = rnd(wd, rnd(wd, mx[i] - mn[i]) / bit_range);
+			/* The zero point uses the scale before zero scales are
+			 * replaced: 0/0 is NaN, which the library casts to 0. */
+			float z = rnd(wd, (float)p->q_min - rnd(wd, mn[i] / s));
+			if (isnan(z))
+				z = 0.0f;
+			z = fminf(fmaxf(z, (float)p->q_min), (float)p->q_max);
+			p->zp[i] = (int32_t)rintf(z);
+		}
+		ct_dtype s_dtype = wd;
+		if (tg) {
+			s = gs * s;
+			s_dtype = CT_F32;
+		}
+		s = cast_scale_dtype(a, s);
+		if (s == 0.0f)
+			s = zero_scale_eps(a, s_dtype);
+		p->scale[i] = s;
+	}
+	free(mn);
+	free(mx);
+	return CT_OK;
+}
+
+/* ------------------------------------------------------------ per row --- */
+
+void ct_quant_row(const ct_qparams *p, uint64_t r, const float *x, int32_t *q)
+{
+	const ct_qargs *a = p->args;
+	uint64_t base = (r / p->cell_rows) * p->scols;
+	float lo = (float)p->q_min, hi = (float)p->q_max;
+	bool fp = a->type == CT_QTYPE_FLOAT;
+	for (uint64_t j = 0; j < p->scols; j++) {
+		uint64_t c0 = j * p->cell_cols;
+		uint64_t c1 = c0 + p->cell_cols < p->cols ? c0 + p->cell_cols : p->cols;
+		float s = p->scale[base + j];
+		float z = p->zp ? (float)p->zp[base + j] : 0.0f;
+		if (p->has_gs) {
+			/* NVFP4: the effective scale is f32(s)/gs and all work is f32. */
+			float e = s / p->gs;
+			for (uint64_t c = c0; c < c1; c++) {
+				float t = x[c] / e + z;
+				t = fminf(fmaxf(t, lo), hi);
+				q[c] = (int32_t)ct_fp4_round(t);
+			}
+			continue;
+		}
+		ct_dtype wd = p->wd;
+		for (uint64_t c = c0; c < c1; c++) {
+			float t = rnd(wd, x[c] / s);
+			/* The library always adds a (possibly zero) zero point, which
+			 * also turns -0.0 into +0.0. */
+			t = rnd(wd, t + z);
+			t = fminf(fmaxf(t, lo), hi);
+			if (!fp)
+				q[c] = (int32_t)rintf(t);
+			else if (a->num_bits == 8)
+				q[c] = ct_f32_to_e4m3(t);
+			else
+				q[c] = (int32_t)ct_fp4_round(t);
+		}
+	}
+}
+
+ct_dtype ct_dequant_dtype(const ct_qparams *p)
+{
+	if (is_fp4(p->args) || is_mx(p->args))
+		return CT_BF16;
+	return p->wd;
+}
+
+void ct_dequant_row(const ct_qparams *p, uint64_t r, const int32_t *q, ct_dtype out_dt,
+		    void *out)
+{
+	const ct_qargs *a = p->args;
+	uint64_t base = (r / p->cell_rows) * p->scols;
+	ct_dtype sd = ct_dequant_dtype(p);
+	bool mx_fmt = is_mx(a);
+	for (uint64_t j = 0; j < p->scols; j++) {
+		uint64_t c0 = j * p->cell_cols;
+		uint64_t c1 = c0 + p->cell_cols < p->cols ? c0 + p->cell_cols : p->cols;
+		float s = p->scale[base + j];
+		if (p->has_gs)
+			s = s / p->gs;
+		float z = p->zp ? (float)p->zp[base + j] : 0.0f;
+		for (uint64_t c = c0; c < c1; c++) {
+			float v;
+			if (a->type == CT_QTYPE_INT)
+				v = ((float)q[c] - z) * s;
+			else if (a->num_bits == 8)
+				v = ct_e4m3_to_f32((uint8_t)q[c]) * s;
+			else
+				v = ct_fp4_value((unsigned)q[c]) * s;
+			(void)mx_fmt;
+			ct_store_f32(out_dt, out, c, rnd(sd, v));
+		}
+	}
+}

@@ -1,0 +1,32 @@
+/*
+ * strbuf.h - a growable byte buffer for building JSON and messages.
+ *
+ * Out-of-memory is sticky: after the first failed allocation every append is
+ * a no-op and sb_failed() reports it, so builders check once at the end.
+ */
+#ifndef CT_STRBUF_H
+#define CT_STRBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct strbuf {
+	char *data;   /* NUL-terminated while not failed */
+	size_t len;
+	size_t cap;
+	bool failed;  /* an allocation failed; contents are incomplete */
+} strbuf;
+
+void sb_init(strbuf *sb);
+void sb_free(strbuf *sb);
+void sb_putn(strbuf *sb, const char *s, size_t n);
+void sb_puts(strbuf *sb, const char *s);
+void sb_putc(strbuf *sb, char c);
+void sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s[0..n) as a JSON string literal the way serde_json escapes it:
+ * quotes, backslash and C0 controls escaped, everything else raw UTF-8. */
+void sb_put_json_string(strbuf *sb, const char *s, size_t n);
+/* Returns the buffer (caller frees) and resets sb; NULL if failed. */
+char *sb_steal(strbuf *sb, size_t *len);
+
+#endif
