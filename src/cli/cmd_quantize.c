@@ -104,29 +104,33 @@ static int add_preset_ignores(ct_qconfig *cfg, const ct_checkpoint *ck, ct_error
 	return rc;
 }
 
-static int load_config(const quantize_args *a, const ct_checkpoint *ck, ct_qconfig **cfg,
-		       ct_error *err)
+/* Reads the preset or config file; checked before any input is opened. */
+static int load_config(const quantize_args *a, ct_qconfig **cfg, ct_error *err)
 {
-	int rc;
-	if (a->scheme) {
-		rc = ct_qconfig_preset(a->scheme, cfg, err);
-		if (!rc)
-			rc = add_preset_ignores(*cfg, ck, err);
-	} else {
-		json_t *j = NULL;
-		rc = ct_json_load_file(a->config, 64u << 20, &j, err);
-		if (!rc)
-			rc = ct_qconfig_parse(j, a->config, cfg, err);
-		json_decref(j);
-	}
-	if (!rc && a->n_targets)
-		rc = ct_qconfig_set_targets(*cfg, a->targets, a->n_targets, err);
-	if (!rc && a->n_ignore)
-		rc = ct_qconfig_add_ignore(*cfg, a->ignore, a->n_ignore, err);
-	if (!rc && a->group_size)
-		rc = ct_qconfig_set_group_size(*cfg, (int64_t)a->group_size, err);
+	if (a->scheme)
+		return ct_qconfig_preset(a->scheme, cfg, err);
+	json_t *j = NULL;
+	int rc = ct_json_load_file(a->config, 64u << 20, &j, err);
 	if (!rc)
-		rc = ct_qconfig_normalize(*cfg, err);
+		rc = ct_qconfig_parse(j, a->config, cfg, err);
+	json_decref(j);
+	return rc;
+}
+
+/* Applies the options that refine the config, then the defaults the
+ * library fills in. */
+static int refine_config(const quantize_args *a, const ct_checkpoint *ck, ct_qconfig *cfg,
+			 ct_error *err)
+{
+	int rc = a->scheme ? add_preset_ignores(cfg, ck, err) : CT_OK;
+	if (!rc && a->n_targets)
+		rc = ct_qconfig_set_targets(cfg, a->targets, a->n_targets, err);
+	if (!rc && a->n_ignore)
+		rc = ct_qconfig_add_ignore(cfg, a->ignore, a->n_ignore, err);
+	if (!rc && a->group_size)
+		rc = ct_qconfig_set_group_size(cfg, (int64_t)a->group_size, err);
+	if (!rc)
+		rc = ct_qconfig_normalize(cfg, err);
 	return rc;
 }
 
@@ -196,7 +200,9 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 	ct_plan *plan = NULL;
 	json_t *qj = NULL;
 	char *compact = NULL;
-	int rc = ct_ckpt_open(input, &ck, &err);
+	int rc = load_config(&a, &cfg, &err);
+	if (!rc)
+		rc = ct_ckpt_open(input, &ck, &err);
 	if (!rc) {
 		json_t *existing = NULL;
 		rc = ct_ckpt_qconfig(ck, &existing, &err);
@@ -207,7 +213,7 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 		json_decref(existing);
 	}
 	if (!rc)
-		rc = load_config(&a, ck, &cfg, &err);
+		rc = refine_config(&a, ck, cfg, &err);
 	if (!rc) {
 		ct_quant_opts qo = { .skip_incompatible = a.skip_incompatible,
 				     .fuse_global_scale = !a.no_fuse };

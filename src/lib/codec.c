@@ -139,7 +139,7 @@ int ct_codec_quantize_rows(const ct_wview *w, const ct_qparams *p, ct_row_fn fn,
 			      (size_t)w->cols);
 		for (uint64_t c = 0; c < w->cols; c++) {
 			if (!isfinite(x[c])) {
-				rc = ct_fail(err, CT_EINPUT, "weight: element [%" PRIu64 ", %" PRIu64
+				rc = ct_fail(err, CT_EINPUT, "element [%" PRIu64 ", %" PRIu64
 					     "] is %s (expected finite values to quantize)", r, c,
 					     isnan(x[c]) ? "NaN" : "infinite");
 				break;

@@ -531,7 +531,7 @@ static int run_item(exec_state *st, ct_plan_item *it, ct_error *err)
 			ct_qparams_free(&qp);
 		}
 		if (rc && rc != CT_EIO)
-			ct_error_prefix(err, "%s: %s", fname, it->module);
+			ct_error_prefix(err, "%s: %s", fname, it->src->name);
 		break;
 	}
 	case CT_ITEM_DECODE: {

@@ -1,0 +1,139 @@
+#!/bin/sh
+# tests/cli.sh - the command-line contract end to end: commands, stdout,
+# stderr and exit status, and the file-safety rules.
+. "$(dirname "$0")/lib.sh"
+T=${CT_TOOLS:?CT_TOOLS must name the built test tools}
+FIX=fixtures/example-model
+mk() { "$T/mkst" "$@" || exit 2; }
+
+# ---- help and usage -------------------------------------------------------
+run_cli 2 && grep -q '^usage: ctensors COMMAND' "$TMP/err" && pass "no command prints usage and exits 2" ||
+	fail "no command prints usage and exits 2"
+expect "--version" 0 "" --version
+grep -q '^ctensors [0-9]' "$TMP/out" && pass "--version prints the version" || fail "--version prints the version"
+expect "help lists the commands" 0 "" help
+for c in inspect quantize decompress; do
+	grep -q "^  $c " "$TMP/out" && pass "help lists $c" || fail "help lists $c"
+done
+expect "help quantize" 0 "" help quantize
+grep -q -- '--scheme SCHEME' "$TMP/out" && pass "help quantize shows --scheme" || fail "help quantize shows --scheme"
+expect "quantize --help" 0 "" quantize --help
+expect "unknown command" 2 "'frobnicate' is not a ctensors command" frobnicate
+expect "unknown option" 2 "unknown option --bogus" inspect --bogus x
+expect "missing option value" 2 "needs a value" quantize -s
+expect "quantize needs a scheme or config" 2 "exactly one of -s SCHEME and -c CONFIG" quantize in out
+expect "quantize needs two operands" 2 "expected INPUT and OUTPUT" quantize -s W4A16 in
+expect "bad --threads" 2 "--threads" quantize -j 0 -s W4A16 a b
+expect "bad --group-size" 2 "--group-size" quantize --group-size -4 -s W4A16 a b
+expect "unknown preset" 2 "preset \"W9A9\" is unknown" quantize -s W9A9 "$TMP/none" "$TMP/o"
+expect "preset needing calibration" 2 "needs calibration data" quantize -s FP8 "$TMP/none" "$TMP/o"
+expect "missing input" 3 "$TMP/none" inspect "$TMP/none"
+
+# ---- quantize refusals ----------------------------------------------------
+mk "$TMP/odd.st" "m.layers.0.q_proj.weight:BF16:8x77" "m.layers.0.k_proj.weight:BF16:8x128"
+expect "columns not a multiple of the group size" 3 \
+	"m.layers.0.q_proj.weight: columns 77 not a multiple of group_size 128 (add --ignore 'm.layers.0.q_proj' or use --skip-incompatible)" \
+	quantize -s W4A16 "$TMP/odd.st" "$TMP/odd.q.st"
+[ ! -e "$TMP/odd.q.st" ] && pass "a refused quantize writes nothing" || fail "a refused quantize writes nothing"
+expect "--skip-incompatible leaves it dense" 0 "" quantize -q --skip-incompatible -s W4A16 "$TMP/odd.st" "$TMP/odd.q.st"
+grep -a -q 'm.layers.0.q_proj\.weight"' "$TMP/odd.q.st" && grep -a -q 'ignore.*m.layers.0.q_proj' "$TMP/odd.q.st" &&
+	grep -a -q 'k_proj.weight_packed' "$TMP/odd.q.st" &&
+	pass "--skip-incompatible lists the module in ignore" || fail "--skip-incompatible lists the module in ignore"
+expect "--ignore leaves it dense" 0 "" quantize -q --ignore m.layers.0.q_proj -s W4A16 "$TMP/odd.st" "$TMP/ign.st"
+mk "$TMP/nan.st" "x.weight:F16:4x32:nan"
+expect "NaN in a target tensor" 3 "x.weight: element [2, 0] is NaN" quantize -s FP8_DYNAMIC "$TMP/nan.st" "$TMP/nan.q.st"
+ls "$TMP" | grep -q 'nan.q.st' && fail "NaN refusal leaves nothing behind" || pass "NaN refusal leaves nothing behind"
+mk "$TMP/inf.st" "x.weight:F32:4x32:inf"
+expect "Inf in a target tensor" 3 "x.weight: element [2, 0] is infinite" quantize -s W8A8 "$TMP/inf.st" "$TMP/inf.q.st"
+mk "$TMP/nvnan.st" "x.weight:BF16:4x32:nan"
+expect "NaN found in the NVFP4 planning pass" 3 "x.weight: element 64 is not finite" quantize -s NVFP4A16 "$TMP/nvnan.st" "$TMP/nv.q.st"
+mk "$TMP/nonfinite-bias.st" "x.weight:BF16:4x32" "x.bias:BF16:4:nan"
+expect "NaN outside the targets passes through" 0 "" quantize -q -s W8A8 "$TMP/nonfinite-bias.st" "$TMP/nfb.q.st"
+mk "$TMP/three.st" "x.weight:BF16:2x4x32"
+expect "3-D weight" 3 "weight has 3 dimensions" quantize -s W8A8 "$TMP/three.st" "$TMP/three.q.st"
+mk "$TMP/int.st" "x.weight:I8:4x32"
+expect "integer weight" 3 "dtype I8 cannot be quantized" quantize -s W8A8 "$TMP/int.st" "$TMP/int.q.st"
+expect "already quantized input" 3 "already carries a quantization_config" quantize -s W8A8 "$TMP/odd.q.st" "$TMP/again.st"
+echo '{"config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 4, "bogus": 1}}}}' >"$TMP/badkey.json"
+expect "config: unknown key" 3 "bogus" quantize -c "$TMP/badkey.json" "$TMP/odd.st" "$TMP/o.st"
+echo '{"config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 4, "group_size": 0, "strategy": "group"}}}}' >"$TMP/gs0.json"
+expect "config: group_size 0" 3 "group_size" quantize -c "$TMP/gs0.json" "$TMP/odd.st" "$TMP/o.st"
+echo '{"config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 4}, "input_activations": {"num_bits": 8, "type": "float", "strategy": "tensor"}}}}' >"$TMP/static.json"
+expect "config: static activations need calibration" 3 "calibration" quantize -c "$TMP/static.json" "$TMP/odd.st" "$TMP/o.st"
+echo '{"config_groups": {"g": {"targets": ["re:(unclosed"], "weights": {"num_bits": 4}}}}' >"$TMP/badre.json"
+expect "config: bad regex" 3 "(unclosed" quantize -c "$TMP/badre.json" "$TMP/odd.st" "$TMP/o.st"
+echo '{"config_groups": ' >"$TMP/trunc.json"
+expect "config: malformed JSON" 3 "invalid JSON" quantize -c "$TMP/trunc.json" "$TMP/odd.st" "$TMP/o.st"
+
+# ---- output safety ----------------------------------------------------------
+mk "$TMP/a.st" "l.weight:BF16:16x128" "l.bias:BF16:16"
+expect "output equal to the input" 2 "output is an input file" quantize -s W4A16 "$TMP/a.st" "$TMP/a.st"
+ln -s "$TMP/a.st" "$TMP/link.st"
+expect "output a symlink to the input" 2 "output is an input file" quantize -f -s W4A16 "$TMP/a.st" "$TMP/link.st"
+cmp -s "$TMP/a.st" "$TMP/link.st" && pass "the input is untouched" || fail "the input is untouched"
+expect "first write" 0 "" quantize -q -s W4A16 "$TMP/a.st" "$TMP/a.q.st"
+expect "existing output without --force" 2 "already exists (use --force" quantize -s W4A16 "$TMP/a.st" "$TMP/a.q.st"
+expect "existing output with --force" 0 "" quantize -q -f -s W8A16 "$TMP/a.st" "$TMP/a.q.st"
+ls "$TMP" | grep -q ctensors-tmp && fail "no temporary files left" || pass "no temporary files left"
+mkdir -p "$TMP/ro" && chmod 555 "$TMP/ro"
+if [ "$(id -u)" != 0 ]; then
+	expect "read-only destination" 4 "cannot create" quantize -s W4A16 "$TMP/a.st" "$TMP/ro/x.st"
+else
+	skip "read-only destination" "root ignores directory permissions"
+fi
+
+# ---- dry run, threads, presets vs configs -------------------------------------
+if [ -d "$FIX" ]; then
+	expect "dry run" 0 "" quantize --dry-run -s W4A16 "$FIX" "$TMP/dry"
+	[ ! -e "$TMP/dry" ] && grep -q 'bits per weight' "$TMP/out" && grep -q 'q_proj.weight  BF16 -> pack-quantized int4 g128' "$TMP/out" &&
+		pass "dry run prints the plan and writes nothing" || fail "dry run prints the plan and writes nothing"
+	for s in W4A16 W8A8 FP8_DYNAMIC NVFP4A16 MXFP4A16; do
+		"$CT_BIN" quantize -q -j 1 -s $s "$FIX" "$TMP/j1-$s" && "$CT_BIN" quantize -q -j 4 -s $s "$FIX" "$TMP/j4-$s" &&
+			diff -r "$TMP/j1-$s" "$TMP/j4-$s" >/dev/null &&
+			pass "$s: -j1 and -j4 outputs are identical" || fail "$s: -j1 and -j4 outputs are identical"
+	done
+	# each preset equals -c with the config it wrote
+	for s in W4A16 W4A16_ASYM W8A16 W8A8 W4A8 W4AFP8 W3A16 FP8_DYNAMIC FP8_BLOCK NVFP4A16 MXFP4A16 MXFP8A16; do
+		"$CT_BIN" quantize -q -s $s "$FIX" "$TMP/p-$s" &&
+			"$CT_BIN" quantize -q -c "$TMP/p-$s/config.json" "$FIX" "$TMP/c-$s" &&
+			diff -r "$TMP/p-$s" "$TMP/c-$s" >/dev/null &&
+			pass "$s: preset equals -c with its written config" || fail "$s: preset equals -c with its written config"
+		rm -rf "$TMP/c-$s"
+	done
+	grep -q '"lm_head"' "$TMP/p-W4A16/config.json" && grep -q '"model.embed_tokens"' "$TMP/p-W4A16/config.json" &&
+		pass "preset ignore lists lm_head and the embeddings" || fail "preset ignore lists lm_head and the embeddings"
+	cmp -s "$FIX/tokenizer.json" "$TMP/p-W4A16/tokenizer.json" && pass "other files are copied" || fail "other files are copied"
+	# NVFP4: fused modules share one global scale, even across shards
+	if "$T/stdump" "$TMP/p-NVFP4A16" >"$TMP/gs.txt" 2>"$TMP/err"; then
+		for L in 0 1; do
+			n=$(grep "layers\.$L\.self_attn\.[qkv]_proj\.weight_global_scale" "$TMP/gs.txt" | awk '{print $NF}' | sort -u | wc -l)
+			m=$(grep "layers\.$L\.mlp\.\(gate\|up\)_proj\.weight_global_scale" "$TMP/gs.txt" | awk '{print $NF}' | sort -u | wc -l)
+			[ "$n" = 1 ] && [ "$m" = 1 ] && pass "NVFP4 layer $L: q/k/v and gate/up share a global scale" ||
+				fail "NVFP4 layer $L: q/k/v and gate/up share a global scale" "$n q/k/v values, $m gate/up values"
+		done
+		"$CT_BIN" quantize -q --no-fuse-global-scale -s NVFP4A16 "$FIX" "$TMP/nofuse" && "$T/stdump" "$TMP/nofuse" >"$TMP/gs2.txt"
+		n=$(grep 'layers\.0\.self_attn\.[qkv]_proj\.weight_global_scale' "$TMP/gs2.txt" | awk '{print $NF}' | sort -u | wc -l)
+		[ "$n" -gt 1 ] && pass "--no-fuse-global-scale gives per-module scales" || fail "--no-fuse-global-scale gives per-module scales"
+	else
+		fail "stdump reads the NVFP4 output" "$(cat "$TMP/err")"
+	fi
+else
+	skip "fixture tests" "$FIX is missing"
+fi
+
+# NVFP4 fusion across shards: q/k/v and gate/up land in different shards
+mk "$TMP/fuse.st" "model.layers.0.self_attn.q_proj.weight:BF16:32x64:0.5" \
+	"model.layers.0.self_attn.k_proj.weight:BF16:16x64:3" "model.layers.0.self_attn.v_proj.weight:BF16:16x64:0.25" \
+	"model.layers.0.mlp.gate_proj.weight:BF16:64x64:2" "model.layers.0.mlp.up_proj.weight:BF16:64x64:0.125" \
+	"model.layers.0.mlp.down_proj.weight:BF16:64x64"
+"$T/st_split" "$TMP/fuse.st" 3 "$TMP/fuse-dir" >/dev/null
+shards=$(grep -o 'model-0000[0-9]' "$TMP/fuse-dir/model.safetensors.index.json" | sort -u | wc -l)
+[ "$shards" -ge 2 ] && pass "fusion test input spans several shards" || fail "fusion test input spans several shards"
+"$CT_BIN" quantize -q -s NVFP4A16 "$TMP/fuse-dir" "$TMP/fuse-q" && "$T/stdump" "$TMP/fuse-q" >"$TMP/fgs.txt"
+qkv=$(grep '_proj\.weight_global_scale' "$TMP/fgs.txt" | grep -E '[qkv]_proj' | awk '{print $NF}' | sort -u)
+gu=$(grep -E '(gate|up)_proj\.weight_global_scale' "$TMP/fgs.txt" | awk '{print $NF}' | sort -u)
+[ "$qkv" = 896 ] && pass "q/k/v share the global scale of their largest weight (3 -> 896)" ||
+	fail "q/k/v share the global scale of their largest weight (3 -> 896)" "got $qkv"
+[ "$gu" = 1344 ] && pass "gate/up share the global scale of their largest weight (2 -> 1344)" ||
+	fail "gate/up share the global scale of their largest weight (2 -> 1344)" "got $gu"
+finish

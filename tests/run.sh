@@ -1,0 +1,15 @@
+#!/bin/sh
+# tests/run.sh - every test tier against one build: unit tests (cmocka), CLI
+# end-to-end, golden cases, malformed-input corpus. Called by `make check`.
+cd "$(dirname "$0")/.." || exit 2
+status=0
+for t in $CT_UNIT; do
+	echo "== unit: $(basename "$t")"
+	"$t" || status=1
+done
+for s in tests/cli.sh tests/golden.sh tests/malformed.sh; do
+	[ -f "$s" ] || continue
+	echo "== $s"
+	sh "$s" || status=1
+done
+exit $status
