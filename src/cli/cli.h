@@ -54,6 +54,7 @@ extern const cli_command cli_commands[];
 int cmd_inspect(int argc, char **argv, const cli_command *self);
 int cmd_quantize(int argc, char **argv, const cli_command *self);
 int cmd_decompress(int argc, char **argv, const cli_command *self);
+int cmd_verify(int argc, char **argv, const cli_command *self);
 int cmd_help(int argc, char **argv, const cli_command *self);
 extern const size_t cli_n_commands;
 

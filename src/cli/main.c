@@ -61,6 +61,27 @@ static const cli_opt decompress_opts[] = {
 	{ 0, NULL, 0, NULL, NULL, NULL },
 };
 
+static const cli_opt verify_opts[] = {
+	{ 'c', "config", required_argument, "CONFIG",
+	  "the config of a bare file from the Python library", NULL },
+	{ OPT_AGAINST, "against", required_argument, "ORIGINAL",
+	  "decompress every tensor and compare it with this checkpoint", NULL },
+	{ OPT_MIN_SNR, "min-snr-db", required_argument, "DB",
+	  "fail a tensor whose signal-to-noise ratio is below DB", NULL },
+	{ OPT_MIN_COS, "min-cosine", required_argument, "C",
+	  "fail a tensor whose cosine similarity is below C", NULL },
+	{ OPT_MAX_ABS, "max-abs-err", required_argument, "X",
+	  "fail a tensor whose largest absolute error exceeds X", NULL },
+	{ OPT_EXACT, "exact", no_argument, NULL,
+	  "fail a tensor that is not bit-identical after decompression", NULL },
+	{ OPT_JSON, "json", no_argument, NULL, "one JSON document on stdout", NULL },
+	{ 'j', "threads", required_argument, "N", "worker threads (default: all cores)", NULL },
+	{ 'q', "quiet", no_argument, NULL, "print nothing unless a check fails", NULL },
+	{ 'v', "verbose", no_argument, NULL, "list every compared tensor", NULL },
+	{ 'h', "help", no_argument, NULL, "show this help", NULL },
+	{ 0, NULL, 0, NULL, NULL, NULL },
+};
+
 static const cli_opt help_opts[] = {
 	{ 'h', "help", no_argument, NULL, "show this help", NULL },
 	{ 0, NULL, 0, NULL, NULL, NULL },
@@ -83,6 +104,13 @@ const cli_command cli_commands[] = {
 	  "Works on files written by ctensors (config inside) and by the Python library\n"
 	  "(config.json of the model directory, or -c CONFIG for a bare file).",
 	  decompress_opts },
+	{ "verify", cmd_verify, "[-c CONFIG] [--against ORIGINAL] [thresholds] [--json] CHECKPOINT",
+	  "Check a checkpoint's integrity, and its fidelity to the original.",
+	  "Checks structure, that every compressed module decodes, that the config and\n"
+	  "the tensors agree and that the ctensors.xxh3 checksums match. With --against,\n"
+	  "every tensor is decompressed and compared (max abs error, RMSE, SNR, cosine).\n"
+	  "Exit status 0 when every check passes, 1 when one fails.",
+	  verify_opts },
 	{ "help", cmd_help, "[COMMAND]", "Show help for ctensors or a command.", NULL,
 	  help_opts },
 };

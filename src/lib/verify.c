@@ -1,0 +1,436 @@
+#include "verify.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "plan.h"
+
+void ct_verify_report_free(ct_verify_report *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_tensors; i++) {
+		free(r->tensors[i].name);
+		free(r->tensors[i].file);
+		free(r->tensors[i].problem);
+	}
+	free(r->tensors);
+	free(r);
+}
+
+static void set_problem(ct_verify_tensor *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_problem(ct_verify_tensor *t, const char *fmt, ...)
+{
+	if (!t->ok)
+		return; /* keep the first */
+	t->ok = false;
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	t->problem = strdup(buf);
+}
+
+/* ------------------------------------------------------------ checksums --- */
+
+/* Checks each tensor of shard s against the shard's ctensors.xxh3 map. */
+static void check_checksums(const ct_checkpoint *ck, size_t s, ct_verify_report *r,
+			    ct_verify_tensor **by_tensor)
+{
+	const ct_st_file *f = ck->shards[s];
+	const char *text = ct_st_meta(f, "ctensors.xxh3");
+	if (!text) {
+		r->n_shards_without_checksums++;
+		return;
+	}
+	json_error_t jerr;
+	json_t *map = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	for (size_t i = 0; i < f->n_tensors; i++) {
+		const ct_tensor *t = &f->tensors[i];
+		ct_verify_tensor *v = by_tensor[i];
+		if (!json_is_object(map)) {
+			set_problem(v, "__metadata__ ctensors.xxh3 is not a JSON object");
+			continue;
+		}
+		const char *want = json_string_value(json_object_get(map, t->name));
+		if (!want) {
+			set_problem(v, "no checksum in __metadata__ ctensors.xxh3");
+			continue;
+		}
+		char got[17];
+		snprintf(got, sizeof(got), "%016llx",
+			 (unsigned long long)XXH3_64bits(t->data, (size_t)(t->end - t->begin)));
+		if (strcmp(got, want) != 0)
+			set_problem(v, "checksum mismatch: bytes hash to %s, metadata says %.32s", got,
+				    want);
+		r->n_checksums++;
+	}
+	if (json_is_object(map)) {
+		const char *k;
+		json_t *val;
+		json_object_foreach(map, k, val) {
+			if (!ct_st_find(f, k) && f->n_tensors)
+				set_problem(by_tensor[0], "ctensors.xxh3 lists %s, which the file "
+					    "does not hold", k);
+		}
+	}
+	json_decref(map);
+}
+
+/* ----------------------------------------------------------- decoding --- */
+
+typedef struct cmp_state {
+	const ct_tensor *orig;     /* original dense weight, or NULL */
+	ct_dtype dt;               /* dtype of the decoded rows */
+	uint64_t cols;
+	uint64_t offset;           /* bytes of output seen so far */
+	double max_abs, sum_sq_err, sum_sq_ref, sum_sq_out, dot;
+	bool nonfinite, exact;
+	bool shape_mismatch;
+} cmp_state;
+
+static void compare_values(cmp_state *c, const void *buf, size_t len, ct_dtype dt,
+			   uint64_t first_elem)
+{
+	size_t esz = ct_dtype_size(dt);
+	size_t n = len / esz;
+	for (size_t i = 0; i < n; i++) {
+		double y = ct_load_f32(dt, buf, i);
+		if (!isfinite(y))
+			c->nonfinite = true;
+		if (!c->orig)
+			continue;
+		double x = ct_load_f32(c->orig->dtype, c->orig->data, first_elem + i);
+		double d = y - x;
+		if (fabs(d) > c->max_abs || isnan(d))
+			c->max_abs = isnan(d) ? INFINITY : fmax(c->max_abs, fabs(d));
+		c->sum_sq_err += d * d;
+		c->sum_sq_ref += x * x;
+		c->sum_sq_out += y * y;
+		c->dot += x * y;
+	}
+	if (c->orig && c->exact) {
+		/* bit-identical only when the dtypes agree and bytes match */
+		c->exact = c->orig->dtype == dt &&
+			   memcmp((const uint8_t *)c->orig->data + first_elem * esz, buf, len) == 0;
+	}
+}
+
+static int cmp_emit(void *ctx, int k, const void *buf, size_t len, ct_error *err)
+{
+	(void)k;
+	(void)err;
+	cmp_state *c = ctx;
+	size_t esz = ct_dtype_size(c->dt);
+	compare_values(c, buf, len, c->dt, c->offset / esz);
+	c->offset += len;
+	return CT_OK;
+}
+
+static void finish_stats(const cmp_state *c, ct_verify_tensor *v, uint64_t n)
+{
+	if (!c->orig)
+		return;
+	v->compared = true;
+	v->exact = c->exact;
+	v->max_abs_err = c->max_abs;
+	v->rmse = n ? sqrt(c->sum_sq_err / (double)n) : 0.0;
+	if (c->sum_sq_err == 0.0)
+		v->snr_db = INFINITY;
+	else
+		v->snr_db = 10.0 * log10(c->sum_sq_ref / c->sum_sq_err);
+	double den = sqrt(c->sum_sq_ref) * sqrt(c->sum_sq_out);
+	v->cosine = den > 0 ? c->dot / den : (c->sum_sq_ref == c->sum_sq_out ? 1.0 : 0.0);
+}
+
+typedef struct lookup_ctx {
+	const ct_checkpoint *ck;
+	const char *module;
+} lookup_ctx;
+
+static const ct_tensor *lookup(void *ctx, const char *suffix)
+{
+	lookup_ctx *l = ctx;
+	char name[4096];
+	int n = snprintf(name, sizeof(name), "%s.%s", l->module, suffix);
+	if (n < 0 || (size_t)n >= sizeof(name))
+		return NULL;
+	const ct_tref *r = ct_ckpt_find(l->ck, name);
+	return r ? r->t : NULL;
+}
+
+/* One unit of work: a copied tensor or a compressed module. */
+typedef struct vjob {
+	const ct_plan_item *item;
+	ct_verify_tensor *v;
+} vjob;
+
+typedef struct vstate {
+	const ct_checkpoint *ck, *orig;
+	vjob *jobs;
+	size_t n_jobs;
+	atomic_size_t next;
+} vstate;
+
+static const ct_tensor *original_of(const vstate *st, const char *name, ct_verify_tensor *v,
+				    int ndim, const uint64_t *shape)
+{
+	if (!st->orig)
+		return NULL;
+	const ct_tref *r = ct_ckpt_find(st->orig, name);
+	if (!r) {
+		set_problem(v, "not in the original checkpoint");
+		return NULL;
+	}
+	uint64_t n = 1;
+	for (int d = 0; d < ndim; d++)
+		n *= shape[d];
+	if (r->t->nelem != n || r->t->ndim != ndim ||
+	    memcmp(r->t->shape, shape, (size_t)ndim * sizeof(uint64_t)) != 0) {
+		set_problem(v, "shape differs from the original");
+		return NULL;
+	}
+	return r->t;
+}
+
+static void run_job(vstate *st, vjob *j)
+{
+	const ct_plan_item *it = j->item;
+	ct_verify_tensor *v = j->v;
+	if (it->kind == CT_ITEM_COPY) {
+		const ct_tensor *t = it->src;
+		if (!st->orig)
+			return;
+		const ct_tensor *o = original_of(st, t->name, v, t->ndim, t->shape);
+		if (!o)
+			return;
+		if (ct_dtype_is_float(t->dtype) && ct_dtype_is_float(o->dtype)) {
+			cmp_state c = { .orig = o, .dt = t->dtype, .cols = 0, .exact = true };
+			compare_values(&c, t->data, (size_t)(t->end - t->begin), t->dtype, 0);
+			finish_stats(&c, v, t->nelem);
+			if (c.nonfinite)
+				set_problem(v, "holds NaN or Inf");
+		} else {
+			v->compared = true;
+			v->exact = o->dtype == t->dtype &&
+				   memcmp(o->data, t->data, (size_t)(t->end - t->begin)) == 0;
+			v->cosine = v->exact ? 1.0 : 0.0;
+			v->snr_db = v->exact ? INFINITY : 0.0;
+			if (!v->exact)
+				set_problem(v, "differs from the original");
+		}
+		return;
+	}
+	/* a compressed module: decode it, row by row */
+	char wname[4096];
+	snprintf(wname, sizeof(wname), "%s.weight", it->module);
+	const ct_tensor *o = original_of(st, wname, v, 2, it->out[0].shape);
+	cmp_state c = { .orig = o, .dt = it->out_dtype, .cols = it->desc.cols, .exact = true };
+	lookup_ctx l = { st->ck, it->module };
+	ct_error err;
+	ct_error_clear(&err);
+	if (it->codec->decode(&it->desc, lookup, &l, it->out_dtype, cmp_emit, &c, &err) != CT_OK) {
+		set_problem(v, "does not decode: %s", err.msg);
+		return;
+	}
+	finish_stats(&c, v, it->desc.rows * it->desc.cols);
+	if (c.nonfinite)
+		set_problem(v, "decodes to NaN or Inf");
+}
+
+static void *vworker(void *arg)
+{
+	vstate *st = arg;
+	for (;;) {
+		size_t i = atomic_fetch_add(&st->next, 1);
+		if (i >= st->n_jobs)
+			break;
+		run_job(st, &st->jobs[i]);
+	}
+	return NULL;
+}
+
+/* Targets of the config that were left dense: a loader would expect
+ * compressed tensors there. */
+static void check_targets(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_qmatch *qm,
+			  ct_verify_report *r, ct_verify_tensor **slot_of_tref)
+{
+	char module[4096];
+	for (size_t i = 0; i < ck->n_tensors; i++) {
+		const ct_tensor *t = ck->tensors[i].t;
+		size_t n = t->name_len;
+		if (n < 7 || strcmp(t->name + n - 7, ".weight") != 0 || t->ndim != 2 ||
+		    !ct_module_of(t->name, module, sizeof(module)))
+			continue;
+		size_t m = strlen(module);
+		if (m >= 4 && strcmp(module + m - 4, "norm") == 0)
+			continue;
+		int g = ct_qmatch_group(qm, module);
+		if (g < 0 || !cfg->groups[g].weights)
+			continue;
+		lookup_ctx l = { ck, module };
+		if (!lookup(&l, "weight_scale") && ct_dtype_is_float(t->dtype) &&
+		    ct_dtype_size(t->dtype) >= 2)
+			set_problem(slot_of_tref[i], "targeted by config group %s but not "
+				    "compressed", cfg->groups[g].name);
+	}
+	(void)r;
+}
+
+int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoint *orig,
+	      int threads, ct_verify_report **out, ct_error *err)
+{
+	*out = NULL;
+	ct_verify_report *r = calloc(1, sizeof(*r));
+	if (!r)
+		return ct_fail(err, CT_EIO, "out of memory");
+	r->has_config = cfg != NULL;
+	ct_plan *plan = NULL;
+	int rc;
+	if (cfg) {
+		rc = ct_plan_decompress(ck, cfg, CT_DTYPE_COUNT, &plan, err);
+		if (rc && rc != CT_EIO) {
+			/* a checkpoint the config cannot describe: one problem */
+			r->tensors = calloc(1, sizeof(ct_verify_tensor));
+			if (!r->tensors) {
+				free(r);
+				return ct_fail(err, CT_EIO, "out of memory");
+			}
+			r->n_tensors = 1;
+			r->tensors[0].name = strdup("(checkpoint)");
+			r->tensors[0].file = strdup(ck->shard_names[0]);
+			r->tensors[0].problem = strdup(err->msg);
+			ct_error_clear(err);
+			*out = r;
+			return CT_OK;
+		}
+	} else {
+		ct_qconfig none;
+		memset(&none, 0, sizeof(none));
+		none.version_minor = 18;
+		rc = ct_plan_decompress(ck, &none, CT_DTYPE_COUNT, &plan, err);
+	}
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	/* one report entry per input tensor (so checksums have a home) plus one
+	 * per decoded module */
+	size_t n_items = 0;
+	for (size_t s = 0; s < plan->n_shards; s++)
+		n_items += plan->shards[s].n_items;
+	r->tensors = calloc(ck->n_tensors + n_items + 1, sizeof(ct_verify_tensor));
+	ct_verify_tensor **slot = calloc(ck->n_tensors + 1, sizeof(*slot));
+	vstate st = { .ck = ck, .orig = orig };
+	st.jobs = calloc(n_items + 1, sizeof(vjob));
+	if (!r->tensors || !slot || !st.jobs) {
+		free(slot);
+		free(st.jobs);
+		ct_plan_free(plan);
+		ct_verify_report_free(r);
+		return ct_fail(err, CT_EIO, "out of memory");
+	}
+	/* entries for every stored tensor, in checkpoint order */
+	for (size_t i = 0; i < ck->n_tensors; i++) {
+		ct_verify_tensor *v = &r->tensors[r->n_tensors++];
+		v->ok = true;
+		v->name = strdup(ck->tensors[i].t->name);
+		v->file = strdup(ck->shard_names[ck->tensors[i].shard]);
+		slot[i] = v;
+	}
+	size_t base = 0;
+	for (size_t s = 0; s < ck->n_shards; s++) {
+		check_checksums(ck, s, r, slot + base);
+		base += ck->shards[s]->n_tensors;
+	}
+	if (cfg) {
+		ct_qmatch *qm = NULL;
+		if (ct_qconfig_compile(cfg, &qm, err) == CT_OK) {
+			check_targets(ck, cfg, qm, r, slot);
+			ct_qmatch_free(qm);
+		}
+	}
+	/* jobs: copies map to their tensor's entry, modules get new entries */
+	for (size_t s = 0; s < plan->n_shards; s++) {
+		for (size_t i = 0; i < plan->shards[s].n_items; i++) {
+			const ct_plan_item *it = &plan->shards[s].items[i];
+			vjob *j = &st.jobs[st.n_jobs++];
+			j->item = it;
+			if (it->kind == CT_ITEM_COPY) {
+				const ct_tref *tr = ct_ckpt_find(ck, it->src->name);
+				j->v = slot[tr - ck->tensors];
+			} else {
+				ct_verify_tensor *v = &r->tensors[r->n_tensors++];
+				char name[4096];
+				snprintf(name, sizeof(name), "%s.weight", it->module);
+				v->ok = true;
+				v->name = strdup(name);
+				v->file = strdup(ck->shard_names[s]);
+				j->v = v;
+				r->n_decoded++;
+			}
+		}
+	}
+	/* original tensors that the checkpoint lacks */
+	if (orig) {
+		for (size_t i = 0; i < orig->n_tensors; i++) {
+			const ct_tensor *t = orig->tensors[i].t;
+			if (ct_ckpt_find(ck, t->name))
+				continue;
+			char module[4096];
+			bool decoded = false;
+			if (ct_module_of(t->name, module, sizeof(module)) &&
+			    strcmp(t->name + strlen(module), ".weight") == 0) {
+				for (size_t k = 0; k < st.n_jobs && !decoded; k++)
+					decoded = st.jobs[k].item->kind != CT_ITEM_COPY &&
+						  strcmp(st.jobs[k].item->module, module) == 0;
+			}
+			if (decoded)
+				continue;
+			ct_verify_tensor *nv = realloc(r->tensors, (r->n_tensors + 1) *
+						       sizeof(*nv));
+			if (!nv)
+				break;
+			/* slots point into the old array: rebase them */
+			for (size_t k = 0; k < st.n_jobs; k++)
+				st.jobs[k].v = nv + (st.jobs[k].v - r->tensors);
+			r->tensors = nv;
+			ct_verify_tensor *v = &r->tensors[r->n_tensors++];
+			memset(v, 0, sizeof(*v));
+			v->ok = true;
+			v->name = strdup(t->name);
+			v->file = strdup("(missing)");
+			set_problem(v, "in the original but missing here");
+		}
+	}
+	atomic_init(&st.next, 0);
+	int nt = threads < 1 ? 1 : threads > 64 ? 64 : threads;
+	pthread_t tid[64];
+	int started = 0;
+	for (int i = 1; i < nt; i++)
+		if (pthread_create(&tid[started], NULL, vworker, &st) == 0)
+			started++;
+	vworker(&st);
+	for (int i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	r->ok = true;
+	for (size_t i = 0; i < r->n_tensors; i++)
+		r->ok = r->ok && r->tensors[i].ok;
+	free(slot);
+	free(st.jobs);
+	ct_plan_free(plan);
+	*out = r;
+	return CT_OK;
+}
