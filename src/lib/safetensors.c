@@ -63,9 +63,23 @@ static bool read_uint_array(const json_t *arr, uint64_t *out, size_t max, size_t
 	return true;
 }
 
-static int parse_tensor_entry(const char *label, const char *name, json_t *entry,
+/* Names come from the file and may be megabytes long: messages show the
+ * start and the end. */
+static const char *short_name(const char *name, char *buf, size_t size)
+{
+	size_t n = strlen(name);
+	if (n < size)
+		return name;
+	size_t half = (size - 8) / 2;
+	snprintf(buf, size, "%.*s[...]%s", (int)half, name, name + n - half);
+	return buf;
+}
+
+static int parse_tensor_entry(const char *label, const char *full_name, json_t *entry,
 			      ct_tensor *t, ct_error *err)
 {
+	char namebuf[200];
+	const char *name = short_name(full_name, namebuf, sizeof(namebuf));
 	if (!json_is_object(entry))
 		return ct_fail(err, CT_EINPUT, "%s: %s: tensor entry is not an object "
 			       "(expected {dtype, shape, data_offsets})", label, name);
@@ -97,9 +111,20 @@ static int parse_tensor_entry(const char *label, const char *name, json_t *entry
 	uint64_t nbytes;
 	char sh[256];
 	format_shape(sh, sizeof(sh), t->ndim, t->shape);
-	if (!ct_tensor_nbytes(t->dtype, t->ndim, t->shape, &t->nelem, &nbytes))
-		return ct_fail(err, CT_EINPUT, "%s: %s: shape %s of %s overflows or does not "
-			       "fill whole bytes", label, name, sh, ct_dtype_name(t->dtype));
+	if (!ct_tensor_nbytes(t->dtype, t->ndim, t->shape, &t->nelem, &nbytes)) {
+		uint64_t n = 1;
+		bool overflow = false;
+		for (int i = 0; i < t->ndim && !overflow; i++) {
+			overflow = t->shape[i] && n > UINT64_MAX / t->shape[i];
+			n *= t->shape[i];
+		}
+		if (overflow || n > UINT64_MAX / ct_dtype_bits(t->dtype))
+			return ct_fail(err, CT_EINPUT, "%s: %s: shape %s of %s overflows the size "
+				       "computation", label, name, sh, ct_dtype_name(t->dtype));
+		return ct_fail(err, CT_EINPUT, "%s: %s: shape %s of %s does not fill whole "
+			       "bytes (%u-bit elements)", label, name, sh, ct_dtype_name(t->dtype),
+			       ct_dtype_bits(t->dtype));
+	}
 	if (t->end - t->begin != nbytes)
 		return ct_fail(err, CT_EINPUT, "%s: %s: data_offsets [%" PRIu64 ", %" PRIu64
 			       "] hold %" PRIu64 " bytes (expected %" PRIu64 " for %s %s)",
@@ -183,9 +208,16 @@ int ct_st_parse(const char *label, const uint8_t *buf, size_t len,
 		return ct_fail(err, CT_EINPUT, "%s: header length %" PRIu64 " runs past the "
 			       "end of the file (%zu bytes follow the length)", label, n, len - 8);
 	const char *hdr = (const char *)buf + 8;
-	if (n < 2 || hdr[0] != '{')
+	if (n < 2)
+		return ct_fail(err, CT_EINPUT, "%s: header of %" PRIu64 " bytes is too short "
+			       "for a JSON object", label, n);
+	if (hdr[0] != '{')
 		return ct_fail(err, CT_EINPUT, "%s: header does not start with '{' (expected a "
 			       "JSON object)", label);
+	const char *nul = memchr(hdr, '\0', (size_t)n);
+	if (nul)
+		return ct_fail(err, CT_EINPUT, "%s: header holds a NUL byte at byte %zu",
+			       label, (size_t)(nul - hdr) + 8);
 	size_t bad;
 	if (!ct_utf8_valid(hdr, (size_t)n, &bad))
 		return ct_fail(err, CT_EINPUT, "%s: header is not valid UTF-8 at byte %zu",
@@ -558,7 +590,8 @@ int ct_st_builder_layout(ct_st_builder *b, bool checksums, ct_error *err)
 		}
 	}
 	qsort_r(b->order, b->n, sizeof(size_t), cmp_file_order, b->t);
-	qsort(b->meta, b->n_meta, sizeof(meta_kv), cmp_meta);
+	if (b->n_meta)
+		qsort(b->meta, b->n_meta, sizeof(meta_kv), cmp_meta);
 	uint64_t off = 0;
 	for (size_t k = 0; k < b->n; k++) {
 		wtensor *t = &b->t[b->order[k]];
