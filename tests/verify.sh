@@ -65,8 +65,8 @@ grep -q 'b.weight.*missing' "$TMP/out" && pass "the missing tensor is named" || 
 if [ -d "$G" ]; then
 	for dir in "$G"/*/; do
 		c=$(basename "$dir")
-		grep -q '"sparse-' "$dir/config.json" && continue
-		"$CT_BIN" quantize -q --no-fuse-global-scale -c "$dir/config.json" "$dir/input.safetensors" "$TMP/$c.st" &&
+		if grep -q '"config_groups"' "$dir/config.json"; then cmd="quantize --no-fuse-global-scale"; else cmd=compress; fi
+		"$CT_BIN" $cmd -q -c "$dir/config.json" "$dir/input.safetensors" "$TMP/$c.st" &&
 			"$CT_BIN" verify -q --against "$dir/input.safetensors" "$TMP/$c.st" &&
 			"$CT_BIN" verify -q -c "$dir/config.json" "$dir/expected.safetensors" &&
 			pass "$c: quantized output and expected.safetensors verify" ||

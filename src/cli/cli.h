@@ -55,6 +55,7 @@ int cmd_inspect(int argc, char **argv, const cli_command *self);
 int cmd_quantize(int argc, char **argv, const cli_command *self);
 int cmd_decompress(int argc, char **argv, const cli_command *self);
 int cmd_verify(int argc, char **argv, const cli_command *self);
+int cmd_compress(int argc, char **argv, const cli_command *self);
 int cmd_help(int argc, char **argv, const cli_command *self);
 extern const size_t cli_n_commands;
 
@@ -152,9 +153,20 @@ int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts 
 int cli_layout_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
 		    ct_error *err);
 
+/* quantize and compress: plan ckpt under cfg, then print the plan or write it. */
+typedef struct cli_encode_opts {
+	const char *input;           /* for messages */
+	bool dry_run;
+	ct_quant_opts quant;
+	cli_write_opts write;        /* dest, force, plain_metadata, threads */
+} cli_encode_opts;
+
+struct ct_qconfig;
+int cli_encode(const ct_checkpoint *ck, struct ct_qconfig *cfg, const cli_encode_opts *o,
+	       ct_error *err);
+
 /* The config that describes ckpt: the file at path when given, else the
  * checkpoint's own (config.json or embedded metadata). */
-struct ct_qconfig;
 int cli_load_checkpoint_config(const ct_checkpoint *ck, const char *path,
 			       struct ct_qconfig **cfg, ct_error *err);
 

@@ -134,52 +134,6 @@ static int refine_config(const quantize_args *a, const ct_checkpoint *ck, ct_qco
 	return rc;
 }
 
-static void print_plan(const ct_plan *p, const ct_qconfig *cfg)
-{
-	char a[32], b[32];
-	uint64_t in_total = 0, out_total = 0;
-	for (size_t s = 0; s < p->n_shards; s++) {
-		const ct_plan_shard *sh = &p->shards[s];
-		printf("%s\n", sh->name);
-		for (size_t i = 0; i < sh->n_items; i++) {
-			const ct_plan_item *it = &sh->items[i];
-			printf("  ");
-			cli_put_safe(stdout, it->src->name);
-			if (it->kind == CT_ITEM_COPY) {
-				printf("  %s  kept\n", ct_dtype_name(it->src->dtype));
-				continue;
-			}
-			const ct_qargs *w = it->desc.args;
-			ct_format f = cfg->groups[it->group].format;
-			printf("  %s -> %s %s%d", ct_dtype_name(it->src->dtype), ct_format_name(f),
-			       w->type == CT_QTYPE_INT ? "int" : "fp", w->num_bits);
-			if (w->strategy == CT_STRAT_GROUP || w->strategy == CT_STRAT_TENSOR_GROUP)
-				printf(" g%" PRId64, w->group_size);
-			else if (w->strategy == CT_STRAT_CHANNEL)
-				printf(" per-channel");
-			else if (w->strategy == CT_STRAT_TENSOR)
-				printf(" per-tensor");
-			else
-				printf(" block %" PRId64 "x%" PRId64, w->block[0], w->block[1]);
-			printf("%s\n", w->symmetric ? "" : " asym");
-		}
-		uint64_t in = p->ckpt->shards[s]->map_size;
-		uint64_t out = ct_st_builder_file_size(sh->builder);
-		in_total += in;
-		out_total += out;
-		printf("  size %s -> %s\n", cli_human_bytes(in, a, sizeof(a)),
-		       cli_human_bytes(out, b, sizeof(b)));
-	}
-	uint64_t data = 0;
-	for (size_t s = 0; s < p->n_shards; s++)
-		data += ct_st_builder_data_size(p->shards[s].builder);
-	printf("total %s -> %s, %.2f bits per weight (%" PRIu64 " of %" PRIu64
-	       " parameters quantized)\n", cli_human_bytes(in_total, a, sizeof(a)),
-	       cli_human_bytes(out_total, b, sizeof(b)),
-	       p->params_total ? 8.0 * (double)data / (double)p->params_total : 0.0,
-	       p->params_quantized, p->params_total);
-}
-
 int cmd_quantize(int argc, char **argv, const cli_command *self)
 {
 	quantize_args a = { .self = self, .threads = cli_default_threads(), .progress = -1 };
@@ -197,9 +151,6 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 	ct_error_clear(&err);
 	ct_checkpoint *ck = NULL;
 	ct_qconfig *cfg = NULL;
-	ct_plan *plan = NULL;
-	json_t *qj = NULL;
-	char *compact = NULL;
 	int rc = load_config(&a, &cfg, &err);
 	if (!rc)
 		rc = ct_ckpt_open(input, &ck, &err);
@@ -214,40 +165,20 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 	}
 	if (!rc)
 		rc = refine_config(&a, ck, cfg, &err);
+	if (!rc && cfg->n_groups == 0)
+		rc = ct_fail(&err, CT_EUSAGE, "%s: the config has no quantization groups (use "
+			     "'ctensors compress' for a sparsity-only config)", a.config);
 	if (!rc) {
-		ct_quant_opts qo = { .skip_incompatible = a.skip_incompatible,
-				     .fuse_global_scale = !a.no_fuse };
-		rc = ct_plan_quantize(ck, cfg, &qo, &plan, &err);
-	}
-	if (!rc) {
-		qj = ct_qconfig_to_json(cfg);
-		compact = qj ? ct_pyjson_dumps(qj, false) : NULL;
-		if (!compact)
-			rc = ct_fail(&err, CT_EIO, "out of memory");
-	}
-	cli_write_opts wo = { .dest = output, .force = a.force,
-			      .plain_metadata = a.plain_metadata, .threads = a.threads,
-			      .qconfig_compact = compact, .qconfig_json = qj };
-	if (!rc)
-		rc = cli_layout_plan(plan, ck, &wo, &err);
-	if (!rc && a.dry_run)
-		print_plan(plan, cfg);
-	else if (!rc)
-		rc = cli_write_plan(plan, ck, &wo, &err);
-	if (!rc && !a.dry_run && cli_verbosity > 0) {
-		char x[32], y[32];
-		uint64_t out = 0;
-		for (size_t s = 0; s < plan->n_shards; s++)
-			out += ct_st_builder_file_size(plan->shards[s].builder);
-		fprintf(stderr, "ctensors: %s -> %s: %" PRIu64 " weights quantized, %s -> %s\n",
-			input, output, plan->params_quantized,
-			cli_human_bytes(plan->in_bytes, x, sizeof(x)),
-			cli_human_bytes(out, y, sizeof(y)));
+		cli_encode_opts eo = {
+			.input = input, .dry_run = a.dry_run,
+			.quant = { .skip_incompatible = a.skip_incompatible,
+				   .fuse_global_scale = !a.no_fuse },
+			.write = { .dest = output, .force = a.force,
+				   .plain_metadata = a.plain_metadata, .threads = a.threads },
+		};
+		rc = cli_encode(ck, cfg, &eo, &err);
 	}
 	int status = rc ? cli_fail(&err) : EXIT_OK;
-	free(compact);
-	json_decref(qj);
-	ct_plan_free(plan);
 	ct_qconfig_free(cfg);
 	ct_ckpt_close(ck);
 	return status;

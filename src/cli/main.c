@@ -52,6 +52,19 @@ static const cli_opt quantize_opts[] = {
 	{ 0, NULL, 0, NULL, NULL, NULL },
 };
 
+static const cli_opt compress_opts[] = {
+	{ 'F', "format", required_argument, "FORMAT",
+	  "sparse format for every Linear weight but lm_head", "sparse-bitmask sparse-24-bitmask" },
+	{ 'c', "config", required_argument, "CONFIG",
+	  "a quantization_config whose sparsity_config says what to compress", NULL },
+	{ OPT_SKIP_INCOMPAT, "skip-incompatible", no_argument, NULL,
+	  "leave weights that do not fit the format dense", NULL },
+	{ OPT_DRY_RUN, "dry-run", no_argument, NULL, "print the plan and sizes, write "
+	  "nothing", NULL },
+	COMMON_WRITE_OPTS,
+	{ 0, NULL, 0, NULL, NULL, NULL },
+};
+
 static const cli_opt decompress_opts[] = {
 	{ 'c', "config", required_argument, "CONFIG",
 	  "the config of a bare file from the Python library", NULL },
@@ -99,6 +112,12 @@ const cli_command cli_commands[] = {
 	  "compressed-tensors library. OUTPUT mirrors INPUT: a file for a file, a model\n"
 	  "directory for a model directory.",
 	  quantize_opts },
+	{ "compress", cmd_compress, "(-F FORMAT | -c CONFIG) [options] INPUT OUTPUT",
+	  "Compress dense weights losslessly into a sparse format.",
+	  "sparse-bitmask stores the non-zero values and a bitmask of their positions;\n"
+	  "sparse-24-bitmask stores the two kept values of every group of four of a 2:4\n"
+	  "sparse weight. No quantization parameter is decided. OUTPUT mirrors INPUT.",
+	  compress_opts },
 	{ "decompress", cmd_decompress, "[-c CONFIG] [--dtype bf16|f16|f32] [options] INPUT OUTPUT",
 	  "Turn a compressed checkpoint back into dense weights.",
 	  "Works on files written by ctensors (config inside) and by the Python library\n"

@@ -12,6 +12,8 @@ extern const ct_codec ct_codec_float;
 extern const ct_codec ct_codec_nvfp4;
 extern const ct_codec ct_codec_mxfp4;
 extern const ct_codec ct_codec_mxfp8;
+extern const ct_codec ct_codec_sparse_bitmask;
+extern const ct_codec ct_codec_sparse24;
 
 static const ct_codec *const codecs[] = {
 	&ct_codec_pack,
@@ -21,6 +23,8 @@ static const ct_codec *const codecs[] = {
 	&ct_codec_nvfp4,
 	&ct_codec_mxfp4,
 	&ct_codec_mxfp8,
+	&ct_codec_sparse_bitmask,
+	&ct_codec_sparse24,
 };
 
 const ct_codec *ct_codec_for(ct_format f)
@@ -274,4 +278,69 @@ int ct_codec_fp4_decode(const ct_qparams *p, ct_lookup_fn get, void *gctx, ct_dt
 {
 	fp4_dec d = { .packed = get(gctx, "weight_packed"), .cols = p->cols };
 	return ct_codec_dequantize_rows(p, fp4_codes, &d, out_dt, emit, ctx, err);
+}
+
+/* ------------------------------------------------------------- sparsity --- */
+
+bool ct_sparse_is_zero(ct_dtype dt, const uint8_t *base, uint64_t i)
+{
+	size_t esz = ct_dtype_size(dt);
+	const uint8_t *p = base + i * esz;
+	/* floats: every bit but the sign (the top bit of the last byte) */
+	uint8_t top_mask = ct_dtype_is_float(dt) && dt != CT_F8_E8M0 ? 0x7F : 0xFF;
+	for (size_t k = 0; k + 1 < esz; k++)
+		if (p[k])
+			return false;
+	return (p[esz - 1] & top_mask) == 0;
+}
+
+uint64_t ct_sparse_count_nonzero(ct_dtype dt, const void *data, uint64_t n)
+{
+	uint64_t nz = 0;
+	for (uint64_t i = 0; i < n; i++)
+		nz += !ct_sparse_is_zero(dt, data, i);
+	return nz;
+}
+
+bool ct_sparse_is_24(ct_dtype dt, const void *data, uint64_t n, uint64_t *bad_group)
+{
+	for (uint64_t g = 0; g + 4 <= n; g += 4) {
+		int nz = 0;
+		for (int k = 0; k < 4; k++)
+			nz += !ct_sparse_is_zero(dt, data, g + (uint64_t)k);
+		if (nz > 2) {
+			*bad_group = g / 4;
+			return false;
+		}
+	}
+	return true;
+}
+
+int ct_codec_scatter_rows(const ct_tensor *mask, const ct_tensor *vals,
+			  const ct_dec_info *info, ct_dtype out_dt, ct_emit_fn emit, void *ctx,
+			  ct_error *err)
+{
+	size_t esz = ct_dtype_size(info->dtype), osz = ct_dtype_size(out_dt);
+	bool convert = out_dt != info->dtype;
+	uint8_t *row = malloc((size_t)info->cols * esz + 1);
+	uint8_t *conv = convert ? malloc((size_t)info->cols * osz + 1) : NULL;
+	int rc = row && (!convert || conv) ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
+	uint64_t mb = (info->cols + 7) / 8, k = 0;
+	for (uint64_t r = 0; !rc && r < info->rows; r++) {
+		memset(row, 0, (size_t)info->cols * esz);
+		const uint8_t *bits = mask->data + r * mb;
+		for (uint64_t c = 0; c < info->cols; c++)
+			if (bits[c / 8] >> (c % 8) & 1)
+				memcpy(row + c * esz, vals->data + (k++) * esz, esz);
+		if (convert) {
+			for (uint64_t c = 0; c < info->cols; c++)
+				ct_store_f32(out_dt, conv, c, ct_load_f32(info->dtype, row, c));
+			rc = emit(ctx, 0, conv, (size_t)info->cols * osz, err);
+		} else {
+			rc = emit(ctx, 0, row, (size_t)info->cols * esz, err);
+		}
+	}
+	free(row);
+	free(conv);
+	return rc;
 }

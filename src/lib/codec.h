@@ -34,6 +34,7 @@ typedef struct ct_module_desc {
 	ct_dtype wd;               /* dtype of the dense weight */
 	uint64_t rows, cols;
 	bool pack_padded;          /* pack-quantized layout of CT <= 0.17 for 3/5/6/7 bits */
+	uint64_t nnz;              /* sparse-bitmask: non-zero elements of the weight */
 } ct_module_desc;
 
 /* Appends len bytes to output tensor k (index into the codec's outputs);
@@ -102,6 +103,25 @@ int ct_codec_dequantize_rows(const ct_qparams *p, ct_codes_fn codes, void *cctx,
 int ct_codec_expect(const ct_tensor *t, const char *suffix, ct_dtype dt, int ndim,
 		    const uint64_t *shape, ct_error *err);
 
+
+/* ---- sparsity (shared by the sparse codecs and the planner) ---- */
+
+/* True when element i of a dtype-dt array is zero (-0.0 counts as zero). */
+bool ct_sparse_is_zero(ct_dtype dt, const uint8_t *base, uint64_t i);
+
+/* Counts the non-zero elements of n elements. */
+uint64_t ct_sparse_count_nonzero(ct_dtype dt, const void *data, uint64_t n);
+
+/* Checks 2:4 structure (at most two non-zeros in every run of four
+ * consecutive elements); returns false with *bad_group set otherwise. */
+bool ct_sparse_is_24(ct_dtype dt, const void *data, uint64_t n, uint64_t *bad_group);
+
+/* Emits the dense rows of a bitmask-sparse weight (info from the codec's
+ * check): the stored values in order at the set bits, zeros elsewhere,
+ * converted to out_dt when it differs. */
+int ct_codec_scatter_rows(const ct_tensor *mask, const ct_tensor *vals,
+			  const ct_dec_info *info, ct_dtype out_dt, ct_emit_fn emit, void *ctx,
+			  ct_error *err);
 
 /* ---- FP4 nibble rows (shared by nvfp4 and mxfp4) ---- */
 

@@ -110,17 +110,37 @@ static int add_outputs(ct_plan *p, size_t s, ct_plan_item *it, ct_error *err)
 typedef struct lookup_ctx {
 	const ct_checkpoint *ck;
 	const char *module;
+	const ct_tensor *virtual_weight;   /* stands in for "weight" when set */
 } lookup_ctx;
 
 static const ct_tensor *lookup(void *ctx, const char *suffix)
 {
 	lookup_ctx *l = ctx;
+	if (l->virtual_weight && strcmp(suffix, "weight") == 0)
+		return l->virtual_weight;
 	char name[CT_NAME_MAX];
 	int n = snprintf(name, sizeof(name), "%s.%s", l->module, suffix);
 	if (n < 0 || (size_t)n >= sizeof(name))
 		return NULL;
 	const ct_tref *r = ct_ckpt_find(l->ck, name);
 	return r ? r->t : NULL;
+}
+
+/* An emit target that fills a buffer (bounds checked). */
+typedef struct sink_buf {
+	uint8_t *data;
+	uint64_t len, cap;
+} sink_buf;
+
+static int emit_to_memory(void *ctx, int k, const void *buf, size_t len, ct_error *err)
+{
+	(void)k;
+	sink_buf *b = ctx;
+	if (len > b->cap - b->len)
+		return ct_fail(err, CT_EINTERNAL, "decoded more bytes than planned");
+	memcpy(b->data + b->len, buf, len);
+	b->len += len;
+	return CT_OK;
 }
 
 /* ------------------------------------------------------------- quantize --- */
@@ -178,6 +198,12 @@ static int cmp_gs_key(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
+static bool needs_global_scale(const ct_plan_item *it)
+{
+	return it->kind == CT_ITEM_QUANT && it->codec &&
+	       it->desc.args->strategy == CT_STRAT_TENSOR_GROUP;
+}
+
 /* Global scales of the NVFP4 items: one per module, or the max absmax of a
  * fused set shared by its members. Reads each targeted weight once, which
  * also refuses NaN and Inf before anything is written. */
@@ -186,8 +212,7 @@ static int plan_global_scales(ct_plan *p, bool fuse, ct_error *err)
 	size_t n = 0;
 	for (size_t s = 0; s < p->n_shards; s++)
 		for (size_t i = 0; i < p->shards[s].n_items; i++)
-			n += p->shards[s].items[i].kind == CT_ITEM_QUANT &&
-			     p->shards[s].items[i].desc.args->strategy == CT_STRAT_TENSOR_GROUP;
+			n += needs_global_scale(&p->shards[s].items[i]);
 	if (n == 0)
 		return CT_OK;
 	gs_entry *e = calloc(n, sizeof(gs_entry));
@@ -198,8 +223,7 @@ static int plan_global_scales(ct_plan *p, bool fuse, ct_error *err)
 	for (size_t s = 0; s < p->n_shards && !rc; s++) {
 		for (size_t i = 0; i < p->shards[s].n_items && !rc; i++) {
 			ct_plan_item *it = &p->shards[s].items[i];
-			if (it->kind != CT_ITEM_QUANT ||
-			    it->desc.args->strategy != CT_STRAT_TENSOR_GROUP)
+			if (!needs_global_scale(it))
 				continue;
 			e[k].item = it;
 			e[k].fused = fuse && fusion_key(it->module, e[k].key, sizeof(e[k].key));
@@ -233,106 +257,197 @@ static int plan_global_scales(ct_plan *p, bool fuse, ct_error *err)
 	return rc;
 }
 
+/* Matchers of the sparsity config's targets and ignore list. */
+typedef struct sparse_match {
+	const ct_codec *codec;
+	ct_matcher *targets;
+	ct_matcher *ignore;
+} sparse_match;
+
+static void sparse_match_free(sparse_match *m)
+{
+	ct_matcher_free(m->targets);
+	ct_matcher_free(m->ignore);
+}
+
+static int sparse_match_init(const ct_qconfig *cfg, sparse_match *m, ct_error *err)
+{
+	memset(m, 0, sizeof(*m));
+	const ct_sparsity *sp = cfg->sparsity;
+	if (!sp || (sp->format != CT_FMT_SPARSE_BITMASK && sp->format != CT_FMT_SPARSE_24))
+		return CT_OK;
+	m->codec = ct_codec_for(sp->format);
+	static const char *const linear[] = { "Linear" };
+	int rc = sp->n_targets ?
+		ct_matcher_new((const char *const *)sp->targets, sp->n_targets, "sparsity targets",
+			       &m->targets, err) :
+		ct_matcher_new(linear, 1, "sparsity targets", &m->targets, err);
+	if (!rc && sp->n_ignore)
+		rc = ct_matcher_new((const char *const *)sp->ignore, sp->n_ignore, "sparsity ignore",
+				    &m->ignore, err);
+	return rc;
+}
+
+static bool sparse_target(const sparse_match *m, const char *module)
+{
+	return m->codec && ct_matcher_match(m->targets, module) &&
+	       !(m->ignore && ct_matcher_match(m->ignore, module));
+}
+
+/* Declares the outputs of a weight item: the quantization codec's, with its
+ * "weight" replaced by the sparsity codec's tensors when both apply. */
+static int item_outputs(ct_plan_item *it, ct_error *err)
+{
+	ct_codec_tensor q[CT_CODEC_MAX_OUT], sp[CT_CODEC_MAX_OUT];
+	size_t nq = 0, ns = 0;
+	int rc = CT_OK;
+	if (it->codec)
+		rc = it->codec->outputs(&it->desc, q, &nq, err);
+	if (!rc && it->sparse)
+		rc = it->sparse->outputs(&it->sdesc, sp, &ns, err);
+	if (rc)
+		return rc;
+	it->n_out = 0;
+	for (size_t k = 0; k < ns; k++)
+		it->out[it->n_out++] = sp[k];
+	it->n_sparse_out = ns;
+	/* a sparse quantized module's codes live in the sparse tensors */
+	for (size_t k = it->sparse ? 1 : 0; k < nq; k++)
+		it->out[it->n_out++] = q[k];
+	return CT_OK;
+}
+
+/* Plans one weight that a config group or the sparsity config targets. */
+static int plan_weight(ct_plan *p, size_t s, const ct_tensor *t, const char *module, int g,
+		       bool sparse, const ct_quant_opts *o, ct_qconfig *cfg, bool *skipped,
+		       ct_error *err)
+{
+	const char *fname = p->ckpt->shard_names[s];
+	const ct_qscheme *sc = g >= 0 ? &cfg->groups[g] : NULL;
+	*skipped = false;
+	if (sc && t->dtype != CT_F32 && t->dtype != CT_F16 && t->dtype != CT_BF16)
+		return ct_fail(err, CT_EINPUT, "%s: %s: dtype %s cannot be quantized (expected "
+			       "F32, F16 or BF16; is the checkpoint already quantized?)", fname,
+			       t->name, ct_dtype_name(t->dtype));
+	if (!sc && ct_dtype_size(t->dtype) == 0)
+		return ct_fail(err, CT_EINPUT, "%s: %s: dtype %s cannot be sparse-compressed",
+			       fname, t->name, ct_dtype_name(t->dtype));
+	ct_error unfit;
+	ct_error_clear(&unfit);
+	if (t->ndim != 2)
+		ct_fail(&unfit, CT_EINPUT, "weight has %d dimensions, only 2-D Linear weights "
+			"are compressed (add --ignore '%s' or use --skip-incompatible)", t->ndim,
+			module);
+	else if (sc)
+		ct_quant_check_shape(sc->weights, t->shape[0], t->shape[1], module, &unfit);
+	if (unfit.code) {
+		if (!o->skip_incompatible) {
+			*err = unfit;
+			return ct_error_prefix(err, "%s: %s", fname, t->name);
+		}
+		*skipped = true;
+		return sc ? ct_qconfig_add_ignore(cfg, &module, 1, err) : CT_OK;
+	}
+	ct_plan_shard *sh = &p->shards[s];
+	ct_plan_item *it = &sh->items[sh->n_items];
+	it->kind = CT_ITEM_QUANT;
+	it->src = t;
+	it->shard = s;
+	it->group = g;
+	it->in_bytes = t->end - t->begin;
+	if (!(it->module = strdup(module)))
+		return ct_fail(err, CT_EIO, "out of memory");
+	sh->n_items++;
+	uint64_t R = t->shape[0], C = t->shape[1];
+	ct_dtype weight_dt = t->dtype;
+	if (sc) {
+		ct_format fmt = sc->format != CT_FMT_NONE ? sc->format : cfg->format;
+		it->codec = ct_codec_for(fmt);
+		if (!it->codec)
+			return ct_fail(err, CT_EINPUT, "%s: format %s cannot be written by ctensors",
+				       module, ct_format_name(fmt) ? ct_format_name(fmt) : "(none)");
+		it->desc = (ct_module_desc){ .args = sc->weights, .wd = t->dtype, .rows = R,
+			.cols = C, .pack_padded = ct_plan_pack_padded(cfg) };
+		bool byte_weights = fmt == CT_FMT_INT || fmt == CT_FMT_FLOAT || fmt == CT_FMT_NAIVE;
+		if (sparse && (!byte_weights || !sc->weights->symmetric ||
+			       cfg->sparsity->format != CT_FMT_SPARSE_24))
+			return ct_fail(err, CT_EINPUT, "%s: %s: %s cannot be combined with %s%s (the "
+				       "library composes sparse-24-bitmask only with symmetric "
+				       "int-, float- or naive-quantized weights)", fname, t->name,
+				       ct_format_name(cfg->sparsity->format), ct_format_name(fmt),
+				       sc->weights->symmetric ? "" : " asymmetric");
+		weight_dt = sc->weights->type == CT_QTYPE_FLOAT ? CT_F8_E4M3 : CT_I8;
+	}
+	if (sparse) {
+		it->sparse = cfg->sparsity ? ct_codec_for(cfg->sparsity->format) : NULL;
+		it->sdesc = (ct_module_desc){ .wd = weight_dt, .rows = R, .cols = C };
+		uint64_t nz = ct_sparse_count_nonzero(t->dtype, t->data, t->nelem);
+		p->sparse_zeros += t->nelem - nz;
+		p->sparse_numel += t->nelem;
+		it->sdesc.nnz = nz;
+		uint64_t bad;
+		if (cfg->sparsity->format == CT_FMT_SPARSE_24 &&
+		    !ct_sparse_is_24(t->dtype, t->data, t->nelem, &bad))
+			return ct_fail(err, CT_EINPUT, "%s: %s: not 2:4 sparse: group %" PRIu64
+				       " (row %" PRIu64 ", columns %" PRIu64 "-%" PRIu64 ") has more "
+				       "than 2 non-zeros of 4 (prune it, or --ignore '%s')", fname,
+				       t->name, bad, bad * 4 / C, bad * 4 % C, bad * 4 % C + 3, module);
+	}
+	int rc = item_outputs(it, err);
+	if (rc)
+		return ct_error_prefix(err, "%s: %s", fname, t->name);
+	/* refuse inputs that already hold what we are about to write */
+	for (size_t k = 0; k < it->n_out; k++) {
+		lookup_ctx l = { p->ckpt, module, NULL };
+		const ct_tensor *x = lookup(&l, it->out[k].suffix);
+		if (x && x != t)
+			return ct_fail(err, CT_EINPUT, "%s: input already has %s (is it already "
+				       "compressed?)", fname, x->name);
+	}
+	rc = add_outputs(p, s, it, err);
+	p->in_bytes += it->in_bytes;
+	p->params_total += t->nelem;
+	p->params_quantized += sc ? t->nelem : 0;
+	return rc;
+}
+
 int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_opts *o,
 		     ct_plan **out, ct_error *err)
 {
 	*out = NULL;
 	ct_qmatch *qm = NULL;
+	sparse_match sm;
 	int rc = ct_qconfig_compile(cfg, &qm, err);
 	if (rc)
 		return rc;
+	rc = sparse_match_init(cfg, &sm, err);
 	ct_plan *p = NULL;
-	rc = plan_alloc(ck, cfg, &p, err);
-	if (rc) {
-		ct_qmatch_free(qm);
-		return rc;
-	}
-	bool padded = ct_plan_pack_padded(cfg);
+	if (!rc)
+		rc = plan_alloc(ck, cfg, &p, err);
 	char module[CT_NAME_MAX];
-	for (size_t s = 0; s < ck->n_shards && !rc; s++) {
+	for (size_t s = 0; !rc && s < ck->n_shards; s++) {
 		const ct_st_file *f = ck->shards[s];
-		const char *fname = ck->shard_names[s];
 		for (size_t i = 0; i < f->n_tensors && !rc; i++) {
 			const ct_tensor *t = &f->tensors[i];
-			int g = is_candidate(t, module, sizeof(module)) ?
-				ct_qmatch_group(qm, module) : -1;
-			const ct_qscheme *sc = g >= 0 ? &cfg->groups[g] : NULL;
-			if (!sc || !sc->weights) {
+			bool cand = is_candidate(t, module, sizeof(module));
+			int g = cand ? ct_qmatch_group(qm, module) : -1;
+			if (g >= 0 && !cfg->groups[g].weights)
+				g = -1;
+			bool sparse = cand && sparse_target(&sm, module);
+			bool skipped = false;
+			if (g >= 0 || sparse)
+				rc = plan_weight(p, s, t, module, g, sparse, o, cfg, &skipped, err);
+			if (!rc && ((g < 0 && !sparse) || skipped))
 				rc = add_copy(p, s, t, err);
-				continue;
-			}
-			if (t->dtype != CT_F32 && t->dtype != CT_F16 && t->dtype != CT_BF16) {
-				rc = ct_fail(err, CT_EINPUT, "%s: %s: dtype %s cannot be quantized "
-					     "(expected F32, F16 or BF16; is the checkpoint already "
-					     "quantized?)", fname, t->name, ct_dtype_name(t->dtype));
-				break;
-			}
-			ct_error unfit;
-			ct_error_clear(&unfit);
-			if (t->ndim != 2)
-				ct_fail(&unfit, CT_EINPUT, "weight has %d dimensions, only 2-D Linear "
-					"weights are quantized (add --ignore '%s' or use "
-					"--skip-incompatible)", t->ndim, module);
-			else
-				ct_quant_check_shape(sc->weights, t->shape[0], t->shape[1], module,
-						     &unfit);
-			if (unfit.code) {
-				if (!o->skip_incompatible) {
-					*err = unfit;
-					rc = ct_error_prefix(err, "%s: %s", fname, t->name);
-					break;
-				}
-				const char *m1 = module;
-				rc = ct_qconfig_add_ignore(cfg, &m1, 1, err);
-				if (!rc)
-					rc = add_copy(p, s, t, err);
-				continue;
-			}
-			ct_plan_shard *sh = &p->shards[s];
-			ct_plan_item *it = &sh->items[sh->n_items];
-			it->kind = CT_ITEM_QUANT;
-			it->src = t;
-			it->shard = s;
-			it->group = g;
-			it->in_bytes = t->end - t->begin;
-			if (!(it->module = strdup(module))) {
-				rc = ct_fail(err, CT_EIO, "out of memory");
-				break;
-			}
-			sh->n_items++;
-			ct_format fmt = sc->format != CT_FMT_NONE ? sc->format : cfg->format;
-			it->codec = ct_codec_for(fmt);
-			if (!it->codec) {
-				rc = ct_fail(err, CT_EINPUT, "%s: format %s cannot be written by "
-					     "ctensors", module, ct_format_name(fmt) ?
-					     ct_format_name(fmt) : "(none)");
-				break;
-			}
-			it->desc = (ct_module_desc){ .args = sc->weights, .wd = t->dtype,
-				.rows = t->shape[0], .cols = t->shape[1], .pack_padded = padded };
-			rc = it->codec->outputs(&it->desc, it->out, &it->n_out, err);
-			if (rc) {
-				ct_error_prefix(err, "%s", module);
-				break;
-			}
-			/* Refuse inputs that already hold what we are about to write. */
-			for (size_t k = 0; k < it->n_out && !rc; k++) {
-				lookup_ctx l = { ck, module };
-				const ct_tensor *x = lookup(&l, it->out[k].suffix);
-				if (x && x != t)
-					rc = ct_fail(err, CT_EINPUT, "%s: input already has %s "
-						     "(is it already quantized?)", fname, x->name);
-			}
-			if (!rc)
-				rc = add_outputs(p, s, it, err);
-			p->in_bytes += it->in_bytes;
-			p->params_total += t->nelem;
-			p->params_quantized += t->nelem;
 		}
 	}
 	if (!rc)
 		rc = plan_global_scales(p, o->fuse_global_scale, err);
+	if (!rc && sm.codec && p->sparse_numel)
+		rc = ct_qconfig_set_global_sparsity(cfg, (double)p->sparse_zeros /
+						    (double)p->sparse_numel, err);
 	ct_qmatch_free(qm);
+	sparse_match_free(&sm);
 	if (rc) {
 		ct_plan_free(p);
 		return rc;
@@ -346,7 +461,7 @@ int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_op
 /* Local names that only compressed modules have. */
 static const char *const compressed_marks[] = {
 	"weight_packed", "weight_scale", "weight_global_scale", "weight_zero_point",
-	"weight_shape", "weight_g_idx", NULL
+	"weight_shape", "weight_g_idx", "compressed", "bitmask", "row_offsets", NULL
 };
 
 static bool is_mark(const char *local)
@@ -367,10 +482,112 @@ static bool compressed_module_of(const ct_checkpoint *ck, const ct_tensor *t, ch
 	const char *local = t->name + strlen(module) + 1;
 	if (is_mark(local))
 		return true;
+	lookup_ctx l = { ck, module, NULL };
+	if (strcmp(local, "shape") == 0)
+		return lookup(&l, "compressed") != NULL;
 	if (strcmp(local, "weight") != 0)
 		return false;
-	lookup_ctx l = { ck, module };
 	return lookup(&l, "weight_scale") != NULL;
+}
+
+/* Adds the decode item of module, whose tensor t is the primary one. */
+static int plan_decode_module(ct_plan *p, size_t s, const ct_tensor *t, const char *module,
+			      const ct_qconfig *cfg, ct_qmatch *qm, ct_dtype out_dtype,
+			      ct_error *err)
+{
+	const ct_checkpoint *ck = p->ckpt;
+	const char *fname = ck->shard_names[s];
+	ct_tensor virt;
+	lookup_ctx l = { ck, module, NULL };
+	bool sparse = lookup(&l, "compressed") != NULL;
+	bool quant = lookup(&l, "weight_scale") != NULL;
+	int g = quant ? ct_qmatch_group(qm, module) : -1;
+	if (quant && (g < 0 || !cfg->groups[g].weights))
+		return ct_fail(err, CT_EINPUT, "%s: %s: compressed tensors of a module that no "
+			       "config group targets (is the config the checkpoint's?)", fname,
+			       module);
+	if (lookup(&l, "weight_g_idx"))
+		return ct_fail(err, CT_EINPUT, "%s: %s.weight_g_idx: activation ordering (g_idx) "
+			       "is not supported", fname, module);
+	const ct_codec *codec = NULL, *scodec = NULL;
+	if (quant) {
+		const ct_qscheme *sc = &cfg->groups[g];
+		ct_format fmt = sc->format != CT_FMT_NONE ? sc->format : cfg->format;
+		if (!(codec = ct_codec_for(fmt)) || codec->format == CT_FMT_SPARSE_BITMASK ||
+		    codec->format == CT_FMT_SPARSE_24)
+			return ct_fail(err, CT_EINPUT, "%s: %s: format %s cannot be read by ctensors",
+				       fname, module, ct_format_name(fmt) ? ct_format_name(fmt) :
+				       "(none)");
+	}
+	if (sparse) {
+		const ct_sparsity *sp = cfg->sparsity;
+		if (!sp || !(scodec = ct_codec_for(sp->format)) ||
+		    (sp->format != CT_FMT_SPARSE_BITMASK && sp->format != CT_FMT_SPARSE_24))
+			return ct_fail(err, CT_EINPUT, "%s: %s: sparse tensors but the config has no "
+				       "sparse-bitmask or sparse-24-bitmask sparsity_config", fname,
+				       module);
+	}
+	/* one item per module, placed with its primary tensor */
+	const char *primary = sparse ? "compressed" : codec->suffixes[0];
+	if (strcmp(t->name + strlen(module) + 1, primary) != 0) {
+		if (!lookup(&l, primary))
+			return ct_fail(err, CT_EINPUT, "%s: %s: %s.%s is missing", fname, t->name,
+				       module, primary);
+		return CT_OK;
+	}
+	ct_plan_shard *sh = &p->shards[s];
+	ct_plan_item *it = &sh->items[sh->n_items];
+	it->kind = CT_ITEM_DECODE;
+	it->src = t;
+	it->shard = s;
+	it->group = g;
+	it->codec = codec;
+	it->sparse = scodec;
+	if (!(it->module = strdup(module)))
+		return ct_fail(err, CT_EIO, "out of memory");
+	sh->n_items++;
+	ct_dec_info info = { 0, 0, CT_DTYPE_COUNT };
+	int rc = CT_OK;
+	if (scodec) {
+		rc = scodec->check(&it->sdesc, lookup, &l, &info, err);
+		it->sdesc.rows = info.rows;
+		it->sdesc.cols = info.cols;
+		it->sdesc.wd = info.dtype;
+		/* the quantization codec reads the scattered codes as "weight" */
+		virt = (ct_tensor){ .name = "weight", .dtype = info.dtype, .ndim = 2,
+			.shape = { info.rows, info.cols }, .nelem = info.rows * info.cols };
+		l.virtual_weight = &virt;
+	}
+	if (!rc && codec) {
+		it->desc = (ct_module_desc){ .args = cfg->groups[g].weights,
+			.pack_padded = ct_plan_pack_padded(cfg) };
+		rc = codec->check(&it->desc, lookup, &l, &info, err);
+	}
+	if (rc)
+		return ct_error_prefix(err, "%s: %s", fname, module);
+	it->desc.rows = info.rows;
+	it->desc.cols = info.cols;
+	it->desc.wd = info.dtype;
+	it->out_dtype = out_dtype == CT_DTYPE_COUNT ? info.dtype : out_dtype;
+	if (!ct_dtype_is_float(it->out_dtype))
+		return ct_fail(err, CT_EINPUT, "%s: %s: decodes to %s values without a scale",
+			       fname, module, ct_dtype_name(it->out_dtype));
+	it->out[0] = (ct_codec_tensor){ .suffix = "weight", .dtype = it->out_dtype, .ndim = 2,
+		.shape = { info.rows, info.cols } };
+	it->n_out = 1;
+	for (size_t k = 0; compressed_marks[k]; k++) {
+		const ct_tensor *x = lookup(&l, compressed_marks[k]);
+		if (x)
+			it->in_bytes += x->end - x->begin;
+	}
+	const ct_tensor *x = lookup(&l, "weight");
+	if (x && x != &virt)
+		it->in_bytes += x->end - x->begin;
+	rc = add_outputs(p, s, it, err);
+	p->in_bytes += it->in_bytes;
+	p->params_total += info.rows * info.cols;
+	p->params_quantized += codec ? info.rows * info.cols : 0;
+	return rc;
 }
 
 int ct_plan_decompress(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_dtype out_dtype,
@@ -383,88 +600,15 @@ int ct_plan_decompress(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_dtype 
 		return rc;
 	ct_plan *p = NULL;
 	rc = plan_alloc(ck, cfg, &p, err);
-	if (rc) {
-		ct_qmatch_free(qm);
-		return rc;
-	}
-	bool padded = ct_plan_pack_padded(cfg);
 	char module[CT_NAME_MAX];
-	for (size_t s = 0; s < ck->n_shards && !rc; s++) {
+	for (size_t s = 0; !rc && s < ck->n_shards; s++) {
 		const ct_st_file *f = ck->shards[s];
-		const char *fname = ck->shard_names[s];
 		for (size_t i = 0; i < f->n_tensors && !rc; i++) {
 			const ct_tensor *t = &f->tensors[i];
-			if (!compressed_module_of(ck, t, module, sizeof(module))) {
+			if (compressed_module_of(ck, t, module, sizeof(module)))
+				rc = plan_decode_module(p, s, t, module, cfg, qm, out_dtype, err);
+			else
 				rc = add_copy(p, s, t, err);
-				continue;
-			}
-			int g = ct_qmatch_group(qm, module);
-			if (g < 0 || !cfg->groups[g].weights) {
-				rc = ct_fail(err, CT_EINPUT, "%s: %s: compressed tensor of a module "
-					     "that no config group targets (is the config the "
-					     "checkpoint's?)", fname, t->name);
-				break;
-			}
-			const ct_qscheme *sc = &cfg->groups[g];
-			ct_format fmt = sc->format != CT_FMT_NONE ? sc->format : cfg->format;
-			const ct_codec *codec = ct_codec_for(fmt);
-			if (!codec) {
-				rc = ct_fail(err, CT_EINPUT, "%s: %s: format %s cannot be read by "
-					     "ctensors", fname, module, ct_format_name(fmt) ?
-					     ct_format_name(fmt) : "(none)");
-				break;
-			}
-			/* One item per module, placed with its primary tensor. */
-			const char *primary = codec->suffixes[0];
-			if (strcmp(t->name + strlen(module) + 1, primary) != 0) {
-				lookup_ctx l = { ck, module };
-				if (!lookup(&l, primary))
-					rc = ct_fail(err, CT_EINPUT, "%s: %s: %s.%s is missing for "
-						     "format %s", fname, t->name, module, primary,
-						     ct_format_name(fmt));
-				continue;
-			}
-			lookup_ctx l = { ck, module };
-			if (lookup(&l, "weight_g_idx")) {
-				rc = ct_fail(err, CT_EINPUT, "%s: %s.weight_g_idx: activation "
-					     "ordering (g_idx) is not supported", fname, module);
-				break;
-			}
-			ct_plan_shard *sh = &p->shards[s];
-			ct_plan_item *it = &sh->items[sh->n_items];
-			it->kind = CT_ITEM_DECODE;
-			it->src = t;
-			it->shard = s;
-			it->group = g;
-			it->codec = codec;
-			if (!(it->module = strdup(module))) {
-				rc = ct_fail(err, CT_EIO, "out of memory");
-				break;
-			}
-			sh->n_items++;
-			it->desc = (ct_module_desc){ .args = sc->weights, .pack_padded = padded };
-			ct_dec_info info;
-			rc = codec->check(&it->desc, lookup, &l, &info, err);
-			if (rc) {
-				ct_error_prefix(err, "%s: %s", fname, module);
-				break;
-			}
-			it->desc.rows = info.rows;
-			it->desc.cols = info.cols;
-			it->desc.wd = info.dtype;
-			it->out_dtype = out_dtype == CT_DTYPE_COUNT ? info.dtype : out_dtype;
-			it->out[0] = (ct_codec_tensor){ .suffix = "weight", .dtype = it->out_dtype,
-				.ndim = 2, .shape = { info.rows, info.cols } };
-			it->n_out = 1;
-			for (size_t k = 0; codec->suffixes[k]; k++) {
-				const ct_tensor *x = lookup(&l, codec->suffixes[k]);
-				if (x)
-					it->in_bytes += x->end - x->begin;
-			}
-			rc = add_outputs(p, s, it, err);
-			p->in_bytes += it->in_bytes;
-			p->params_total += info.rows * info.cols;
-			p->params_quantized += info.rows * info.cols;
 		}
 	}
 	ct_qmatch_free(qm);
@@ -474,6 +618,34 @@ int ct_plan_decompress(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_dtype 
 	}
 	*out = p;
 	return CT_OK;
+}
+
+int ct_plan_decode(const ct_checkpoint *ck, const ct_plan_item *it, ct_emit_fn emit,
+		   void *ctx, ct_error *err)
+{
+	lookup_ctx l = { ck, it->module, NULL };
+	if (!it->sparse)
+		return it->codec->decode(&it->desc, lookup, &l, it->out_dtype, emit, ctx, err);
+	if (!it->codec)
+		return it->sparse->decode(&it->sdesc, lookup, &l, it->out_dtype, emit, ctx, err);
+	/* sparse codes first, scattered into memory, then dequantized */
+	uint64_t bytes = it->sdesc.rows * it->sdesc.cols * ct_dtype_size(it->sdesc.wd);
+	uint8_t *codes = malloc(bytes ? (size_t)bytes : 1);
+	if (!codes)
+		return ct_fail(err, CT_EIO, "out of memory for %" PRIu64 " bytes of codes", bytes);
+	sink_buf sb = { codes, 0, bytes };
+	int rc = it->sparse->decode(&it->sdesc, lookup, &l, it->sdesc.wd, emit_to_memory, &sb,
+				    err);
+	if (!rc) {
+		ct_tensor virt = { .name = "weight", .dtype = it->sdesc.wd, .ndim = 2,
+			.shape = { it->sdesc.rows, it->sdesc.cols },
+			.nelem = it->sdesc.rows * it->sdesc.cols, .begin = 0, .end = bytes,
+			.data = codes };
+		l.virtual_weight = &virt;
+		rc = it->codec->decode(&it->desc, lookup, &l, it->out_dtype, emit, ctx, err);
+	}
+	free(codes);
+	return rc;
 }
 
 /* ------------------------------------------------------------ execution --- */
@@ -494,13 +666,65 @@ typedef struct exec_state {
 typedef struct emit_ctx {
 	ct_st_builder *b;
 	const ct_sink *sink;
-	const ct_plan_item *it;
+	const int *ids;            /* builder id of each codec output */
+	uint8_t *capture;          /* output 0 goes here instead, when set */
+	size_t captured;
 } emit_ctx;
 
 static int emit_to_builder(void *ctx, int k, const void *buf, size_t len, ct_error *err)
 {
 	emit_ctx *e = ctx;
-	return ct_st_write(e->b, e->sink, e->it->out_id[k], buf, len, err);
+	if (k == 0 && e->capture) {
+		memcpy(e->capture + e->captured, buf, len);
+		e->captured += len;
+		return CT_OK;
+	}
+	return ct_st_write(e->b, e->sink, e->ids[k], buf, len, err);
+}
+
+/* Encodes a weight item: quantize, sparse-compress, or quantize and then
+ * sparse-compress the codes (which are then held in memory, one byte per
+ * weight). Sparse outputs come first in it->out_id, then the quantization
+ * codec's outputs after its "weight". */
+static int encode_item(const ct_plan_item *it, ct_st_builder *b, const ct_sink *sink,
+		       ct_error *err)
+{
+	ct_wview w = { it->desc.wd, it->src->shape[0], it->src->shape[1], it->src->data };
+	if (!it->codec) {
+		w.wd = it->src->dtype;
+		emit_ctx e = { b, sink, it->out_id, NULL, 0 };
+		return it->sparse->encode(&it->sdesc, &w, NULL, emit_to_builder, &e, err);
+	}
+	ct_qparams qp;
+	int rc = ct_qparams_compute(it->desc.args, &w, it->gs, &qp, err);
+	if (rc)
+		return rc;
+	if (!it->sparse) {
+		emit_ctx e = { b, sink, it->out_id, NULL, 0 };
+		rc = it->codec->encode(&it->desc, &w, &qp, emit_to_builder, &e, err);
+		ct_qparams_free(&qp);
+		return rc;
+	}
+	/* map the quantization codec's outputs past its "weight" */
+	int qids[CT_CODEC_MAX_OUT] = { -1 };
+	for (size_t k = it->n_sparse_out; k < it->n_out; k++)
+		qids[k - it->n_sparse_out + 1] = it->out_id[k];
+	uint64_t bytes = it->sdesc.rows * it->sdesc.cols * ct_dtype_size(it->sdesc.wd);
+	uint8_t *codes = malloc(bytes ? (size_t)bytes : 1);
+	if (!codes) {
+		ct_qparams_free(&qp);
+		return ct_fail(err, CT_EIO, "out of memory for %" PRIu64 " bytes of codes", bytes);
+	}
+	emit_ctx e = { b, sink, qids, codes, 0 };
+	rc = it->codec->encode(&it->desc, &w, &qp, emit_to_builder, &e, err);
+	ct_qparams_free(&qp);
+	if (!rc) {
+		ct_wview cw = { it->sdesc.wd, it->sdesc.rows, it->sdesc.cols, codes };
+		emit_ctx se = { b, sink, it->out_id, NULL, 0 };
+		rc = it->sparse->encode(&it->sdesc, &cw, NULL, emit_to_builder, &se, err);
+	}
+	free(codes);
+	return rc;
 }
 
 #define COPY_CHUNK (8u << 20)
@@ -509,7 +733,7 @@ static int run_item(exec_state *st, ct_plan_item *it, ct_error *err)
 {
 	ct_plan_shard *sh = &st->plan->shards[it->shard];
 	const ct_sink *sink = &st->sinks[it->shard];
-	emit_ctx e = { sh->builder, sink, it };
+	emit_ctx e = { sh->builder, sink, it->out_id, NULL, 0 };
 	const char *fname = st->plan->ckpt->shard_names[it->shard];
 	int rc = CT_OK;
 	switch (it->kind) {
@@ -523,21 +747,13 @@ static int run_item(exec_state *st, ct_plan_item *it, ct_error *err)
 		break;
 	}
 	case CT_ITEM_QUANT: {
-		ct_wview w = { it->desc.wd, it->desc.rows, it->desc.cols, it->src->data };
-		ct_qparams qp;
-		rc = ct_qparams_compute(it->desc.args, &w, it->gs, &qp, err);
-		if (!rc) {
-			rc = it->codec->encode(&it->desc, &w, &qp, emit_to_builder, &e, err);
-			ct_qparams_free(&qp);
-		}
+		rc = encode_item(it, sh->builder, sink, err);
 		if (rc && rc != CT_EIO)
 			ct_error_prefix(err, "%s: %s", fname, it->src->name);
 		break;
 	}
 	case CT_ITEM_DECODE: {
-		lookup_ctx l = { st->plan->ckpt, it->module };
-		rc = it->codec->decode(&it->desc, lookup, &l, it->out_dtype, emit_to_builder, &e,
-				       err);
+		rc = ct_plan_decode(st->plan->ckpt, it, emit_to_builder, &e, err);
 		if (rc && rc != CT_EIO)
 			ct_error_prefix(err, "%s: %s", fname, it->module);
 		break;

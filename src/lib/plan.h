@@ -29,9 +29,12 @@ typedef struct ct_plan_item {
 	const ct_tensor *src;      /* COPY/QUANT: the input tensor; DECODE: the module's first tensor */
 	size_t shard;              /* input shard of src */
 	char *module;              /* QUANT/DECODE: module name */
-	int group;                 /* config group index */
-	const ct_codec *codec;
+	int group;                 /* config group index, -1 for sparse-only */
+	const ct_codec *codec;     /* quantization codec, NULL for sparse-only */
 	ct_module_desc desc;
+	const ct_codec *sparse;    /* sparsity codec applied to the (quantized) weight, or NULL */
+	ct_module_desc sdesc;      /* what the sparsity codec sees */
+	size_t n_sparse_out;       /* the first outputs are the sparsity codec's */
 	float gs;                  /* NVFP4 global scale */
 	size_t n_out;
 	int out_id[CT_CODEC_MAX_OUT];      /* builder ids of the outputs */
@@ -55,6 +58,8 @@ typedef struct ct_plan {
 	uint64_t in_bytes;         /* sum of the items' in_bytes */
 	uint64_t params_quantized; /* weights quantized (QUANT) */
 	uint64_t params_total;
+	uint64_t sparse_zeros;     /* zeros among the sparsity targets' weights */
+	uint64_t sparse_numel;     /* elements of the sparsity targets' weights */
 } ct_plan;
 
 typedef struct ct_quant_opts {
@@ -62,9 +67,12 @@ typedef struct ct_quant_opts {
 	bool fuse_global_scale;    /* NVFP4: share gs across q/k/v, gate/up, w1/w3 */
 } ct_quant_opts;
 
-/* Plans quantizing ckpt with cfg (normalized). Modules left dense by
- * skip_incompatible are appended to cfg's ignore list. For NVFP4 this reads
- * every targeted weight once to compute the global scales. */
+/* Plans quantizing ckpt with cfg (normalized), and compressing the targets
+ * of its sparsity config (alone, or on top of 8-bit int/float quantization
+ * for sparse-24-bitmask). Modules left dense by skip_incompatible are
+ * appended to cfg's ignore list. Reads the weights that need it before
+ * anything is written: NVFP4 global scales, 2:4 structure, non-zero counts,
+ * and records global_sparsity in cfg. */
 int ct_plan_quantize(const ct_checkpoint *ckpt, ct_qconfig *cfg, const ct_quant_opts *o,
 		     ct_plan **out, ct_error *err);
 
@@ -74,6 +82,10 @@ int ct_plan_decompress(const ct_checkpoint *ckpt, const ct_qconfig *cfg, ct_dtyp
 		       ct_plan **out, ct_error *err);
 
 void ct_plan_free(ct_plan *p);
+
+/* Emits the dense weight of a DECODE item row by row as output 0. */
+int ct_plan_decode(const ct_checkpoint *ck, const ct_plan_item *it, ct_emit_fn emit,
+		   void *ctx, ct_error *err);
 
 /* Module name of a tensor name (everything before the last dot), copied
  * into buf; false when it has no dot or does not fit. */

@@ -1836,3 +1836,72 @@ json_t *ct_qconfig_to_json(const ct_qconfig *c)
 	}
 	return o;
 }
+
+/* ------------------------------------------------------- sparsity setters --- */
+
+int ct_qconfig_set_sparsity(ct_qconfig *c, ct_format format, ct_error *err)
+{
+	if (format != CT_FMT_SPARSE_BITMASK && format != CT_FMT_SPARSE_24)
+		return ct_fail(err, CT_EUSAGE, "%s is not a sparsity format (sparse-bitmask or "
+			       "sparse-24-bitmask)", ct_format_name(format) ? ct_format_name(format)
+									 : "(none)");
+	bool fresh = c->sparsity == NULL;
+	if (fresh) {
+		ct_sparsity *sp = calloc(1, sizeof(*sp));
+		json_t *j = json_pack("{s:s, s:n, s:[s], s:b, s:s, s:[s]}", "format",
+				      ct_format_name(format), "global_sparsity", "ignore", "lm_head",
+				      "registry_requires_subclass", 0, "sparsity_structure",
+				      format == CT_FMT_SPARSE_24 ? "2:4" : "unstructured",
+				      "targets", "Linear");
+		char **targets = calloc(1, sizeof(char *)), **ignore = calloc(1, sizeof(char *));
+		if (!sp || !j || !targets || !ignore || !(targets[0] = strdup("Linear")) ||
+		    !(ignore[0] = strdup("lm_head")) ||
+		    !(sp->structure = strdup(format == CT_FMT_SPARSE_24 ? "2:4" : "unstructured"))) {
+			if (targets)
+				free(targets[0]);
+			if (ignore)
+				free(ignore[0]);
+			free(targets);
+			free(ignore);
+			json_decref(j);
+			if (sp)
+				free(sp->structure);
+			free(sp);
+			return ct_fail(err, CT_EIO, "out of memory");
+		}
+		sp->json = j;
+		sp->targets = targets;
+		sp->n_targets = 1;
+		sp->ignore = ignore;
+		sp->n_ignore = 1;
+		c->sparsity = sp;
+		c->has_sparsity_key = true;
+		if (!c->transform_config)
+			c->transform_config = json_object();
+		if (c->n_groups == 0 && !c->version) {
+			c->version = strdup("0.14.0.1");
+			c->version_major = 0;
+			c->version_minor = 14;
+		}
+	}
+	c->sparsity->format = format;
+	if (json_object_set_new(c->sparsity->json, "format",
+				json_string(ct_format_name(format))) != 0)
+		return ct_fail(err, CT_EIO, "out of memory");
+	return CT_OK;
+}
+
+int ct_qconfig_set_global_sparsity(ct_qconfig *c, double fraction, ct_error *err)
+{
+	if (!c->sparsity)
+		return ct_fail(err, CT_EINTERNAL, "global_sparsity without a sparsity config");
+	/* Python's round(x, 4): correctly rounded decimal, which printf gives */
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%.4f", fraction);
+	double v = strtod(buf, NULL);
+	c->sparsity->has_global_sparsity = true;
+	c->sparsity->global_sparsity = v;
+	if (json_object_set_new(c->sparsity->json, "global_sparsity", json_real(v)) != 0)
+		return ct_fail(err, CT_EIO, "out of memory");
+	return CT_OK;
+}

@@ -148,6 +148,17 @@ int ct_qconfig_set_targets(ct_qconfig *c, const char *const *targets, size_t n,
 /* Sets group_size (and strategy group) on every group's weights. */
 int ct_qconfig_set_group_size(ct_qconfig *c, int64_t group_size, ct_error *err);
 
+/* Gives c a sparsity config of format (sparse-bitmask or sparse-24-bitmask)
+ * as LLMC writes one for a whole model: targets Linear, ignore lm_head, its
+ * structure, and (for a config without quantization groups) version
+ * "0.14.0.1", the last library that reads sparse formats. An existing
+ * sparsity config keeps its targets and ignore. */
+int ct_qconfig_set_sparsity(ct_qconfig *c, ct_format format, ct_error *err);
+
+/* Records global_sparsity (fraction of zeros), rounded to 4 decimals as the
+ * library writes it. */
+int ct_qconfig_set_global_sparsity(ct_qconfig *c, double fraction, ct_error *err);
+
 /* The config as the JSON object the library writes (all 12 QuantizationArgs
  * members, sorted keys on output). */
 json_t *ct_qconfig_to_json(const ct_qconfig *c);

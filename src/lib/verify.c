@@ -155,22 +155,6 @@ static void finish_stats(const cmp_state *c, ct_verify_tensor *v, uint64_t n)
 	v->cosine = den > 0 ? c->dot / den : (c->sum_sq_ref == c->sum_sq_out ? 1.0 : 0.0);
 }
 
-typedef struct lookup_ctx {
-	const ct_checkpoint *ck;
-	const char *module;
-} lookup_ctx;
-
-static const ct_tensor *lookup(void *ctx, const char *suffix)
-{
-	lookup_ctx *l = ctx;
-	char name[4096];
-	int n = snprintf(name, sizeof(name), "%s.%s", l->module, suffix);
-	if (n < 0 || (size_t)n >= sizeof(name))
-		return NULL;
-	const ct_tref *r = ct_ckpt_find(l->ck, name);
-	return r ? r->t : NULL;
-}
-
 /* One unit of work: a copied tensor or a compressed module. */
 typedef struct vjob {
 	const ct_plan_item *item;
@@ -238,10 +222,9 @@ static void run_job(vstate *st, vjob *j)
 	snprintf(wname, sizeof(wname), "%s.weight", it->module);
 	const ct_tensor *o = original_of(st, wname, v, 2, it->out[0].shape);
 	cmp_state c = { .orig = o, .dt = it->out_dtype, .cols = it->desc.cols, .exact = true };
-	lookup_ctx l = { st->ck, it->module };
 	ct_error err;
 	ct_error_clear(&err);
-	if (it->codec->decode(&it->desc, lookup, &l, it->out_dtype, cmp_emit, &c, &err) != CT_OK) {
+	if (ct_plan_decode(st->ck, it, cmp_emit, &c, &err) != CT_OK) {
 		set_problem(v, "does not decode: %s", err.msg);
 		return;
 	}
@@ -280,8 +263,9 @@ static void check_targets(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_qma
 		int g = ct_qmatch_group(qm, module);
 		if (g < 0 || !cfg->groups[g].weights)
 			continue;
-		lookup_ctx l = { ck, module };
-		if (!lookup(&l, "weight_scale") && ct_dtype_is_float(t->dtype) &&
+		char scale[4096 + 16];
+		snprintf(scale, sizeof(scale), "%s.weight_scale", module);
+		if (!ct_ckpt_find(ck, scale) && ct_dtype_is_float(t->dtype) &&
 		    ct_dtype_size(t->dtype) >= 2)
 			set_problem(slot_of_tref[i], "targeted by config group %s but not "
 				    "compressed", cfg->groups[g].name);

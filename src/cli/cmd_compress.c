@@ -1,0 +1,123 @@
+/* cmd_compress.c - `ctensors compress`: sparse formats of dense weights, without
+ * deciding any quantization parameter. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "qconfig.h"
+
+typedef struct compress_args {
+	const cli_command *self;
+	const char *format;
+	const char *config;
+	bool dry_run, plain_metadata, skip_incompatible, force;
+	int threads;
+} compress_args;
+
+static int on_opt(void *ctx, int id, const char *arg)
+{
+	compress_args *a = ctx;
+	uint64_t v;
+	switch (id) {
+	case 'F': a->format = arg; break;
+	case 'c': a->config = arg; break;
+	case 'j':
+		if (!cli_parse_uint(arg, 256, &v) || v == 0)
+			return cli_usage(a->self, "--threads: '%s' is not an integer from 1 to 256",
+					 arg);
+		a->threads = (int)v;
+		break;
+	case OPT_DRY_RUN: a->dry_run = true; break;
+	case OPT_PLAIN_METADATA: a->plain_metadata = true; break;
+	case OPT_SKIP_INCOMPAT: a->skip_incompatible = true; break;
+	case 'f': a->force = true; break;
+	case 'q': cli_verbosity = 0; break;
+	case 'v': cli_verbosity = 2; break;
+	}
+	return EXIT_OK;
+}
+
+/* The sparsity config to apply: -F FORMAT (whole model, as LLMC writes it)
+ * or the sparsity_config of -c CONFIG. */
+static int load_config(const compress_args *a, ct_qconfig **cfg, ct_error *err)
+{
+	*cfg = NULL;
+	if (a->format) {
+		ct_format f;
+		if (!ct_format_from_name(a->format, &f) ||
+		    (f != CT_FMT_SPARSE_BITMASK && f != CT_FMT_SPARSE_24))
+			return ct_fail(err, CT_EUSAGE, "-F: '%s' is not a compress format "
+				       "(sparse-bitmask, sparse-24-bitmask)", a->format);
+		json_t *j = json_pack("{s:s, s:{s:s}}", "quant_method", "compressed-tensors",
+				      "sparsity_config", "format", a->format);
+		int rc = j ? ct_qconfig_parse(j, "-F", cfg, err) : ct_fail(err, CT_EIO, "out of memory");
+		json_decref(j);
+		if (!rc) {
+			/* a fresh sparsity config: drop the stub parsed above */
+			json_decref((*cfg)->sparsity->json);
+			free((*cfg)->sparsity->structure);
+			free((*cfg)->sparsity);
+			(*cfg)->sparsity = NULL;
+			rc = ct_qconfig_set_sparsity(*cfg, f, err);
+		}
+		return rc;
+	}
+	json_t *j = NULL;
+	int rc = ct_json_load_file(a->config, 64u << 20, &j, err);
+	if (!rc)
+		rc = ct_qconfig_parse(j, a->config, cfg, err);
+	json_decref(j);
+	if (rc)
+		return rc;
+	if ((*cfg)->n_groups)
+		return ct_fail(err, CT_EUSAGE, "%s: the config quantizes (config_groups); use "
+			       "'ctensors quantize -c' for it", a->config);
+	if (!(*cfg)->sparsity || ((*cfg)->sparsity->format != CT_FMT_SPARSE_BITMASK &&
+				  (*cfg)->sparsity->format != CT_FMT_SPARSE_24))
+		return ct_fail(err, CT_EINPUT, "%s: sparsity_config.format: expected "
+			       "sparse-bitmask or sparse-24-bitmask", a->config);
+	return CT_OK;
+}
+
+int cmd_compress(int argc, char **argv, const cli_command *self)
+{
+	compress_args a = { .self = self, .threads = cli_default_threads() };
+	bool done;
+	int st = cli_parse(self, argc, argv, on_opt, &a, &done);
+	if (st || done)
+		return st;
+	if (!a.format == !a.config)
+		return cli_usage(self, "give exactly one of -F FORMAT and -c CONFIG");
+	if (argc - optind != 2)
+		return cli_usage(self, "expected INPUT and OUTPUT");
+	const char *input = argv[optind], *output = argv[optind + 1];
+	ct_error err;
+	ct_error_clear(&err);
+	ct_checkpoint *ck = NULL;
+	ct_qconfig *cfg = NULL;
+	int rc = load_config(&a, &cfg, &err);
+	if (!rc)
+		rc = ct_ckpt_open(input, &ck, &err);
+	if (!rc) {
+		json_t *existing = NULL;
+		rc = ct_ckpt_qconfig(ck, &existing, &err);
+		if (!rc && existing)
+			rc = ct_fail(&err, CT_EINPUT, "%s: already carries a quantization_config "
+				     "(decompress it first)", input);
+		json_decref(existing);
+	}
+	if (!rc) {
+		cli_encode_opts eo = {
+			.input = input, .dry_run = a.dry_run,
+			.quant = { .skip_incompatible = a.skip_incompatible },
+			.write = { .dest = output, .force = a.force,
+				   .plain_metadata = a.plain_metadata, .threads = a.threads },
+		};
+		rc = cli_encode(ck, cfg, &eo, &err);
+	}
+	int status = rc ? cli_fail(&err) : EXIT_OK;
+	ct_qconfig_free(cfg);
+	ct_ckpt_close(ck);
+	return status;
+}

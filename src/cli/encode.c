@@ -1,0 +1,104 @@
+/*
+ * encode.c - the part quantize and compress share: plan the job, then print
+ * the plan (--dry-run) or write it, with the config in every file's metadata
+ * and in config.json.
+ */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "pyjson.h"
+#include "qconfig.h"
+
+static void print_plan(const ct_plan *p)
+{
+	char a[32], b[32];
+	uint64_t in_total = 0, out_total = 0;
+	for (size_t s = 0; s < p->n_shards; s++) {
+		const ct_plan_shard *sh = &p->shards[s];
+		printf("%s\n", sh->name);
+		for (size_t i = 0; i < sh->n_items; i++) {
+			const ct_plan_item *it = &sh->items[i];
+			printf("  ");
+			cli_put_safe(stdout, it->src->name);
+			if (it->kind == CT_ITEM_COPY) {
+				printf("  %s  kept\n", ct_dtype_name(it->src->dtype));
+				continue;
+			}
+			printf("  %s ->", ct_dtype_name(it->src->dtype));
+			if (it->codec) {
+				const ct_qargs *w = it->desc.args;
+				printf(" %s %s%d", ct_format_name(it->codec->format),
+				       w->type == CT_QTYPE_INT ? "int" : "fp", w->num_bits);
+				if (w->strategy == CT_STRAT_GROUP || w->strategy == CT_STRAT_TENSOR_GROUP)
+					printf(" g%" PRId64, w->group_size);
+				else if (w->strategy == CT_STRAT_CHANNEL)
+					printf(" per-channel");
+				else if (w->strategy == CT_STRAT_TENSOR)
+					printf(" per-tensor");
+				else
+					printf(" block %" PRId64 "x%" PRId64, w->block[0], w->block[1]);
+				printf("%s", w->symmetric ? "" : " asym");
+			}
+			if (it->sparse)
+				printf("%s %s (%.1f%% zeros)", it->codec ? " +" : "",
+				       ct_format_name(it->sparse->format),
+				       100.0 - 100.0 * (double)it->sdesc.nnz / (double)it->src->nelem);
+			printf("\n");
+		}
+		uint64_t in = p->ckpt->shards[s]->map_size;
+		uint64_t out = ct_st_builder_file_size(sh->builder);
+		in_total += in;
+		out_total += out;
+		printf("  size %s -> %s\n", cli_human_bytes(in, a, sizeof(a)),
+		       cli_human_bytes(out, b, sizeof(b)));
+	}
+	uint64_t data = 0;
+	for (size_t s = 0; s < p->n_shards; s++)
+		data += ct_st_builder_data_size(p->shards[s].builder);
+	printf("total %s -> %s, %.2f bits per weight (%" PRIu64 " of %" PRIu64
+	       " parameters quantized)\n", cli_human_bytes(in_total, a, sizeof(a)),
+	       cli_human_bytes(out_total, b, sizeof(b)),
+	       p->params_total ? 8.0 * (double)data / (double)p->params_total : 0.0,
+	       p->params_quantized, p->params_total);
+}
+
+int cli_encode(const ct_checkpoint *ck, ct_qconfig *cfg, const cli_encode_opts *o,
+	       ct_error *err)
+{
+	ct_plan *plan = NULL;
+	char *compact = NULL;
+	json_t *qj = NULL;
+	int rc = ct_plan_quantize(ck, cfg, &o->quant, &plan, err);
+	if (!rc) {
+		/* after planning: skipped modules and global_sparsity are in cfg */
+		qj = ct_qconfig_to_json(cfg);
+		compact = qj ? ct_pyjson_dumps(qj, false) : NULL;
+		if (!compact)
+			rc = ct_fail(err, CT_EIO, "out of memory");
+	}
+	cli_write_opts wo = o->write;
+	wo.qconfig_compact = compact;
+	wo.qconfig_json = qj;
+	if (!rc)
+		rc = cli_layout_plan(plan, ck, &wo, err);
+	if (!rc && o->dry_run)
+		print_plan(plan);
+	else if (!rc)
+		rc = cli_write_plan(plan, ck, &wo, err);
+	if (!rc && !o->dry_run && cli_verbosity > 0) {
+		char x[32], y[32];
+		uint64_t out = 0;
+		for (size_t s = 0; s < plan->n_shards; s++)
+			out += ct_st_builder_file_size(plan->shards[s].builder);
+		fprintf(stderr, "ctensors: %s -> %s: %" PRIu64 " weights quantized, %" PRIu64
+			" sparse-compressed, %s -> %s\n", o->input, wo.dest, plan->params_quantized,
+			plan->sparse_numel, cli_human_bytes(plan->in_bytes, x, sizeof(x)),
+			cli_human_bytes(out, y, sizeof(y)));
+	}
+	free(compact);
+	json_decref(qj);
+	ct_plan_free(plan);
+	return rc;
+}
