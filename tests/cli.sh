@@ -121,6 +121,34 @@ else
 	skip "fixture tests" "$FIX is missing"
 fi
 
+# ---- compress ----------------------------------------------------------------
+expect "compress needs a format or config" 2 "exactly one of -F FORMAT and -c CONFIG" compress in out
+expect "compress: unknown format" 2 "is not a compress format" compress -F pack-quantized "$TMP/a.st" "$TMP/c.st"
+echo '{"config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 8}}}}' >"$TMP/q.json"
+expect "compress: a config that quantizes" 2 "use 'ctensors quantize -c'" compress -c "$TMP/q.json" "$TMP/a.st" "$TMP/c.st"
+expect "compress: nothing sparse" 3 "no weight is at least 49% zeros" compress -F sparse-bitmask "$TMP/a.st" "$TMP/c.st"
+"$T/prune" "$TMP/a.st" "$TMP/half.st" 50 || exit 2
+expect "compress: 50% zeros is not 2:4" 3 "no weight is at least 49% zeros with 2:4 structure" compress -F sparse-24-bitmask "$TMP/half.st" "$TMP/c.st"
+echo '{"quant_method": "compressed-tensors", "sparsity_config": {"format": "sparse-24-bitmask", "targets": ["Linear"]}}' >"$TMP/s24.json"
+expect "compress -c: a target that is not 2:4 is named with its first bad group" 3 \
+	"l.weight: not 2:4 sparse: group 2 (row 0, columns 8-11) has more than 2 non-zeros of 4" compress -c "$TMP/s24.json" "$TMP/half.st" "$TMP/c.st"
+"$T/prune" "$TMP/a.st" "$TMP/24.st" 2:4 || exit 2
+expect "compress -F sparse-24-bitmask" 0 "" compress -q -F sparse-24-bitmask "$TMP/24.st" "$TMP/24.c.st"
+expect "sparse-24 output decompresses exactly" 0 "" verify --exact --against "$TMP/24.st" "$TMP/24.c.st"
+if [ -d "$FIX" ]; then
+	mkdir -p "$TMP/pruned"
+	cp "$FIX"/*.json "$TMP/pruned/"
+	for s in "$FIX"/*.safetensors; do "$T/prune" "$s" "$TMP/pruned/$(basename "$s")" 50 || exit 2; done
+	expect "compress -F sparse-bitmask of the pruned example model" 0 "" compress -q -F sparse-bitmask "$TMP/pruned" "$TMP/pruned-sb"
+	dense=$(cat "$TMP/pruned"/*.safetensors | wc -c)
+	sparse=$(cat "$TMP/pruned-sb"/*.safetensors | wc -c)
+	[ $((sparse * 10)) -le $((dense * 6)) ] &&
+		pass "sparse-bitmask of the 50% pruned example model is at most 0.6 of dense ($sparse / $dense bytes)" ||
+		fail "sparse-bitmask of the 50% pruned example model is at most 0.6 of dense" "$sparse / $dense bytes"
+	expect "it decompresses to the pruned model exactly" 0 "" verify --exact --against "$TMP/pruned" "$TMP/pruned-sb"
+	grep -q '"global_sparsity": 0.5' "$TMP/pruned-sb/config.json" && pass "global_sparsity is recorded" || fail "global_sparsity is recorded"
+fi
+
 # NVFP4 fusion across shards: q/k/v and gate/up land in different shards
 mk "$TMP/fuse.st" "model.layers.0.self_attn.q_proj.weight:BF16:32x64:0.5" \
 	"model.layers.0.self_attn.k_proj.weight:BF16:16x64:3" "model.layers.0.self_attn.v_proj.weight:BF16:16x64:0.25" \

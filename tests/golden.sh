@@ -47,6 +47,15 @@ for dir in "$G"/*/; do
 		  for s in "$1"/model-*.safetensors; do b=$(basename "$s"); "$3/stcmp" "$2/$b" "$4/$b" || exit 1; done &&
 		  ! grep -q quantization_config "$2/config.json"' \
 		"$CT_BIN" "$o/q-dir" "$o/d-dir" "$T" "$o/expd-dir"
+	# a frozen checkpoint (decompressed weights plus their scales) packs to
+	# exactly the library's file, without deciding any scale
+	if [ "${CMD%% *}" = quantize ] && ! grep -q '"sparse-' "$cfg"; then
+		check "$c: a frozen checkpoint made of it packs to expected.safetensors" \
+			sh -c '"$0/mkfrozen" "$1" "$2" "$3" "$4/frozen.st" "$4/frozen.json" &&
+			  "$5" compress -q --plain-metadata -c "$4/frozen.json" "$4/frozen.st" "$4/packed.st" &&
+			  cmp "$4/packed.st" "$1"' \
+			"$T" "$dir/expected.safetensors" "$dir/expected_decompressed.safetensors" "$cfg" "$o" "$CT_BIN"
+	fi
 	rm -rf "$o"
 done
 finish

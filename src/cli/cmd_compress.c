@@ -70,9 +70,23 @@ static int load_config(const compress_args *a, ct_qconfig **cfg, ct_error *err)
 	json_decref(j);
 	if (rc)
 		return rc;
-	if ((*cfg)->n_groups)
-		return ct_fail(err, CT_EUSAGE, "%s: the config quantizes (config_groups); use "
-			       "'ctensors quantize -c' for it", a->config);
+	ct_qconfig *c = *cfg;
+	if (c->n_groups) {
+		/* A frozen checkpoint: its scales are in the tensors; pack them. */
+		if (!c->quantization_status || strcmp(c->quantization_status, "frozen") != 0)
+			return ct_fail(err, CT_EUSAGE, "%s: the config quantizes but its "
+				       "quantization_status is %s, not frozen (use 'ctensors "
+				       "quantize -c' to decide scales)", a->config,
+				       c->quantization_status ? c->quantization_status : "absent");
+		/* "dense" describes how the frozen file is stored; the packed format
+		 * is what the library would pick */
+		if (c->format == CT_FMT_DENSE)
+			c->format = CT_FMT_NONE;
+		for (size_t g = 0; g < c->n_groups; g++)
+			if (c->groups[g].format == CT_FMT_DENSE)
+				c->groups[g].format = CT_FMT_NONE;
+		return ct_qconfig_normalize(c, err);
+	}
 	if (!(*cfg)->sparsity || ((*cfg)->sparsity->format != CT_FMT_SPARSE_BITMASK &&
 				  (*cfg)->sparsity->format != CT_FMT_SPARSE_24))
 		return ct_fail(err, CT_EINPUT, "%s: sparsity_config.format: expected "
@@ -102,15 +116,21 @@ int cmd_compress(int argc, char **argv, const cli_command *self)
 	if (!rc) {
 		json_t *existing = NULL;
 		rc = ct_ckpt_qconfig(ck, &existing, &err);
-		if (!rc && existing)
+		/* a frozen checkpoint carries the config it is packed with */
+		const char *status = json_string_value(json_object_get(existing,
+								       "quantization_status"));
+		if (!rc && existing && !(status && strcmp(status, "frozen") == 0))
 			rc = ct_fail(&err, CT_EINPUT, "%s: already carries a quantization_config "
 				     "(decompress it first)", input);
 		json_decref(existing);
 	}
+	if (!rc && a.format)
+		rc = ct_plan_select_sparse(ck, cfg, &err);
 	if (!rc) {
 		cli_encode_opts eo = {
 			.input = input, .dry_run = a.dry_run,
-			.quant = { .skip_incompatible = a.skip_incompatible },
+			.quant = { .skip_incompatible = a.skip_incompatible,
+				   .frozen = cfg->n_groups > 0 },
 			.write = { .dest = output, .force = a.force,
 				   .plain_metadata = a.plain_metadata, .threads = a.threads },
 		};

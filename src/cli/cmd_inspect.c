@@ -220,12 +220,57 @@ static json_t *uint_json(uint64_t v)
 	return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
 }
 
+static int cmp_shard_name(const void *pa, const void *pb, void *ctx)
+{
+	const ct_checkpoint *ck = ctx;
+	size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+	int c = strcmp(ck->shard_names[a], ck->shard_names[b]);
+	return c ? c : a < b ? -1 : a > b;
+}
+
+/* File order: shards by name (model-00001-of-… first; the checkpoint keeps
+ * them in order of first mention in weight_map, which follows tensor names),
+ * then each shard's tensors in data order, as ck->tensors holds them. */
+static size_t *file_order(const ct_checkpoint *ck)
+{
+	size_t n = ck->n_tensors, ns = ck->n_shards;
+	size_t *order = malloc((n ? n : 1) * sizeof(*order));
+	size_t *shards = malloc((ns ? ns : 1) * sizeof(*shards));
+	size_t *start = calloc(ns + 1, sizeof(*start));
+	if (!order || !shards || !start) {
+		free(order);
+		order = NULL;
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++)
+		start[ck->tensors[i].shard + 1]++;
+	for (size_t s = 0; s < ns; s++) {
+		start[s + 1] += start[s];
+		shards[s] = s;
+	}
+	qsort_r(shards, ns, sizeof(*shards), cmp_shard_name, (void *)ck);
+	size_t o = 0;
+	for (size_t k = 0; k < ns; k++)
+		for (size_t i = start[shards[k]]; i < start[shards[k] + 1]; i++)
+			order[o++] = i;
+done:
+	free(shards);
+	free(start);
+	return order;
+}
+
 static int print_json(const inspect *in, bool with_stats)
 {
 	const ct_checkpoint *ck = in->ck;
+	size_t *order = file_order(ck);
+	if (!order) {
+		cli_error("out of memory");
+		return EXIT_SYSTEM;
+	}
 	json_t *doc = json_object();
 	json_t *arr = json_array();
-	for (size_t i = 0; i < ck->n_tensors; i++) {
+	for (size_t k = 0; k < ck->n_tensors; k++) {
+		size_t i = order[k];
 		if (!in->selected[i])
 			continue;
 		const ct_tensor *t = ck->tensors[i].t;
@@ -269,6 +314,7 @@ static int print_json(const inspect *in, bool with_stats)
 	}
 	json_object_set_new(t, "by_dtype", by);
 	json_object_set_new(doc, "totals", t);
+	free(order);
 	char *s = ct_pyjson_dumps(doc, true);
 	json_decref(doc);
 	if (!s) {

@@ -151,7 +151,15 @@ int ct_codec_quantize_rows(const ct_wview *w, const ct_qparams *p, ct_row_fn fn,
 		}
 		if (rc)
 			break;
-		ct_quant_row(p, r, x, q);
+		uint64_t bad;
+		if (!p->check_grid) {
+			ct_quant_row(p, r, x, q);
+		} else if (!ct_quant_row_exact(p, r, x, q, &bad)) {
+			rc = ct_fail(err, CT_EINPUT, "element [%" PRIu64 ", %" PRIu64 "] = %.9g is "
+				     "not on the quantization grid of its stored scale (a frozen "
+				     "weight must be a dequantized value)", r, bad, (double)x[bad]);
+			break;
+		}
 		rc = fn(ctx, r, q, err);
 	}
 	free(x);

@@ -317,6 +317,31 @@ static int item_outputs(ct_plan_item *it, ct_error *err)
 	return CT_OK;
 }
 
+/* Parameters a frozen checkpoint stores beside the dense weight. */
+static bool is_frozen_param(const char *local)
+{
+	return strcmp(local, "weight_scale") == 0 || strcmp(local, "weight_zero_point") == 0 ||
+	       strcmp(local, "weight_global_scale") == 0;
+}
+
+/* In a frozen checkpoint, a quantized module's own parameters are consumed
+ * by packing, not copied. */
+static bool consumed_frozen_param(const ct_checkpoint *ck, const ct_tensor *t, ct_qmatch *qm,
+				  const ct_qconfig *cfg)
+{
+	char module[CT_NAME_MAX];
+	if (!ct_module_of(t->name, module, sizeof(module)) ||
+	    !is_frozen_param(t->name + strlen(module) + 1))
+		return false;
+	lookup_ctx l = { ck, module, NULL };
+	const ct_tensor *w = lookup(&l, "weight");
+	char m2[CT_NAME_MAX];
+	if (!w || !is_candidate(w, m2, sizeof(m2)))
+		return false;
+	int g = ct_qmatch_group(qm, module);
+	return g >= 0 && cfg->groups[g].weights;
+}
+
 /* Plans one weight that a config group or the sparsity config targets. */
 static int plan_weight(ct_plan *p, size_t s, const ct_tensor *t, const char *module, int g,
 		       bool sparse, const ct_quant_opts *o, ct_qconfig *cfg, bool *skipped,
@@ -377,6 +402,14 @@ static int plan_weight(ct_plan *p, size_t s, const ct_tensor *t, const char *mod
 				       ct_format_name(cfg->sparsity->format), ct_format_name(fmt),
 				       sc->weights->symmetric ? "" : " asymmetric");
 		weight_dt = sc->weights->type == CT_QTYPE_FLOAT ? CT_F8_E4M3 : CT_I8;
+		if (o->frozen) {
+			lookup_ctx l = { p->ckpt, module, NULL };
+			if (!lookup(&l, "weight_scale"))
+				return ct_fail(err, CT_EINPUT, "%s: %s: the frozen config quantizes "
+					       "%s but it has no %s.weight_scale", fname, t->name,
+					       module, module);
+			it->frozen = true;
+		}
 	}
 	if (sparse) {
 		it->sparse = cfg->sparsity ? ct_codec_for(cfg->sparsity->format) : NULL;
@@ -400,7 +433,7 @@ static int plan_weight(ct_plan *p, size_t s, const ct_tensor *t, const char *mod
 	for (size_t k = 0; k < it->n_out; k++) {
 		lookup_ctx l = { p->ckpt, module, NULL };
 		const ct_tensor *x = lookup(&l, it->out[k].suffix);
-		if (x && x != t)
+		if (x && x != t && !(it->frozen && is_frozen_param(it->out[k].suffix)))
 			return ct_fail(err, CT_EINPUT, "%s: input already has %s (is it already "
 				       "compressed?)", fname, x->name);
 	}
@@ -429,6 +462,8 @@ int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_op
 		const ct_st_file *f = ck->shards[s];
 		for (size_t i = 0; i < f->n_tensors && !rc; i++) {
 			const ct_tensor *t = &f->tensors[i];
+			if (o->frozen && consumed_frozen_param(ck, t, qm, cfg))
+				continue;
 			bool cand = is_candidate(t, module, sizeof(module));
 			int g = cand ? ct_qmatch_group(qm, module) : -1;
 			if (g >= 0 && !cfg->groups[g].weights)
@@ -454,6 +489,61 @@ int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_op
 	}
 	*out = p;
 	return CT_OK;
+}
+
+#define SPARSE_MIN_ZEROS 0.49 /* llm-compressor's threshold for a sparse module */
+
+int ct_plan_select_sparse(const ct_checkpoint *ck, ct_qconfig *cfg, ct_error *err)
+{
+	if (!cfg->sparsity)
+		return ct_fail(err, CT_EINTERNAL, "no sparsity config to target");
+	bool two_four = cfg->sparsity->format == CT_FMT_SPARSE_24;
+	char **sparse = calloc(ck->n_tensors + 1, sizeof(char *));
+	char **dense = calloc(ck->n_tensors + 1, sizeof(char *));
+	size_t ns = 0, nd = 0;
+	int rc = sparse && dense ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
+	char module[CT_NAME_MAX];
+	for (size_t i = 0; !rc && i < ck->n_tensors; i++) {
+		const ct_tensor *t = ck->tensors[ck->by_name[i]].t;
+		if (!is_candidate(t, module, sizeof(module)) || t->ndim != 2 ||
+		    ct_dtype_size(t->dtype) == 0)
+			continue;
+		uint64_t zeros = t->nelem - ct_sparse_count_nonzero(t->dtype, t->data, t->nelem);
+		uint64_t bad;
+		bool is_sparse = t->nelem && (double)zeros >= SPARSE_MIN_ZEROS * (double)t->nelem &&
+				 (!two_four || (t->shape[1] % 4 == 0 &&
+						ct_sparse_is_24(t->dtype, t->data, t->nelem, &bad)));
+		char *copy = strdup(module);
+		if (!copy) {
+			rc = ct_fail(err, CT_EIO, "out of memory");
+			break;
+		}
+		if (is_sparse)
+			sparse[ns++] = copy;
+		else
+			dense[nd++] = copy;
+	}
+	if (!rc && ns == 0)
+		rc = ct_fail(err, CT_EINPUT, "%s: no weight is at least %d%% zeros%s: nothing to "
+			     "compress (prune the model first)", ck->kind == CT_CKPT_DIR ? ck->dir :
+			     ck->shard_names[0], (int)(SPARSE_MIN_ZEROS * 100),
+			     two_four ? " with 2:4 structure" : "");
+	if (!rc) {
+		static const char *const linear[] = { "Linear" };
+		if (ns >= nd)
+			rc = ct_qconfig_set_sparsity_lists(cfg, linear, 1, (const char *const *)dense,
+							   nd, err);
+		else
+			rc = ct_qconfig_set_sparsity_lists(cfg, (const char *const *)sparse, ns,
+							   (const char *const *)dense, nd, err);
+	}
+	for (size_t i = 0; i < ns; i++)
+		free(sparse[i]);
+	for (size_t i = 0; i < nd; i++)
+		free(dense[i]);
+	free(sparse);
+	free(dense);
+	return rc;
 }
 
 /* ----------------------------------------------------------- decompress --- */
@@ -686,8 +776,58 @@ static int emit_to_builder(void *ctx, int k, const void *buf, size_t len, ct_err
  * sparse-compress the codes (which are then held in memory, one byte per
  * weight). Sparse outputs come first in it->out_id, then the quantization
  * codec's outputs after its "weight". */
-static int encode_item(const ct_plan_item *it, ct_st_builder *b, const ct_sink *sink,
-		       ct_error *err)
+/* The qparams a frozen checkpoint stores: weight_scale, and when present
+ * weight_zero_point (all zero for symmetric schemes) and weight_global_scale. */
+static int load_frozen_qparams(const ct_checkpoint *ck, const ct_plan_item *it,
+			       ct_qparams *qp, ct_error *err)
+{
+	lookup_ctx l = { ck, it->module, NULL };
+	const ct_qargs *a = it->desc.args;
+	int rc = ct_qparams_init(a, it->desc.wd, it->desc.rows, it->desc.cols, qp, err);
+	if (rc)
+		return rc;
+	qp->check_grid = true;
+	rc = ct_codec_load_scales(qp, lookup(&l, "weight_scale"), "weight_scale", err);
+	const ct_tensor *zp = lookup(&l, "weight_zero_point");
+	uint64_t cells = qp->srows * qp->scols;
+	if (!rc && zp) {
+		if (!ct_dtype_is_int(zp->dtype) || zp->nelem != cells)
+			rc = ct_fail(err, CT_EINPUT, "weight_zero_point: %s with %" PRIu64 " elements "
+				     "(expected integers on the %" PRIu64 "-cell scale grid)",
+				     ct_dtype_name(zp->dtype), zp->nelem, cells);
+		for (uint64_t i = 0; !rc && i < cells; i++) {
+			int64_t z = ct_load_i64(zp->dtype, zp->data, i);
+			if (a->symmetric && z != 0)
+				rc = ct_fail(err, CT_EINPUT, "weight_zero_point: %" PRId64 " at %" PRIu64
+					     " but the scheme is symmetric", z, i);
+			else if (z < qp->q_min || z > qp->q_max)
+				rc = ct_fail(err, CT_EINPUT, "weight_zero_point: %" PRId64 " outside [%d, "
+					     "%d]", z, qp->q_min, qp->q_max);
+			else if (qp->zp)
+				qp->zp[i] = (int32_t)z;
+		}
+	} else if (!rc && !a->symmetric) {
+		rc = ct_fail(err, CT_EINPUT, "weight_zero_point: missing for an asymmetric scheme");
+	}
+	if (!rc && a->strategy == CT_STRAT_TENSOR_GROUP) {
+		const ct_tensor *g = lookup(&l, "weight_global_scale");
+		uint64_t one = 1;
+		rc = ct_codec_expect(g, "weight_global_scale", CT_F32, 1, &one, err);
+		if (!rc) {
+			memcpy(&qp->gs, g->data, 4);
+			qp->has_gs = true;
+			if (!isfinite(qp->gs) || !(qp->gs > 0))
+				rc = ct_fail(err, CT_EINPUT, "weight_global_scale: %g (expected finite "
+					     "and > 0)", (double)qp->gs);
+		}
+	}
+	if (rc)
+		ct_qparams_free(qp);
+	return rc;
+}
+
+static int encode_item(const ct_checkpoint *ck, const ct_plan_item *it, ct_st_builder *b,
+		       const ct_sink *sink, ct_error *err)
 {
 	ct_wview w = { it->desc.wd, it->src->shape[0], it->src->shape[1], it->src->data };
 	if (!it->codec) {
@@ -696,7 +836,8 @@ static int encode_item(const ct_plan_item *it, ct_st_builder *b, const ct_sink *
 		return it->sparse->encode(&it->sdesc, &w, NULL, emit_to_builder, &e, err);
 	}
 	ct_qparams qp;
-	int rc = ct_qparams_compute(it->desc.args, &w, it->gs, &qp, err);
+	int rc = it->frozen ? load_frozen_qparams(ck, it, &qp, err) :
+			      ct_qparams_compute(it->desc.args, &w, it->gs, &qp, err);
 	if (rc)
 		return rc;
 	if (!it->sparse) {
@@ -747,7 +888,7 @@ static int run_item(exec_state *st, ct_plan_item *it, ct_error *err)
 		break;
 	}
 	case CT_ITEM_QUANT: {
-		rc = encode_item(it, sh->builder, sink, err);
+		rc = encode_item(st->plan->ckpt, it, sh->builder, sink, err);
 		if (rc && rc != CT_EIO)
 			ct_error_prefix(err, "%s: %s", fname, it->src->name);
 		break;

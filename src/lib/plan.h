@@ -36,6 +36,7 @@ typedef struct ct_plan_item {
 	ct_module_desc sdesc;      /* what the sparsity codec sees */
 	size_t n_sparse_out;       /* the first outputs are the sparsity codec's */
 	float gs;                  /* NVFP4 global scale */
+	bool frozen;               /* QUANT: qparams read from the input, not computed */
 	size_t n_out;
 	int out_id[CT_CODEC_MAX_OUT];      /* builder ids of the outputs */
 	ct_codec_tensor out[CT_CODEC_MAX_OUT];
@@ -65,6 +66,7 @@ typedef struct ct_plan {
 typedef struct ct_quant_opts {
 	bool skip_incompatible;    /* leave unfit weights dense and ignore them */
 	bool fuse_global_scale;    /* NVFP4: share gs across q/k/v, gate/up, w1/w3 */
+	bool frozen;               /* scales come from the checkpoint (weight_scale, ...) */
 } ct_quant_opts;
 
 /* Plans quantizing ckpt with cfg (normalized), and compressing the targets
@@ -75,6 +77,14 @@ typedef struct ct_quant_opts {
  * and records global_sparsity in cfg. */
 int ct_plan_quantize(const ct_checkpoint *ckpt, ct_qconfig *cfg, const ct_quant_opts *o,
 		     ct_plan **out, ct_error *err);
+
+/* Chooses, as llm-compressor does for a whole model, what cfg's sparsity
+ * config targets: a 2-D weight is sparse when at least 49% of it is zero
+ * (and, for sparse-24-bitmask, it has 2:4 structure). When at least as many
+ * weights are sparse as not, targets are ["Linear"] and the others are
+ * ignored by name; otherwise the sparse ones are targeted by name. Reads
+ * every candidate weight. */
+int ct_plan_select_sparse(const ct_checkpoint *ckpt, ct_qconfig *cfg, ct_error *err);
 
 /* Plans decompressing ckpt described by cfg: every compressed module becomes
  * its dense weight (in out_dtype when not CT_DTYPE_COUNT). */

@@ -1372,8 +1372,29 @@ static int check_activations(const pctx *p, const char *gpath, const char *which
 }
 
 /* CT 0.18.0's format priority (compressors/format.py, FORMAT.md §2.5). */
-static ct_format infer_format(const ct_qscheme *s)
+/* The format CT 0.14 picks (FORMAT.md §2.5): what a config written by
+ * that version means when it leaves the format to the library. */
+static ct_format infer_format_0_14(const ct_qscheme *s)
 {
+	const ct_qargs *w = s->weights;
+	const ct_qargs *in = s->input_activations;
+	bool fp = w->type == CT_QTYPE_FLOAT;
+	if (fp && w->num_bits == 4)
+		return w->group_size == CT_MX_GROUP ? CT_FMT_MXFP4 : CT_FMT_NVFP4;
+	if (!in)
+		return !fp && (w->num_bits == 4 || w->num_bits == 8) ? CT_FMT_PACK : CT_FMT_NAIVE;
+	if (fp && w->num_bits == 8 && in->type == CT_QTYPE_FLOAT)
+		return CT_FMT_FLOAT;
+	if (!fp && in->type == CT_QTYPE_INT)
+		return CT_FMT_INT;
+	return CT_FMT_NAIVE;
+}
+
+/* The format CT 0.18 picks (FORMAT.md §2.5), first match wins. */
+static ct_format infer_format(const ct_qscheme *s, const ct_qconfig *c)
+{
+	if (c->version_major == 0 && c->version_minor < 15)
+		return infer_format_0_14(s);
 	const ct_qargs *w = s->weights;
 	const ct_qargs *in = s->input_activations;
 	bool fp = w->type == CT_QTYPE_FLOAT;
@@ -1480,7 +1501,7 @@ static bool group_format_supported(ct_format f)
 	       f != CT_FMT_SPARSE_BITMASK && f != CT_FMT_SPARSE_24;
 }
 
-static int normalize_group(const pctx *p, ct_qscheme *s, ct_format top)
+static int normalize_group(const pctx *p, ct_qscheme *s, ct_format top, const ct_qconfig *c)
 {
 	char gpath[CT_QCONFIG_PATH_MAX];
 	char sub[CT_QCONFIG_PATH_MAX];
@@ -1502,7 +1523,7 @@ static int normalize_group(const pctx *p, ct_qscheme *s, ct_format top)
 				    s->weights)))
 		return rc;
 	if (s->format == CT_FMT_NONE)
-		s->format = top != CT_FMT_NONE ? top : infer_format(s);
+		s->format = top != CT_FMT_NONE ? top : infer_format(s, c);
 	path_key(sub, gpath, "format");
 	if (!group_format_supported(s->format))
 		return fail_at(p, sub, "%s is not supported as a group format (%s)",
@@ -1543,7 +1564,7 @@ int ct_qconfig_normalize(ct_qconfig *c, ct_error *err)
 	ct_format single = CT_FMT_NONE;
 	bool mixed = false;
 	for (size_t g = 0; g < c->n_groups; g++) {
-		int rc = normalize_group(&p, &c->groups[g], top);
+		int rc = normalize_group(&p, &c->groups[g], top, c);
 		if (rc)
 			return rc;
 		ct_format f = c->groups[g].format;
@@ -1903,5 +1924,56 @@ int ct_qconfig_set_global_sparsity(ct_qconfig *c, double fraction, ct_error *err
 	c->sparsity->global_sparsity = v;
 	if (json_object_set_new(c->sparsity->json, "global_sparsity", json_real(v)) != 0)
 		return ct_fail(err, CT_EIO, "out of memory");
+	return CT_OK;
+}
+
+static int copy_strv(const char *const *in, size_t n, char ***out)
+{
+	char **v = calloc(n ? n : 1, sizeof(char *));
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!(v[i] = strdup(in[i]))) {
+			strv_free(v, i);
+			return -1;
+		}
+	}
+	*out = v;
+	return 0;
+}
+
+int ct_qconfig_set_sparsity_lists(ct_qconfig *c, const char *const *targets, size_t n_targets,
+				  const char *const *ignore, size_t n_ignore, ct_error *err)
+{
+	ct_sparsity *sp = c->sparsity;
+	if (!sp)
+		return ct_fail(err, CT_EINTERNAL, "sparsity lists without a sparsity config");
+	char **t = NULL, **ig = NULL;
+	json_t *jt = json_array(), *ji = json_array();
+	bool ok = jt && ji && copy_strv(targets, n_targets, &t) == 0 &&
+		  copy_strv(ignore, n_ignore, &ig) == 0;
+	for (size_t i = 0; ok && i < n_targets; i++)
+		ok = json_array_append_new(jt, json_string(targets[i])) == 0;
+	for (size_t i = 0; ok && i < n_ignore; i++)
+		ok = json_array_append_new(ji, json_string(ignore[i])) == 0;
+	if (!ok || json_object_set_new(sp->json, "targets", jt) != 0) {
+		if (t)
+			strv_free(t, n_targets);
+		if (ig)
+			strv_free(ig, n_ignore);
+		json_decref(ji);
+		return ct_fail(err, CT_EIO, "out of memory");
+	}
+	if (json_object_set_new(sp->json, "ignore", ji) != 0) {
+		strv_free(t, n_targets);
+		strv_free(ig, n_ignore);
+		return ct_fail(err, CT_EIO, "out of memory");
+	}
+	strv_free(sp->targets, sp->n_targets);
+	strv_free(sp->ignore, sp->n_ignore);
+	sp->targets = t;
+	sp->n_targets = n_targets;
+	sp->ignore = ig;
+	sp->n_ignore = n_ignore;
 	return CT_OK;
 }

@@ -155,6 +155,10 @@ int ct_qconfig_set_group_size(ct_qconfig *c, int64_t group_size, ct_error *err);
  * sparsity config keeps its targets and ignore. */
 int ct_qconfig_set_sparsity(ct_qconfig *c, ct_format format, ct_error *err);
 
+/* Replaces the sparsity config's targets and ignore lists (copied). */
+int ct_qconfig_set_sparsity_lists(ct_qconfig *c, const char *const *targets, size_t n_targets,
+				  const char *const *ignore, size_t n_ignore, ct_error *err);
+
 /* Records global_sparsity (fraction of zeros), rounded to 4 decimals as the
  * library writes it. */
 int ct_qconfig_set_global_sparsity(ct_qconfig *c, double fraction, ct_error *err);

@@ -384,6 +384,75 @@ void ct_quant_row(const ct_qparams *p, uint64_t r, const float *x, int32_t *q)
 	}
 }
 
+/* The real value code q stands for under scale s and zero point z. */
+static float code_value(const ct_qargs *a, int32_t q, float s, float z)
+{
+	if (a->type == CT_QTYPE_INT)
+		return ((float)q - z) * s;
+	if (a->num_bits == 8)
+		return ct_e4m3_to_f32((uint8_t)q) * s;
+	return ct_fp4_value((unsigned)q) * s;
+}
+
+static bool same_value(float a, float b)
+{
+	return a == b && signbit(a) == signbit(b);
+}
+
+/* Codes next to q in value order that might stand for the same number:
+ * rounding of the forward path can land one or two codes away, and the two
+ * zeros differ only in sign. */
+static int neighbours(const ct_qparams *p, int32_t q, int32_t *out)
+{
+	const ct_qargs *a = p->args;
+	int n = 0;
+	if (a->type == CT_QTYPE_INT) {
+		for (int d = -2; d <= 2; d++)
+			if (d && q + d >= p->q_min && q + d <= p->q_max)
+				out[n++] = q + d;
+		return n;
+	}
+	int mag_bits = a->num_bits == 8 ? 7 : 3;
+	int32_t sign = q & (1 << mag_bits), mag = q & ((1 << mag_bits) - 1);
+	int32_t top = a->num_bits == 8 ? 0x7E : 7;
+	for (int d = -2; d <= 2; d++)
+		if (d && mag + d >= 0 && mag + d <= top)
+			out[n++] = sign | (mag + d);
+	out[n++] = q ^ (1 << mag_bits); /* the other zero */
+	return n;
+}
+
+bool ct_quant_row_exact(const ct_qparams *p, uint64_t r, const float *x, int32_t *q,
+			uint64_t *bad_col)
+{
+	ct_quant_row(p, r, x, q);
+	uint64_t base = (r / p->cell_rows) * p->scols;
+	for (uint64_t j = 0; j < p->scols; j++) {
+		uint64_t c0 = j * p->cell_cols;
+		uint64_t c1 = c0 + p->cell_cols < p->cols ? c0 + p->cell_cols : p->cols;
+		float s = p->scale[base + j];
+		if (p->has_gs)
+			s = s / p->gs;
+		float z = p->zp ? (float)p->zp[base + j] : 0.0f;
+		for (uint64_t c = c0; c < c1; c++) {
+			if (same_value(rnd(p->wd, code_value(p->args, q[c], s, z)), x[c]))
+				continue;
+			int32_t cand[8];
+			int n = neighbours(p, q[c], cand);
+			int k;
+			for (k = 0; k < n; k++)
+				if (same_value(rnd(p->wd, code_value(p->args, cand[k], s, z)), x[c]))
+					break;
+			if (k == n) {
+				*bad_col = c;
+				return false;
+			}
+			q[c] = cand[k];
+		}
+	}
+	return true;
+}
+
 ct_dtype ct_dequant_dtype(const ct_qparams *p)
 {
 	if (is_fp4(p->args) || is_mx(p->args))
@@ -397,7 +466,6 @@ void ct_dequant_row(const ct_qparams *p, uint64_t r, const int32_t *q, ct_dtype 
 	const ct_qargs *a = p->args;
 	uint64_t base = (r / p->cell_rows) * p->scols;
 	ct_dtype sd = ct_dequant_dtype(p);
-	bool mx_fmt = is_mx(a);
 	for (uint64_t j = 0; j < p->scols; j++) {
 		uint64_t c0 = j * p->cell_cols;
 		uint64_t c1 = c0 + p->cell_cols < p->cols ? c0 + p->cell_cols : p->cols;
@@ -405,16 +473,7 @@ void ct_dequant_row(const ct_qparams *p, uint64_t r, const int32_t *q, ct_dtype 
 		if (p->has_gs)
 			s = s / p->gs;
 		float z = p->zp ? (float)p->zp[base + j] : 0.0f;
-		for (uint64_t c = c0; c < c1; c++) {
-			float v;
-			if (a->type == CT_QTYPE_INT)
-				v = ((float)q[c] - z) * s;
-			else if (a->num_bits == 8)
-				v = ct_e4m3_to_f32((uint8_t)q[c]) * s;
-			else
-				v = ct_fp4_value((unsigned)q[c]) * s;
-			(void)mx_fmt;
-			ct_store_f32(out_dt, out, c, rnd(sd, v));
-		}
+		for (uint64_t c = c0; c < c1; c++)
+			ct_store_f32(out_dt, out, c, rnd(sd, code_value(a, q[c], s, z)));
 	}
 }

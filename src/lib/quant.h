@@ -38,6 +38,7 @@ typedef struct ct_qparams {
 	bool has_gs;
 	float gs;                  /* NVFP4 global scale */
 	int q_min, q_max;          /* int range; float formats: ±grid max */
+	bool check_grid;           /* frozen weights: quantizing must be lossless */
 } ct_qparams;
 
 /* Checks that the weight shape fits args (group divides columns, even
@@ -71,6 +72,13 @@ void ct_qparams_free(ct_qparams *p);
  * the integer values in [q_min, q_max]; for float 8-bit the e4m3 codes; for
  * float 4-bit the E2M1 nibbles (sign<<3 | index). */
 void ct_quant_row(const ct_qparams *p, uint64_t r, const float *x, int32_t *q);
+
+/* For frozen (already fake-quantized) weights: the codes whose dequantized
+ * values, rounded to the weight dtype, are exactly the elements of row r
+ * (the sign of zero included), so that packing loses nothing. False with
+ * *bad_col set when an element is on no code's grid point. */
+bool ct_quant_row_exact(const ct_qparams *p, uint64_t r, const float *x, int32_t *q,
+			uint64_t *bad_col);
 
 /* Dequantizes row r: q as produced by ct_quant_row, into out of dtype
  * out_dt (F32/F16/BF16) as the library's decompression does (FORMAT.md §4.8). */
