@@ -37,6 +37,24 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
+/* A mapped input that shrinks under us (truncated or replaced while being
+ * read) raises SIGBUS on the next access: say so, remove what was written,
+ * and exit with the I/O status instead of crashing. */
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	static const char msg[] = "ctensors: an input file was truncated or changed while "
+				  "being read (SIGBUS); nothing was written\n";
+	for (sig_atomic_t i = n_temps; i > 0; i--)
+		if (temp_paths[i - 1])
+			unlink(temp_paths[i - 1]);
+	if (temp_dir)
+		rmdir(temp_dir);
+	ssize_t ignored = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)ignored;
+	_exit(EXIT_SYSTEM);
+}
+
 void cli_install_signal_handlers(void)
 {
 	struct sigaction sa;
@@ -48,6 +66,8 @@ void cli_install_signal_handlers(void)
 	sigaction(SIGHUP, &sa, NULL);
 	/* past the file-size limit, write() then fails with EFBIG */
 	signal(SIGXFSZ, SIG_IGN);
+	sa.sa_handler = on_sigbus;
+	sigaction(SIGBUS, &sa, NULL);
 }
 
 static int register_temp(char *path)
