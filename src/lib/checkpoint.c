@@ -106,6 +106,11 @@ static bool safe_shard_name(const char *s)
 	return *s && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* Collects the distinct shard names of weight_map in order of first mention. */
 static int index_shards(ct_checkpoint *c, const char *index_path, ct_error *err)
 {
@@ -140,6 +145,9 @@ static int index_shards(ct_checkpoint *c, const char *index_path, ct_error *err)
 	}
 	if (c->n_shards == 0)
 		return ct_fail(err, CT_EINPUT, "%s: weight_map is empty", index_path);
+	/* shard order = file-name order (model-00001 before model-00002),
+	 * whatever order weight_map mentions them in */
+	qsort(c->shard_names, c->n_shards, sizeof(char *), cmp_str);
 	return CT_OK;
 }
 

@@ -31,7 +31,7 @@ typedef struct ct_checkpoint {
 	char *dir;              /* model directory; for a file, its directory */
 	char *index_name;       /* base name of the index file, or NULL */
 	size_t n_shards;
-	char **shard_names;     /* base names (file kind: the path as given) */
+	char **shard_names;     /* base names in name order (file kind: the path as given) */
 	ct_st_file **shards;
 	size_t n_tensors;
 	ct_tref *tensors;       /* shard order, then file order within a shard */
@@ -50,8 +50,8 @@ const ct_tref *ct_ckpt_find(const ct_checkpoint *c, const char *name);
 /* The quantization_config object the checkpoint carries: from config.json
  * (quantization_config, compression_config or text_config.quantization_config)
  * or else from the first shard's __metadata__ "quantization_config" (a JSON
- * string, parsed; *owned set when the caller must json_decref it). NULL if
- * none. A malformed embedded config is an error. */
+ * string, parsed). *out is a new reference (json_decref it), NULL if none.
+ * A malformed embedded config is an error. */
 int ct_ckpt_qconfig(const ct_checkpoint *c, json_t **out, ct_error *err);
 
 /* Path of shard i joined to the directory (malloc'd). */

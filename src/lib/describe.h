@@ -90,8 +90,8 @@ void ct_describe_tensor(const ct_describer *d, const ct_tref *r, ct_tensor_desc 
 
 /* Writes a short text for the role of tensor r into buf ("int4 g128 packed
  * weight", "fp8 scale", "zero point (packed)", "dense", "norm", ...) and
- * returns buf. The text is ASCII, cut to fit size (size >= 1; 64 bytes
- * always suffice). */
+ * returns buf. The text is ASCII, cut to fit size (size >= 1; 64 bytes hold
+ * every scheme a real config describes). */
 const char *ct_describe_role(const ct_describer *d, const ct_tref *r, char *buf, size_t size);
 
 /* The same text from a description already made. */
