@@ -119,7 +119,8 @@ golden_case() {
 	else fail "golden $label" "$why"; fi
 }
 
-if [ -n "$CT_GOLDEN" ] && [ -d "$CT_GOLDEN" ]; then
+CT_GOLDEN=${CT_GOLDEN:-../shared/golden}
+if [ -d "$CT_GOLDEN" ]; then
 	json_valid /dev/null 2>/dev/null
 	[ $? = 2 ] && skip "golden JSON validity" "neither jq nor json_pp is installed"
 	for d in "$CT_GOLDEN"/*/; do
