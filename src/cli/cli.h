@@ -56,6 +56,7 @@ int cmd_quantize(int argc, char **argv, const cli_command *self);
 int cmd_decompress(int argc, char **argv, const cli_command *self);
 int cmd_verify(int argc, char **argv, const cli_command *self);
 int cmd_compress(int argc, char **argv, const cli_command *self);
+int cmd_completion(int argc, char **argv, const cli_command *self);
 int cmd_help(int argc, char **argv, const cli_command *self);
 extern const size_t cli_n_commands;
 

@@ -10,7 +10,7 @@
  *     FILE, DIR, PATH), nothing otherwise;
  *   - operands: read from the synopsis: the upper-case words outside
  *     brackets ("INPUT OUTPUT"), an optional "[COMMAND]" (command names),
- *     "a|b|c" (those words);
+ *     "a|b|c" (those words), "WORD..." (any number of them);
  *   - an option whose help says "repeatable" may be given more than once.
  */
 #include "cli.h"
@@ -27,13 +27,15 @@ typedef enum arg_kind {
 } arg_kind;
 
 #define MAX_OPERANDS 8
-#define WORD_MAX 128
+#define WORD_MAX 128      /* an operand of a synopsis */
+#define WORDS_MAX 4096    /* a list of candidate words */
 
 typedef struct operand {
 	char name[WORD_MAX];   /* as the synopsis spells it ("INPUT", "bash|zsh|fish") */
 	char words[WORD_MAX];  /* ARG_WORDS: the words, space-separated */
 	arg_kind kind;
 	bool optional;
+	bool repeats;          /* "WORD...": this and every later operand */
 } operand;
 
 static const char *const file_placeholders[] = {
@@ -137,18 +139,23 @@ static size_t synopsis_operands(const char *syn, operand *ops, size_t max)
 		}
 		if (at_start != 0 || start[0] == '-')
 			continue;
-		/* "WORD..." repeats; the first occurrence is enough */
-		while (len > 3 && strncmp(start + len - 3, "...", 3) == 0)
+		bool repeats = false;
+		while (len > 3 && strncmp(start + len - 3, "...", 3) == 0) {
 			len -= 3;
+			repeats = true;
+		}
+		bool ok = false;
 		if (start[0] == '[') {
-			if (len < 3 || start[len - 1] != ']' || start[1] == '-' ||
-			    memchr(start + 1, ' ', len - 2) != NULL)
+			if (len < 3 || start[len - 1] != ']' || start[1] == '-')
 				continue;
-			if (classify_operand(start + 1, len - 2, true, &ops[n]))
-				n++;
+			ok = classify_operand(start + 1, len - 2, true, &ops[n]);
 		} else if (start[0] != '(') {
-			if (classify_operand(start, len, false, &ops[n]))
-				n++;
+			ok = classify_operand(start, len, false, &ops[n]);
+		}
+		if (ok) {
+			ops[n++].repeats = repeats;
+			if (repeats)
+				break;   /* nothing can follow any number of them */
 		}
 	}
 	return n;
@@ -179,7 +186,7 @@ static void put_sq(FILE *out, const char *s)
 static bool safe_word_char(char ch)
 {
 	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-	       (ch && strchr("_.,+-=@%/", ch));
+	       (ch && strchr("_.,+-=%/", ch));
 }
 
 /* The safe words of a space-separated list, space-separated, in buf. */
@@ -193,8 +200,8 @@ static const char *safe_words(const char *in, char *buf, size_t size)
 			p++;
 		const char *start = p;
 		bool ok = true;
-		while (*p && *p != ' ')
-			ok = ok && safe_word_char(*p++);
+		for (; *p && *p != ' '; p++)
+			ok = ok && safe_word_char(*p);
 		size_t len = (size_t)(p - start);
 		if (!ok || len == 0 || n + len + 2 > size)
 			continue;
@@ -205,6 +212,37 @@ static const char *safe_words(const char *in, char *buf, size_t size)
 		buf[n] = '\0';
 	}
 	return buf;
+}
+
+/* Command and option names go into the scripts as they are: only names of
+ * letters, digits, '_' and '-' (not first) are completed; getopt_long and
+ * the command table need no others. */
+static bool safe_name(const char *s)
+{
+	if (!s || !*s || *s == '-')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+			return false;
+	return true;
+}
+
+static bool command_ok(const cli_command *c)
+{
+	return safe_name(c->name);
+}
+
+static bool opt_ok(const cli_opt *o)
+{
+	return safe_name(o->name);
+}
+
+/* The short option letter of o, or 0 (ids from 256 up are long only). */
+static int short_of(const cli_opt *o)
+{
+	int c = o->id;
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : 0;
 }
 
 /* Text for a zsh _arguments spec: backslash before the characters the spec
@@ -238,9 +276,8 @@ static void put_command_names(FILE *out)
 {
 	const char *sep = "";
 	for (size_t i = 0; i < cli_n_commands; i++) {
-		char buf[WORD_MAX];
-		if (*safe_words(cli_commands[i].name, buf, sizeof(buf))) {
-			fprintf(out, "%s%s", sep, buf);
+		if (command_ok(&cli_commands[i])) {
+			fprintf(out, "%s%s", sep, cli_commands[i].name);
 			sep = " ";
 		}
 	}
@@ -254,7 +291,7 @@ static void bash_value(FILE *out, arg_kind kind, const char *words)
 	case ARG_FILES: fputs("@files", out); break;
 	case ARG_COMMANDS: fputs("@commands", out); break;
 	case ARG_WORDS: {
-		char buf[1024];
+		char buf[WORDS_MAX];
 		put_sq(out, safe_words(words, buf, sizeof(buf)));
 		break;
 	}
@@ -270,8 +307,10 @@ static void emit_bash_command(FILE *out, const cli_command *c)
 	/* the short and long spellings of every option */
 	const char *sep = "";
 	for (const cli_opt *o = c->opts; o && o->name; o++) {
-		if (o->id > 0 && o->id < 256) {
-			fprintf(out, "%s-%c", sep, o->id);
+		if (!opt_ok(o))
+			continue;
+		if (short_of(o)) {
+			fprintf(out, "%s-%c", sep, short_of(o));
 			sep = " ";
 		}
 		fprintf(out, "%s--", sep);
@@ -281,10 +320,12 @@ static void emit_bash_command(FILE *out, const cli_command *c)
 	fputc('\'', out);
 	fputs("\n\t\targopts=' ", out);
 	for (const cli_opt *o = c->opts; o && o->name; o++) {
+		if (!opt_ok(o))
+			continue;
 		if (!o->has_arg)
 			continue;
-		if (o->id > 0 && o->id < 256)
-			fprintf(out, "-%c ", o->id);
+		if (short_of(o))
+			fprintf(out, "-%c ", short_of(o));
 		fprintf(out, "--%s ", o->name);
 	}
 	fputs("'\n\t\toperands=(", out);
@@ -295,18 +336,25 @@ static void emit_bash_command(FILE *out, const cli_command *c)
 			fputc(' ', out);
 		bash_value(out, ops[i].kind, ops[i].words);
 	}
-	fputs(")\n\t\tcase $prev in\n", out);
+	fputs(")\n", out);
+	if (n && ops[n - 1].repeats)
+		fputs("\t\trest=1\n", out);
+	/* the values of the options that have some to offer */
+	bool any = false;
 	for (const cli_opt *o = c->opts; o && o->name; o++) {
-		if (!o->has_arg)
+		if (!opt_ok(o))
 			continue;
-		fputs("\t\t", out);
-		if (o->id > 0 && o->id < 256)
-			fprintf(out, "'-%c'|", o->id);
+		if (opt_kind(o) == ARG_NONE)
+			continue;
+		fputs(any ? "\t\t" : "\t\tcase $prev in\n\t\t", out);
+		any = true;
+		if (short_of(o))
+			fprintf(out, "'-%c'|", short_of(o));
 		fprintf(out, "'--%s') values=", o->name);
 		bash_value(out, opt_kind(o), o->values);
 		fputs(" ;;\n", out);
 	}
-	fputs("\t\tesac\n\t\t;;\n", out);
+	fputs(any ? "\t\tesac\n\t\t;;\n" : "\t\t;;\n", out);
 }
 
 static void emit_bash(FILE *out)
@@ -349,7 +397,7 @@ static void emit_bash(FILE *out)
 	      "\n"
 	      "_ctensors()\n"
 	      "{\n"
-	      "\tlocal cur prev pre= opts= argopts= values= expect= dashdash= w i n=0\n"
+	      "\tlocal cur prev w i n=0 pre='' opts='' argopts='' values='' expect='' dashdash='' rest=''\n"
 	      "\tlocal -a operands=()\n"
 	      "\tCOMPREPLY=()\n"
 	      "\tcur=${COMP_WORDS[COMP_CWORD]}\n"
@@ -376,7 +424,8 @@ static void emit_bash(FILE *out)
 	      "\tfi\n"
 	      "\tcase ${COMP_WORDS[1]} in\n", out);
 	for (size_t i = 0; i < cli_n_commands; i++)
-		emit_bash_command(out, &cli_commands[i]);
+		if (command_ok(&cli_commands[i]))
+			emit_bash_command(out, &cli_commands[i]);
 	fputs("\t*)\n"
 	      "\t\treturn 0\n"
 	      "\t\t;;\n"
@@ -413,6 +462,8 @@ static void emit_bash(FILE *out)
 	      "\t\t_ctensors_reply < <(compgen -W \"$opts\" -- \"$cur\")\n"
 	      "\t\treturn 0\n"
 	      "\tfi\n"
+	      "\t# a last operand that repeats takes every later position\n"
+	      "\t[[ -n $rest ]] && ((n >= ${#operands[@]})) && n=$((${#operands[@]} - 1))\n"
 	      "\t((n < ${#operands[@]})) && _ctensors_offer \"${operands[n]}\" \"$cur\"\n"
 	      "\treturn 0\n"
 	      "}\n"
@@ -428,7 +479,7 @@ static void zsh_action(FILE *out, arg_kind kind, const char *words)
 	case ARG_FILES: fputs("_files", out); break;
 	case ARG_COMMANDS: fputs("_ctensors_commands", out); break;
 	case ARG_WORDS: {
-		char buf[1024];
+		char buf[WORDS_MAX];
 		fputc('(', out);
 		put_zsh_spec_text(out, safe_words(words, buf, sizeof(buf)), "()[]:");
 		fputc(')', out);
@@ -441,7 +492,7 @@ static void zsh_action(FILE *out, arg_kind kind, const char *words)
 /* One _arguments spec for one spelling (short or long) of o. */
 static void emit_zsh_opt(FILE *out, const cli_opt *o, bool is_short)
 {
-	bool has_short = o->id > 0 && o->id < 256;
+	bool has_short = short_of(o) != 0;
 	bool rep = opt_repeatable(o);
 	fputs(" \\\n\t\t\t\t'", out);
 	if (rep) {
@@ -449,11 +500,11 @@ static void emit_zsh_opt(FILE *out, const cli_opt *o, bool is_short)
 	} else {
 		fputc('(', out);
 		if (has_short)
-			fprintf(out, "-%c ", o->id);
+			fprintf(out, "-%c ", short_of(o));
 		fprintf(out, "--%s)", o->name);
 	}
 	if (is_short)
-		fprintf(out, "-%c%s", o->id, o->has_arg ? "+" : "");
+		fprintf(out, "-%c%s", short_of(o), o->has_arg ? "+" : "");
 	else
 		fprintf(out, "--%s%s", o->name, o->has_arg ? "=" : "");
 	fputc('[', out);
@@ -478,6 +529,8 @@ static void emit_zsh(FILE *out)
 	      "\tlocal -a commands\n"
 	      "\tcommands=(\n", out);
 	for (size_t i = 0; i < cli_n_commands; i++) {
+		if (!command_ok(&cli_commands[i]))
+			continue;
 		fputs("\t\t'", out);
 		put_zsh_spec_text(out, cli_commands[i].name, ":");
 		fputc(':', out);
@@ -508,18 +561,25 @@ static void emit_zsh(FILE *out)
 	      "\t\tcase $words[1] in\n", out);
 	for (size_t i = 0; i < cli_n_commands; i++) {
 		const cli_command *c = &cli_commands[i];
+		if (!command_ok(c))
+			continue;
 		fputs("\t\t", out);
 		put_sq(out, c->name);
 		fputs(")\n\t\t\t_arguments -s -S", out);
 		for (const cli_opt *o = c->opts; o && o->name; o++) {
-			if (o->id > 0 && o->id < 256)
+			if (!opt_ok(o))
+				continue;
+			if (short_of(o))
 				emit_zsh_opt(out, o, true);
 			emit_zsh_opt(out, o, false);
 		}
 		operand ops[MAX_OPERANDS];
 		size_t n = synopsis_operands(c->synopsis, ops, MAX_OPERANDS);
 		for (size_t k = 0; k < n; k++) {
-			fprintf(out, " \\\n\t\t\t\t'%zu:%s", k + 1, ops[k].optional ? ":" : "");
+			if (ops[k].repeats) /* rest arguments: always optional */
+				fputs(" \\\n\t\t\t\t'*:", out);
+			else
+				fprintf(out, " \\\n\t\t\t\t'%zu:%s", k + 1, ops[k].optional ? ":" : "");
 			put_zsh_spec_text(out, ops[k].name, "[]:");
 			fputc(':', out);
 			zsh_action(out, ops[k].kind, ops[k].words);
@@ -561,6 +621,8 @@ static void emit_fish(FILE *out)
 		fputc('\n', out);
 	}
 	for (size_t i = 0; i < cli_n_commands; i++) {
+		if (!command_ok(&cli_commands[i]))
+			continue;
 		fputs("complete -c ctensors -n __ctensors_needs_command -a ", out);
 		put_fish_sq(out, cli_commands[i].name);
 		fputs(" -d ", out);
@@ -569,14 +631,17 @@ static void emit_fish(FILE *out)
 	}
 	for (size_t i = 0; i < cli_n_commands; i++) {
 		const cli_command *c = &cli_commands[i];
-		char cond[WORD_MAX + 32], buf[1024];
-		snprintf(cond, sizeof(cond), "__ctensors_using_command %s", c->name);
+		if (!command_ok(c))
+			continue;
+		char buf[WORDS_MAX];
 		fputc('\n', out);
 		for (const cli_opt *o = c->opts; o && o->name; o++) {
+			if (!opt_ok(o))
+				continue;
 			fputs("complete -c ctensors -n ", out);
-			put_fish_sq(out, cond);
-			if (o->id > 0 && o->id < 256)
-				fprintf(out, " -s %c", o->id);
+			fprintf(out, "'__ctensors_using_command %s'", c->name);
+			if (short_of(o))
+				fprintf(out, " -s %c", short_of(o));
 			fputs(" -l ", out);
 			put_fish_sq(out, o->name);
 			switch (opt_kind(o)) {
@@ -602,11 +667,11 @@ static void emit_fish(FILE *out)
 			if (ops[k].kind == ARG_FILES && !files) {
 				files = true;
 				fputs("complete -c ctensors -n ", out);
-				put_fish_sq(out, cond);
+				fprintf(out, "'__ctensors_using_command %s'", c->name);
 				fputs(" -F\n", out);
 			} else if (ops[k].kind == ARG_COMMANDS || ops[k].kind == ARG_WORDS) {
 				fputs("complete -c ctensors -n ", out);
-				put_fish_sq(out, cond);
+				fprintf(out, "'__ctensors_using_command %s'", c->name);
 				fputs(" -x -a ", out);
 				if (ops[k].kind == ARG_COMMANDS) {
 					fputc('\'', out);
@@ -622,10 +687,6 @@ static void emit_fish(FILE *out)
 }
 
 /* ------------------------------------------------------------- command --- */
-
-/* cli.h declares it with the other commands; repeated here so that this
- * file also builds (under -Wmissing-prototypes) before it is wired in. */
-int cmd_completion(int argc, char **argv, const cli_command *self);
 
 static int on_opt(void *ctx, int id, const char *arg)
 {

@@ -32,8 +32,9 @@ static const cli_opt inspect_opts[] = {
 
 static const cli_opt quantize_opts[] = {
 	{ 's', "scheme", required_argument, "SCHEME", "preset scheme (W4A16, FP8_DYNAMIC, "
-	  "NVFP4A16, ...)", "W4A16 W4A16_ASYM W8A16 W8A8 INT8 W4A8 W4AFP8 FP8_DYNAMIC "
-	  "FP8_BLOCK NVFP4A16 MXFP4A16 MXFP8A16" },
+	  "NVFP4A16, ...)", "W4A16 W4A16_ASYM W8A16 W8A8 INT8 W4A8 W4AFP8 W2A4 W2A8 "
+	  "W2A16 W3A4 W3A8 W3A16 W4A4 W5A8 W5A16 W6A8 W6A16 W7A8 W7A16 FP8_DYNAMIC FP8_BLOCK "
+	  "NVFP4A16 MXFP4A16 MXFP4 MXFP8A16 MXFP8" },
 	{ 'c', "config", required_argument, "CONFIG",
 	  "quantization_config JSON, or a config.json holding one", NULL },
 	{ OPT_IGNORE, "ignore", required_argument, "PATTERN",
@@ -54,7 +55,8 @@ static const cli_opt quantize_opts[] = {
 
 static const cli_opt compress_opts[] = {
 	{ 'F', "format", required_argument, "FORMAT",
-	  "sparse format for every Linear weight but lm_head", "sparse-bitmask sparse-24-bitmask" },
+	  "sparse format for every 2-D weight that is at least 49% zeros",
+	  "sparse-bitmask sparse-24-bitmask" },
 	{ 'c', "config", required_argument, "CONFIG",
 	  "a quantization_config whose sparsity_config says what to compress", NULL },
 	{ OPT_SKIP_INCOMPAT, "skip-incompatible", no_argument, NULL,
@@ -95,6 +97,11 @@ static const cli_opt verify_opts[] = {
 	{ 0, NULL, 0, NULL, NULL, NULL },
 };
 
+static const cli_opt completion_opts[] = {
+	{ 'h', "help", no_argument, NULL, "show this help", NULL },
+	{ 0, NULL, 0, NULL, NULL, NULL },
+};
+
 static const cli_opt help_opts[] = {
 	{ 'h', "help", no_argument, NULL, "show this help", NULL },
 	{ 0, NULL, 0, NULL, NULL, NULL },
@@ -130,6 +137,13 @@ const cli_command cli_commands[] = {
 	  "every tensor is decompressed and compared (max abs error, RMSE, SNR, cosine).\n"
 	  "Exit status 0 when every check passes, 1 when one fails.",
 	  verify_opts },
+	{ "completion", cmd_completion, "bash|zsh|fish",
+	  "Print a shell completion script.",
+	  "Prints a completion script for bash, zsh or fish on stdout, generated from\n"
+	  "the option tables ctensors parses. To try it in bash:\n"
+	  "  source <(ctensors completion bash)\n"
+	  "'make install' puts the scripts where each shell looks for them.",
+	  completion_opts },
 	{ "help", cmd_help, "[COMMAND]", "Show help for ctensors or a command.", NULL,
 	  help_opts },
 };

@@ -1,5 +1,7 @@
 #include "codec.h"
 
+#include "kernels.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -138,10 +140,16 @@ int ct_codec_quantize_rows(const ct_wview *w, const ct_qparams *p, ct_row_fn fn,
 	if (!x || !q)
 		rc = ct_fail(err, CT_EIO, "out of memory");
 	size_t esz = ct_dtype_size(w->wd);
+	uint64_t block = ct_wview_block_rows(w), released = 0;
 	for (uint64_t r = 0; !rc && r < w->rows; r++) {
-		ct_load_f32_n(w->wd, (const uint8_t *)w->data + r * w->cols * esz, x,
-			      (size_t)w->cols);
-		for (uint64_t c = 0; c < w->cols; c++) {
+		if (r - released >= block) {
+			ct_wview_release(w, released, r);
+			released = r;
+		}
+		ct_k_load(p->simd, w->wd, (const uint8_t *)w->data + r * w->cols * esz, x,
+			  (size_t)w->cols);
+		bool finite = ct_k_all_finite(p->simd, x, (size_t)w->cols);
+		for (uint64_t c = 0; !finite && c < w->cols; c++) {
 			if (!isfinite(x[c])) {
 				rc = ct_fail(err, CT_EINPUT, "element [%" PRIu64 ", %" PRIu64
 					     "] is %s (expected finite values to quantize)", r, c,
@@ -162,6 +170,7 @@ int ct_codec_quantize_rows(const ct_wview *w, const ct_qparams *p, ct_row_fn fn,
 		}
 		rc = fn(ctx, r, q, err);
 	}
+	ct_wview_release(w, released, w->rows);
 	free(x);
 	free(q);
 	return rc;

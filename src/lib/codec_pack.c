@@ -8,6 +8,8 @@
  */
 #include "codec.h"
 
+#include "kernels.h"
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,24 @@ static void pack_codes(const uint32_t *codes, uint64_t n, int bits, bool padded,
 		       uint32_t *words)
 {
 	uint64_t nw = packed_words(n, bits, padded);
+	if (32 % bits == 0) {
+		/* widths that divide 32: both layouts agree, whole codes per word */
+		unsigned per = 32u / (unsigned)bits;
+		uint64_t full = n / per;
+		for (uint64_t w = 0; w < full; w++) {
+			uint32_t word = 0;
+			for (unsigned k = 0; k < per; k++)
+				word |= codes[w * per + k] << (k * (unsigned)bits);
+			words[w] = word;
+		}
+		if (full < nw) {
+			uint32_t word = 0;
+			for (uint64_t i = full * per; i < n; i++)
+				word |= codes[i] << ((i - full * per) * (uint64_t)bits);
+			words[full] = word;
+		}
+		return;
+	}
 	memset(words, 0, (size_t)nw * 4);
 	if (padded) {
 		uint64_t per = (uint64_t)(32 / bits);
@@ -133,10 +153,14 @@ static int pack_row(void *ctx, uint64_t r, const int32_t *q, ct_error *err)
 	(void)r;
 	pack_ctx *pc = ctx;
 	int b = pc->m->args->num_bits;
-	uint32_t off = 1u << (b - 1);
-	for (uint64_t c = 0; c < pc->m->cols; c++)
-		pc->codes[c] = (uint32_t)(q[c] + (int32_t)off);
-	pack_codes(pc->codes, pc->m->cols, b, pc->m->pack_padded, pc->words);
+	int32_t off = 1 << (b - 1);
+	if (32 % b == 0) {
+		ct_k_pack(true, q, (size_t)pc->m->cols, off, (unsigned)b, pc->words);
+	} else {
+		for (uint64_t c = 0; c < pc->m->cols; c++)
+			pc->codes[c] = (uint32_t)(q[c] + off);
+		pack_codes(pc->codes, pc->m->cols, b, pc->m->pack_padded, pc->words);
+	}
 	return pc->emit(pc->ectx, OUT_PACKED, pc->words,
 			(size_t)packed_words(pc->m->cols, b, pc->m->pack_padded) * 4, err);
 }

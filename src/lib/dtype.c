@@ -1,5 +1,7 @@
 #include "dtype.h"
 
+#include "fpconv.h"
+
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -117,86 +119,27 @@ bool ct_dtype_is_int(ct_dtype dt)
 
 /* ---- scalar conversions ---- */
 
-static uint32_t f32_bits(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, sizeof(u));
-	return u;
-}
 
-static float f32_from_bits(uint32_t u)
-{
-	float f;
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
 
-/* m / 2^s rounded to nearest, ties to even; 1 <= s <= 31. */
-static uint32_t shift_rne(uint32_t m, unsigned s)
-{
-	uint32_t q = m >> s;
-	uint32_t rem = m & ((UINT32_C(1) << s) - 1);
-	uint32_t half = UINT32_C(1) << (s - 1);
-	if (rem > half || (rem == half && (q & 1)))
-		q++;
-	return q;
-}
 
 float ct_bf16_to_f32(uint16_t h)
 {
-	return f32_from_bits((uint32_t)h << 16);
+	return fp_bf16_to_f32(h);
 }
 
 uint16_t ct_f32_to_bf16(float f)
 {
-	if (isnan(f))
-		return 0x7FC0;
-	uint32_t u = f32_bits(f);
-	/* torch's rounding; cannot overflow: the largest non-NaN pattern is 0xFF800000. */
-	u += UINT32_C(0x7FFF) + ((u >> 16) & 1);
-	return (uint16_t)(u >> 16);
+	return fp_f32_to_bf16(f);
 }
 
 float ct_f16_to_f32(uint16_t h)
 {
-	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-	uint32_t e = (h >> 10) & 0x1F;
-	uint32_t m = h & 0x3FF;
-	if (e == 0x1F)
-		return f32_from_bits(sign | UINT32_C(0x7F800000) | (m << 13));
-	if (e == 0) {
-		/* Subnormal: m * 2^-24 is exact in binary32. */
-		float v = ldexpf((float)m, -24);
-		return sign ? -v : v;
-	}
-	return f32_from_bits(sign | ((e + 112) << 23) | (m << 13));
+	return fp_f16_to_f32(h);
 }
 
 uint16_t ct_f32_to_f16(float f)
 {
-	uint32_t u = f32_bits(f);
-	uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
-	uint32_t a = u & UINT32_C(0x7FFFFFFF);
-
-	if (a > UINT32_C(0x7F800000))
-		return sign | 0x7E00;
-	/* 65520 is the tie between 65504 (odd mantissa) and 2^16, so it and
-	 * everything above round to infinity. */
-	if (a >= UINT32_C(0x477FF000))
-		return sign | 0x7C00;
-	if (a >= UINT32_C(0x38800000)) {
-		/* Normal: rebias 127 -> 15; a mantissa carry bumps the exponent. */
-		a -= UINT32_C(112) << 23;
-		a += UINT32_C(0xFFF) + ((a >> 13) & 1);
-		return sign | (uint16_t)(a >> 13);
-	}
-	/* At or below 2^-25 (the tie with the smallest subnormal) -> 0. */
-	if (a <= UINT32_C(0x33000000))
-		return sign;
-	/* Subnormal result in units of 2^-24; may carry into the smallest normal. */
-	uint32_t e = a >> 23;
-	uint32_t m = (a & UINT32_C(0x7FFFFF)) | UINT32_C(0x800000);
-	return sign | (uint16_t)shift_rne(m, 126 - e);
+	return fp_f32_to_f16(f);
 }
 
 float ct_e4m3_to_f32(uint8_t b)
@@ -215,27 +158,7 @@ float ct_e4m3_to_f32(uint8_t b)
 
 uint8_t ct_f32_to_e4m3(float f)
 {
-	uint32_t u = f32_bits(f);
-	uint8_t sign = (uint8_t)((u >> 24) & 0x80);
-	uint32_t a = u & UINT32_C(0x7FFFFFFF);
-
-	/* 480 and up (incl. inf and NaN) has no finite neighbour: NaN, like c10.
-	 * Values in (464, 480) round onto code 0x7F below, which is NaN too. */
-	if (a >= UINT32_C(0x43F00000))
-		return sign | 0x7F;
-	if (a >= UINT32_C(0x3C800000)) {
-		/* Normal: rebias 127 -> 7; a mantissa carry bumps the exponent. */
-		a -= UINT32_C(120) << 23;
-		a += UINT32_C(0x7FFFF) + ((a >> 20) & 1);
-		return sign | (uint8_t)(a >> 20);
-	}
-	/* At or below 2^-10 (the tie with the smallest subnormal) -> 0. */
-	if (a <= UINT32_C(0x3A800000))
-		return sign;
-	/* Subnormal result in units of 2^-9; may carry into the smallest normal. */
-	uint32_t e = a >> 23;
-	uint32_t m = (a & UINT32_C(0x7FFFFF)) | UINT32_C(0x800000);
-	return sign | (uint8_t)shift_rne(m, 141 - e);
+	return fp_f32_to_e4m3(f);
 }
 
 float ct_e5m2_to_f32(uint8_t b)
@@ -297,7 +220,7 @@ float ct_load_f32(ct_dtype dt, const void *base, size_t i)
 {
 	switch (dt) {
 	case CT_F32:
-		return f32_from_bits(load_u32(base, i));
+		return fp_from_bits(load_u32(base, i));
 	case CT_F16:
 		return ct_f16_to_f32(load_u16(base, i));
 	case CT_BF16:

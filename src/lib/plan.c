@@ -229,7 +229,8 @@ static int plan_global_scales(ct_plan *p, bool fuse, ct_error *err)
 			e[k].fused = fuse && fusion_key(it->module, e[k].key, sizeof(e[k].key));
 			if (!e[k].fused)
 				snprintf(e[k].key, sizeof(e[k].key), "%s", it->module);
-			ct_wview w = { it->desc.wd, it->desc.rows, it->desc.cols, it->src->data };
+			ct_wview w = { it->desc.wd, it->desc.rows, it->desc.cols, it->src->data,
+				       p->ckpt->shards[s] };
 			uint64_t bad;
 			if (!ct_quant_absmax(&w, &e[k].absmax, &bad))
 				rc = ct_fail(err, CT_EINPUT, "%s: %s: element %" PRIu64 " is not "
@@ -710,8 +711,35 @@ int ct_plan_decompress(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_dtype 
 	return CT_OK;
 }
 
+/* Releases the pages of every stored tensor of a module (see ct_st_release). */
+static void release_module(const ct_checkpoint *ck, const char *module)
+{
+	char name[CT_NAME_MAX];
+	for (size_t k = 0; compressed_marks[k]; k++) {
+		snprintf(name, sizeof(name), "%s.%s", module, compressed_marks[k]);
+		const ct_tref *r = ct_ckpt_find(ck, name);
+		if (r)
+			ct_st_release(ck->shards[r->shard], r->t->data, r->t->end - r->t->begin);
+	}
+	snprintf(name, sizeof(name), "%s.weight", module);
+	const ct_tref *r = ct_ckpt_find(ck, name);
+	if (r)
+		ct_st_release(ck->shards[r->shard], r->t->data, r->t->end - r->t->begin);
+}
+
+static int decode_module(const ct_checkpoint *ck, const ct_plan_item *it, ct_emit_fn emit,
+			 void *ctx, ct_error *err);
+
 int ct_plan_decode(const ct_checkpoint *ck, const ct_plan_item *it, ct_emit_fn emit,
 		   void *ctx, ct_error *err)
+{
+	int rc = decode_module(ck, it, emit, ctx, err);
+	release_module(ck, it->module);
+	return rc;
+}
+
+static int decode_module(const ct_checkpoint *ck, const ct_plan_item *it, ct_emit_fn emit,
+			 void *ctx, ct_error *err)
 {
 	lookup_ctx l = { ck, it->module, NULL };
 	if (!it->sparse)
@@ -829,7 +857,8 @@ static int load_frozen_qparams(const ct_checkpoint *ck, const ct_plan_item *it,
 static int encode_item(const ct_checkpoint *ck, const ct_plan_item *it, ct_st_builder *b,
 		       const ct_sink *sink, ct_error *err)
 {
-	ct_wview w = { it->desc.wd, it->src->shape[0], it->src->shape[1], it->src->data };
+	ct_wview w = { it->desc.wd, it->src->shape[0], it->src->shape[1], it->src->data,
+		       ck->shards[it->shard] };
 	if (!it->codec) {
 		w.wd = it->src->dtype;
 		emit_ctx e = { b, sink, it->out_id, NULL, 0 };
@@ -860,7 +889,7 @@ static int encode_item(const ct_checkpoint *ck, const ct_plan_item *it, ct_st_bu
 	rc = it->codec->encode(&it->desc, &w, &qp, emit_to_builder, &e, err);
 	ct_qparams_free(&qp);
 	if (!rc) {
-		ct_wview cw = { it->sdesc.wd, it->sdesc.rows, it->sdesc.cols, codes };
+		ct_wview cw = { it->sdesc.wd, it->sdesc.rows, it->sdesc.cols, codes, NULL };
 		emit_ctx se = { b, sink, it->out_id, NULL, 0 };
 		rc = it->sparse->encode(&it->sdesc, &cw, NULL, emit_to_builder, &se, err);
 	}
@@ -884,11 +913,14 @@ static int run_item(exec_state *st, ct_plan_item *it, ct_error *err)
 			size_t m = n - off < COPY_CHUNK ? (size_t)(n - off) : COPY_CHUNK;
 			rc = ct_st_write(sh->builder, sink, it->out_id[0], it->src->data + off, m,
 					 err);
+			ct_st_release(st->plan->ckpt->shards[it->shard], it->src->data + off, m);
 		}
 		break;
 	}
 	case CT_ITEM_QUANT: {
 		rc = encode_item(st->plan->ckpt, it, sh->builder, sink, err);
+		ct_st_release(st->plan->ckpt->shards[it->shard], it->src->data,
+			      it->src->end - it->src->begin);
 		if (rc && rc != CT_EIO)
 			ct_error_prefix(err, "%s: %s", fname, it->src->name);
 		break;

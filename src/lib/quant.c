@@ -1,5 +1,7 @@
 #include "quant.h"
 
+#include "kernels.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -105,20 +107,47 @@ float ct_quant_global_scale(ct_dtype wd, float absmax)
 
 bool ct_quant_absmax(const ct_wview *w, float *absmax, uint64_t *bad_index)
 {
-	float m = 0.0f;
-	uint64_t n = w->rows * w->cols;
-	for (uint64_t i = 0; i < n; i++) {
-		float v = ct_load_f32(w->wd, w->data, i);
-		if (!isfinite(v)) {
-			*bad_index = i;
+	float lo = 0.0f, hi = 0.0f;
+	float *row = malloc((size_t)w->cols * sizeof(float) + 1);
+	size_t esz = ct_dtype_size(w->wd);
+	uint64_t block = ct_wview_block_rows(w), released = 0;
+	for (uint64_t r = 0; row && r < w->rows; r++) {
+		if (r - released >= block) {
+			ct_wview_release(w, released, r);
+			released = r;
+		}
+		ct_k_load(true, w->wd, (const uint8_t *)w->data + r * w->cols * esz, row,
+			  (size_t)w->cols);
+		if (!ct_k_all_finite(true, row, (size_t)w->cols)) {
+			for (uint64_t c = 0; c < w->cols; c++) {
+				if (!isfinite(row[c])) {
+					*bad_index = r * w->cols + c;
+					break;
+				}
+			}
+			free(row);
 			return false;
 		}
-		v = fabsf(v);
-		if (v > m)
-			m = v;
+		ct_k_minmax(true, row, (size_t)w->cols, (size_t)w->cols, &lo, &hi);
 	}
-	*absmax = m;
+	ct_wview_release(w, released, w->rows);
+	free(row);
+	*absmax = -lo > hi ? -lo : hi;
 	return true;
+}
+
+#define CT_RELEASE_BYTES (8u << 20)
+
+uint64_t ct_wview_block_rows(const ct_wview *w)
+{
+	uint64_t row = w->cols * ct_dtype_size(w->wd);
+	return row && row < CT_RELEASE_BYTES ? CT_RELEASE_BYTES / row : 1;
+}
+
+void ct_wview_release(const ct_wview *w, uint64_t r0, uint64_t r1)
+{
+	uint64_t row = w->cols * ct_dtype_size(w->wd);
+	ct_st_release(w->file, (const uint8_t *)w->data + r0 * row, (r1 - r0) * row);
 }
 
 /* ------------------------------------------------------------- shapes --- */
@@ -208,6 +237,7 @@ int ct_qparams_init(const ct_qargs *args, ct_dtype wd, uint64_t rows, uint64_t c
 	if (grid(args, rows, cols, p) != CT_OK)
 		return ct_fail(err, CT_EINPUT, "quantization strategy has no scale grid");
 	range_of(args, &p->q_min, &p->q_max);
+	p->simd = true;
 	uint64_t cells = p->srows * p->scols;
 	p->scale = calloc(cells ? cells : 1, sizeof(float));
 	if (!args->symmetric)
@@ -281,22 +311,19 @@ int ct_qparams_compute(const ct_qargs *a, const ct_wview *w, float gs,
 	/* min(amin, 0) and max(amax, 0): starting at 0 does both, and covers the
 	 * zero padding of partial blocks. */
 	size_t esz = ct_dtype_size(w->wd);
+	uint64_t block = ct_wview_block_rows(w), released = 0;
 	for (uint64_t r = 0; r < w->rows; r++) {
-		ct_load_f32_n(w->wd, (const uint8_t *)w->data + r * w->cols * esz, row,
-			      (size_t)w->cols);
-		uint64_t base = (r / p->cell_rows) * p->scols;
-		for (uint64_t j = 0; j < p->scols; j++) {
-			uint64_t c0 = j * p->cell_cols;
-			uint64_t c1 = c0 + p->cell_cols < w->cols ? c0 + p->cell_cols : w->cols;
-			float lo = mn[base + j], hi = mx[base + j];
-			for (uint64_t c = c0; c < c1; c++) {
-				lo = fminf(lo, row[c]);
-				hi = fmaxf(hi, row[c]);
-			}
-			mn[base + j] = lo;
-			mx[base + j] = hi;
+		if (r - released >= block) {
+			ct_wview_release(w, released, r);
+			released = r;
 		}
+		ct_k_load(p->simd, w->wd, (const uint8_t *)w->data + r * w->cols * esz, row,
+			  (size_t)w->cols);
+		uint64_t base = (r / p->cell_rows) * p->scols;
+		ct_k_minmax(p->simd, row, (size_t)w->cols, (size_t)p->cell_cols, mn + base,
+			    mx + base);
 	}
+	ct_wview_release(w, released, w->rows);
 	free(row);
 
 	ct_dtype wd = w->wd;
@@ -350,37 +377,26 @@ void ct_quant_row(const ct_qparams *p, uint64_t r, const float *x, int32_t *q)
 {
 	const ct_qargs *a = p->args;
 	uint64_t base = (r / p->cell_rows) * p->scols;
-	float lo = (float)p->q_min, hi = (float)p->q_max;
-	bool fp = a->type == CT_QTYPE_FLOAT;
-	for (uint64_t j = 0; j < p->scols; j++) {
-		uint64_t c0 = j * p->cell_cols;
-		uint64_t c1 = c0 + p->cell_cols < p->cols ? c0 + p->cell_cols : p->cols;
-		float s = p->scale[base + j];
-		float z = p->zp ? (float)p->zp[base + j] : 0.0f;
-		if (p->has_gs) {
-			/* NVFP4: the effective scale is f32(s)/gs and all work is f32. */
-			float e = s / p->gs;
-			for (uint64_t c = c0; c < c1; c++) {
-				float t = x[c] / e + z;
-				t = fminf(fmaxf(t, lo), hi);
-				q[c] = (int32_t)ct_fp4_round(t);
-			}
-			continue;
-		}
-		ct_dtype wd = p->wd;
-		for (uint64_t c = c0; c < c1; c++) {
-			float t = rnd(wd, x[c] / s);
-			/* The library always adds a (possibly zero) zero point, which
-			 * also turns -0.0 into +0.0. */
-			t = rnd(wd, t + z);
-			t = fminf(fmaxf(t, lo), hi);
-			if (!fp)
-				q[c] = (int32_t)rintf(t);
-			else if (a->num_bits == 8)
-				q[c] = ct_f32_to_e4m3(t);
-			else
-				q[c] = (int32_t)ct_fp4_round(t);
-		}
+	ct_kernel_code code = a->type == CT_QTYPE_INT ? CT_K_INT :
+			      a->num_bits == 8 ? CT_K_FP8 : CT_K_FP4;
+	const int32_t *z = p->zp ? p->zp + base : NULL;
+	/* The library always adds a (possibly zero) zero point, which also turns
+	 * -0.0 into +0.0: the kernel does too. */
+	if (!p->has_gs) {
+		ct_k_quant(p->simd, code, p->wd, x, (size_t)p->cols, (size_t)p->cell_cols,
+			   p->scale + base, z, (float)p->q_min, (float)p->q_max, q);
+		return;
+	}
+	/* NVFP4: the effective scale is f32(s)/gs and all work is f32. */
+	float eff[64];
+	for (uint64_t j0 = 0; j0 < p->scols; j0 += 64) {
+		uint64_t m = p->scols - j0 < 64 ? p->scols - j0 : 64;
+		for (uint64_t j = 0; j < m; j++)
+			eff[j] = p->scale[base + j0 + j] / p->gs;
+		uint64_t c0 = j0 * p->cell_cols;
+		uint64_t c1 = (j0 + m) * p->cell_cols < p->cols ? (j0 + m) * p->cell_cols : p->cols;
+		ct_k_quant(p->simd, code, CT_F32, x + c0, (size_t)(c1 - c0), (size_t)p->cell_cols,
+			   eff, z ? z + j0 : NULL, (float)p->q_min, (float)p->q_max, q + c0);
 	}
 }
 

@@ -17,13 +17,22 @@
 #include "ct_error.h"
 #include "dtype.h"
 #include "qconfig.h"
+#include "safetensors.h"
 
 /* A 2-D weight view: rows x cols elements of dtype wd (F32, F16 or BF16). */
 typedef struct ct_wview {
 	ct_dtype wd;
 	uint64_t rows, cols;
 	const void *data;
+	const struct ct_st_file *file;  /* mapping data lives in, to release pages of; or NULL */
 } ct_wview;
+
+/* Rows per block after which a pass over a weight releases the pages it has
+ * read (ct_st_release), bounding resident memory by a block, not a tensor. */
+uint64_t ct_wview_block_rows(const ct_wview *w);
+
+/* Releases rows [r0, r1) of w's mapping. */
+void ct_wview_release(const ct_wview *w, uint64_t r0, uint64_t r1);
 
 typedef struct ct_qparams {
 	const ct_qargs *args;
@@ -39,6 +48,7 @@ typedef struct ct_qparams {
 	float gs;                  /* NVFP4 global scale */
 	int q_min, q_max;          /* int range; float formats: ±grid max */
 	bool check_grid;           /* frozen weights: quantizing must be lossless */
+	bool simd;                 /* vector kernels allowed (on by default) */
 } ct_qparams;
 
 /* Checks that the weight shape fits args (group divides columns, even

@@ -353,6 +353,22 @@ const ct_tensor *ct_st_find(const ct_st_file *f, const char *name)
 	return NULL;
 }
 
+void ct_st_release(const ct_st_file *f, const void *p, uint64_t len)
+{
+	if (!f || !f->mapped || len == 0)
+		return;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p, b = a + (uintptr_t)len;
+	uintptr_t lo = (uintptr_t)f->map, hi = lo + f->map_size;
+	if (a < lo || b > hi)
+		return;
+	/* whole pages inside the range only: neighbours may still be in use */
+	a = (a + page - 1) & ~(page - 1);
+	b &= ~(page - 1);
+	if (b > a)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 const char *ct_st_meta(const ct_st_file *f, const char *key)
 {
 	if (!f->metadata)
@@ -371,7 +387,13 @@ typedef struct wtensor {
 	uint64_t offset;        /* within the data buffer, after layout */
 	uint64_t written;       /* bytes appended so far */
 	XXH3_state_t *hash;     /* when checksums are on */
+	uint8_t *buf;           /* appended bytes not yet written (small appends) */
+	size_t buf_len, buf_cap;
 } wtensor;
+
+/* Small appends (a row of packed codes, a scale) are gathered into writes
+ * of this size: one system call per row would dominate the run time. */
+#define CT_ST_WRITE_BUF (1u << 20)
 
 typedef struct meta_kv {
 	char *key;
@@ -401,6 +423,7 @@ void ct_st_builder_free(ct_st_builder *b)
 		return;
 	for (size_t i = 0; i < b->n; i++) {
 		free(b->t[i].name);
+		free(b->t[i].buf);
 		if (b->t[i].hash)
 			XXH3_freeState(b->t[i].hash);
 	}
@@ -648,6 +671,16 @@ uint64_t ct_st_builder_tensor_size(const ct_st_builder *b, int id)
 	return b->t[id].nbytes;
 }
 
+static int flush_tensor(ct_st_builder *b, const ct_sink *sink, wtensor *t, ct_error *err)
+{
+	if (!t->buf_len)
+		return CT_OK;
+	uint64_t at = 8 + b->header_len + t->offset + t->written - t->buf_len;
+	int rc = sink->pwrite(sink->ctx, t->buf, t->buf_len, at, err);
+	t->buf_len = 0;
+	return rc;
+}
+
 int ct_st_write(ct_st_builder *b, const ct_sink *sink, int id, const void *buf,
 		size_t len, ct_error *err)
 {
@@ -659,14 +692,38 @@ int ct_st_write(ct_st_builder *b, const ct_sink *sink, int id, const void *buf,
 			       t->name, len);
 	if (len == 0)
 		return CT_OK;
-	int rc = sink->pwrite(sink->ctx, buf, len, 8 + b->header_len + t->offset + t->written,
-			      err);
-	if (rc)
-		return rc;
 	if (t->hash)
 		XXH3_64bits_update(t->hash, buf, len);
-	t->written += len;
-	return CT_OK;
+	int rc = CT_OK;
+	if (t->buf_len && t->buf_len + len > t->buf_cap)
+		rc = flush_tensor(b, sink, t, err);
+	if (!rc && len < CT_ST_WRITE_BUF && !t->buf) {
+		t->buf_cap = t->nbytes < CT_ST_WRITE_BUF ? (size_t)t->nbytes : CT_ST_WRITE_BUF;
+		t->buf = malloc(t->buf_cap);
+		if (!t->buf)
+			rc = ct_fail(err, CT_EIO, "out of memory");
+	}
+	if (rc)
+		return rc;
+	if (t->buf && len <= t->buf_cap - t->buf_len) {
+		memcpy(t->buf + t->buf_len, buf, len);
+		t->buf_len += len;
+		t->written += len;
+	} else {
+		rc = sink->pwrite(sink->ctx, buf, len, 8 + b->header_len + t->offset + t->written,
+				  err);
+		if (rc)
+			return rc;
+		t->written += len;
+	}
+	if (t->written == t->nbytes) {
+		/* complete: write out and give the buffer back */
+		rc = flush_tensor(b, sink, t, err);
+		free(t->buf);
+		t->buf = NULL;
+		t->buf_cap = 0;
+	}
+	return rc;
 }
 
 int ct_st_finish(ct_st_builder *b, const ct_sink *sink, ct_error *err)

@@ -72,6 +72,12 @@ void ct_st_close(ct_st_file *f);
 /* The tensor called name, or NULL. O(log n). */
 const ct_tensor *ct_st_find(const ct_st_file *f, const char *name);
 
+/* Tells the kernel that [p, p+len) of f's mapping has been consumed: its
+ * pages leave the process's resident set (they stay in the page cache), so
+ * memory does not grow with the model. A no-op for buffers ct_st_parse was
+ * given, and for f NULL. */
+void ct_st_release(const ct_st_file *f, const void *p, uint64_t len);
+
 /* Value of __metadata__[key], or NULL. */
 const char *ct_st_meta(const ct_st_file *f, const char *key);
 

@@ -76,6 +76,7 @@ static void check_checksums(const ct_checkpoint *ck, size_t s, ct_verify_report 
 			set_problem(v, "checksum mismatch: bytes hash to %s, metadata says %.32s", got,
 				    want);
 		r->n_checksums++;
+		ct_st_release(f, t->data, t->end - t->begin);
 	}
 	if (json_is_object(map)) {
 		const char *k;
@@ -93,6 +94,8 @@ static void check_checksums(const ct_checkpoint *ck, size_t s, ct_verify_report 
 
 typedef struct cmp_state {
 	const ct_tensor *orig;     /* original dense weight, or NULL */
+	const ct_st_file *orig_file; /* its shard, to release compared pages */
+	uint64_t released;         /* bytes of orig released so far */
 	ct_dtype dt;               /* dtype of the decoded rows */
 	uint64_t cols;
 	uint64_t offset;           /* bytes of output seen so far */
@@ -136,6 +139,14 @@ static int cmp_emit(void *ctx, int k, const void *buf, size_t len, ct_error *err
 	size_t esz = ct_dtype_size(c->dt);
 	compare_values(c, buf, len, c->dt, c->offset / esz);
 	c->offset += len;
+	if (c->orig) {
+		/* the original's pages behind the comparison are done with */
+		uint64_t done = c->offset / esz * ct_dtype_size(c->orig->dtype);
+		if (done - c->released >= (8u << 20)) {
+			ct_st_release(c->orig_file, c->orig->data + c->released, done - c->released);
+			c->released = done;
+		}
+	}
 	return CT_OK;
 }
 
@@ -189,6 +200,16 @@ static const ct_tensor *original_of(const vstate *st, const char *name, ct_verif
 	return r->t;
 }
 
+/* Pages of a tensor already compared need not stay resident. */
+static void release_tensor(const ct_checkpoint *ck, const ct_tensor *t)
+{
+	if (!ck || !t)
+		return;
+	const ct_tref *r = ct_ckpt_find(ck, t->name);
+	if (r && r->t == t)
+		ct_st_release(ck->shards[r->shard], t->data, t->end - t->begin);
+}
+
 static void run_job(vstate *st, vjob *j)
 {
 	const ct_plan_item *it = j->item;
@@ -202,7 +223,18 @@ static void run_job(vstate *st, vjob *j)
 			return;
 		if (ct_dtype_is_float(t->dtype) && ct_dtype_is_float(o->dtype)) {
 			cmp_state c = { .orig = o, .dt = t->dtype, .cols = 0, .exact = true };
-			compare_values(&c, t->data, (size_t)(t->end - t->begin), t->dtype, 0);
+			const ct_tref *tr = ct_ckpt_find(st->orig, o->name);
+			c.orig_file = tr ? st->orig->shards[tr->shard] : NULL;
+			const ct_tref *own = ct_ckpt_find(st->ck, t->name);
+			/* in blocks, releasing both behind the comparison */
+			uint64_t n = t->end - t->begin, step = 8u << 20;
+			step -= step % ct_dtype_size(t->dtype);
+			for (uint64_t off = 0; off < n; off += step) {
+				size_t m = n - off < step ? (size_t)(n - off) : (size_t)step;
+				cmp_emit(&c, 0, t->data + off, m, NULL);
+				if (own)
+					ct_st_release(st->ck->shards[own->shard], t->data + off, m);
+			}
 			finish_stats(&c, v, t->nelem);
 			if (c.nonfinite)
 				set_problem(v, "holds NaN or Inf");
@@ -215,6 +247,8 @@ static void run_job(vstate *st, vjob *j)
 			if (!v->exact)
 				set_problem(v, "differs from the original");
 		}
+		release_tensor(st->ck, t);
+		release_tensor(st->orig, o);
 		return;
 	}
 	/* a compressed module: decode it, row by row */
@@ -222,6 +256,10 @@ static void run_job(vstate *st, vjob *j)
 	snprintf(wname, sizeof(wname), "%s.weight", it->module);
 	const ct_tensor *o = original_of(st, wname, v, 2, it->out[0].shape);
 	cmp_state c = { .orig = o, .dt = it->out_dtype, .cols = it->desc.cols, .exact = true };
+	if (o) {
+		const ct_tref *tr = ct_ckpt_find(st->orig, o->name);
+		c.orig_file = tr ? st->orig->shards[tr->shard] : NULL;
+	}
 	ct_error err;
 	ct_error_clear(&err);
 	if (ct_plan_decode(st->ck, it, cmp_emit, &c, &err) != CT_OK) {
@@ -231,6 +269,7 @@ static void run_job(vstate *st, vjob *j)
 	finish_stats(&c, v, it->desc.rows * it->desc.cols);
 	if (c.nonfinite)
 		set_problem(v, "decodes to NaN or Inf");
+	release_tensor(st->orig, o);
 }
 
 static void *vworker(void *arg)

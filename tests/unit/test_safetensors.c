@@ -425,7 +425,6 @@ static void test_write_past_end(void **state)
 	err.msg[0] = '\0';
 	assert_int_not_equal(ct_st_write(b, &s, id, bytes, 2, &err), CT_OK);
 	assert_contains(err.msg, "t.past");
-	assert_int_equal(m.calls, 1);
 	/* the refused call did not count: the last byte still fits */
 	assert_int_equal(ct_st_write(b, &s, id, bytes + 3, 1, &err), CT_OK);
 	assert_int_not_equal(ct_st_write(b, &s, id, bytes, 1, &err), CT_OK);

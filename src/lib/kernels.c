@@ -1,0 +1,303 @@
+#include "kernels.h"
+
+#include <string.h>
+
+#include "fpconv.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CT_AVX2_VARIANT 1
+#endif
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* torch's bf16 rounding for values known not to be NaN (quotients of
+ * finite weights by positive scales), without the NaN branch so that it
+ * vectorizes. */
+ALWAYS_INLINE float round_bf16_finite(float x)
+{
+	uint32_t u = fp_bits(x);
+	u += UINT32_C(0x7FFF) + ((u >> 16) & 1);
+	return fp_from_bits(u & UINT32_C(0xFFFF0000));
+}
+
+ALWAYS_INLINE float round_to(ct_dtype wd, float x)
+{
+	if (wd == CT_BF16)
+		return round_bf16_finite(x);
+	if (wd == CT_F16)
+		return fp_round_f16(x);
+	return x;
+}
+
+/* Half-to-even rounding to an integer without a libm call: adding and
+ * removing 1.5 * 2^23 leaves the integer part, rounded by the FPU's
+ * default mode; valid for |t| < 2^22, and quantized values are tiny. */
+ALWAYS_INLINE float round_int(float t)
+{
+	const float magic = 12582912.0f;
+	return (t + magic) - magic;
+}
+
+ALWAYS_INLINE int32_t fp4_code(float t)
+{
+	float a = t < 0 ? -t : t;
+	/* the E2M1 grid's round-half-even thresholds */
+	int32_t idx = (a > 0.25f) + (a >= 0.75f) + (a > 1.25f) + (a >= 1.75f) + (a > 2.5f) +
+		      (a >= 3.5f) + (a > 5.0f);
+	return (t < 0 ? 8 : 0) | idx;
+}
+
+ALWAYS_INLINE void quant_span(ct_kernel_code code, ct_dtype wd, const float *x, size_t n,
+			      float s, float z, float lo, float hi, int32_t *q)
+{
+	for (size_t i = 0; i < n; i++) {
+		float t = round_to(wd, x[i] / s);
+		t = round_to(wd, t + z);
+		t = t < lo ? lo : t;
+		t = t > hi ? hi : t;
+		if (code == CT_K_INT)
+			q[i] = (int32_t)round_int(t);
+		else if (code == CT_K_FP8)
+			q[i] = fp_f32_to_e4m3(t);
+		else
+			q[i] = fp4_code(t);
+	}
+}
+
+ALWAYS_INLINE void quant_body(ct_kernel_code code, ct_dtype wd, const float *x, size_t n,
+			      size_t cell, const float *s, const int32_t *z, float lo, float hi,
+			      int32_t *q)
+{
+	for (size_t c0 = 0, j = 0; c0 < n; c0 += cell, j++) {
+		size_t m = n - c0 < cell ? n - c0 : cell;
+		quant_span(code, wd, x + c0, m, s[j], z ? (float)z[j] : 0.0f, lo, hi, q + c0);
+	}
+}
+
+/* Specialized copies: code and wd become constants in each. */
+#define QUANT_CASES(body_fn)                                                              \
+	switch (code) {                                                                   \
+	case CT_K_INT:                                                                    \
+		if (wd == CT_BF16) body_fn(CT_K_INT, CT_BF16, x, n, cell, s, z, lo, hi, q); \
+		else if (wd == CT_F16) body_fn(CT_K_INT, CT_F16, x, n, cell, s, z, lo, hi, q); \
+		else body_fn(CT_K_INT, CT_F32, x, n, cell, s, z, lo, hi, q);                \
+		break;                                                                    \
+	case CT_K_FP8:                                                                    \
+		if (wd == CT_BF16) body_fn(CT_K_FP8, CT_BF16, x, n, cell, s, z, lo, hi, q); \
+		else if (wd == CT_F16) body_fn(CT_K_FP8, CT_F16, x, n, cell, s, z, lo, hi, q); \
+		else body_fn(CT_K_FP8, CT_F32, x, n, cell, s, z, lo, hi, q);                \
+		break;                                                                    \
+	case CT_K_FP4:                                                                    \
+		if (wd == CT_BF16) body_fn(CT_K_FP4, CT_BF16, x, n, cell, s, z, lo, hi, q); \
+		else if (wd == CT_F16) body_fn(CT_K_FP4, CT_F16, x, n, cell, s, z, lo, hi, q); \
+		else body_fn(CT_K_FP4, CT_F32, x, n, cell, s, z, lo, hi, q);                \
+		break;                                                                    \
+	}
+
+ALWAYS_INLINE void minmax_body(const float *x, size_t n, size_t cell, float *lo, float *hi)
+{
+	for (size_t c0 = 0, j = 0; c0 < n; c0 += cell, j++) {
+		size_t m = n - c0 < cell ? n - c0 : cell;
+		float l = lo[j], h = hi[j];
+		for (size_t i = 0; i < m; i++) {
+			l = x[c0 + i] < l ? x[c0 + i] : l;
+			h = x[c0 + i] > h ? x[c0 + i] : h;
+		}
+		lo[j] = l;
+		hi[j] = h;
+	}
+}
+
+ALWAYS_INLINE void pack_fixed(const int32_t *q, size_t n, int32_t offset, unsigned bits,
+			      uint32_t *words)
+{
+	unsigned per = 32u / bits;
+	size_t full = n / per;
+	for (size_t w = 0; w < full; w++) {
+		uint32_t word = 0;
+		for (unsigned k = 0; k < per; k++)
+			word |= (uint32_t)(q[w * per + k] + offset) << (k * bits);
+		words[w] = word;
+	}
+	if (full * per < n) {
+		uint32_t word = 0;
+		for (size_t i = full * per; i < n; i++)
+			word |= (uint32_t)(q[i] + offset) << ((i - full * per) * bits);
+		words[full] = word;
+	}
+}
+
+ALWAYS_INLINE void pack_body(const int32_t *q, size_t n, int32_t offset, unsigned bits,
+			     uint32_t *words)
+{
+	/* constant widths let the compiler unroll each word */
+	if (bits == 4)
+		pack_fixed(q, n, offset, 4, words);
+	else if (bits == 8)
+		pack_fixed(q, n, offset, 8, words);
+	else if (bits == 2)
+		pack_fixed(q, n, offset, 2, words);
+	else
+		pack_fixed(q, n, offset, 1, words);
+}
+
+ALWAYS_INLINE bool finite_body(const float *x, size_t n)
+{
+	/* inf and NaN are the values with every exponent bit set */
+	uint32_t bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u = fp_bits(x[i]);
+		bad |= (u & UINT32_C(0x7F800000)) == UINT32_C(0x7F800000);
+	}
+	return !bad;
+}
+
+ALWAYS_INLINE void load_body(ct_dtype dt, const void *src, float *dst, size_t n)
+{
+	const uint8_t *p = src;
+	if (dt == CT_BF16) {
+		for (size_t i = 0; i < n; i++) {
+			uint16_t h;
+			memcpy(&h, p + 2 * i, 2);
+			dst[i] = fp_bf16_to_f32(h);
+		}
+	} else if (dt == CT_F16) {
+		for (size_t i = 0; i < n; i++) {
+			uint16_t h;
+			memcpy(&h, p + 2 * i, 2);
+			dst[i] = fp_f16_to_f32(h);
+		}
+	} else {
+		memcpy(dst, src, n * sizeof(float));
+	}
+}
+
+static void quant_portable(ct_kernel_code code, ct_dtype wd, const float *x, size_t n,
+			   size_t cell, const float *s, const int32_t *z, float lo, float hi,
+			   int32_t *q)
+{
+	QUANT_CASES(quant_body)
+}
+
+static void minmax_portable(const float *x, size_t n, size_t cell, float *lo, float *hi)
+{
+	minmax_body(x, n, cell, lo, hi);
+}
+
+static void pack_portable(const int32_t *q, size_t n, int32_t offset, unsigned bits,
+			  uint32_t *words)
+{
+	pack_body(q, n, offset, bits, words);
+}
+
+static bool finite_portable(const float *x, size_t n)
+{
+	return finite_body(x, n);
+}
+
+static void load_portable(ct_dtype dt, const void *src, float *dst, size_t n)
+{
+	load_body(dt, src, dst, n);
+}
+
+#ifdef CT_AVX2_VARIANT
+__attribute__((target("avx2"))) static void
+quant_avx2(ct_kernel_code code, ct_dtype wd, const float *x, size_t n, size_t cell,
+	   const float *s, const int32_t *z, float lo, float hi, int32_t *q)
+{
+	QUANT_CASES(quant_body)
+}
+
+__attribute__((target("avx2"))) static void minmax_avx2(const float *x, size_t n, size_t cell,
+							float *lo, float *hi)
+{
+	minmax_body(x, n, cell, lo, hi);
+}
+
+__attribute__((target("avx2"))) static void pack_avx2(const int32_t *q, size_t n,
+						      int32_t offset, unsigned bits,
+						      uint32_t *words)
+{
+	pack_body(q, n, offset, bits, words);
+}
+
+__attribute__((target("avx2"))) static bool finite_avx2(const float *x, size_t n)
+{
+	return finite_body(x, n);
+}
+
+__attribute__((target("avx2"))) static void load_avx2(ct_dtype dt, const void *src,
+						      float *dst, size_t n)
+{
+	load_body(dt, src, dst, n);
+}
+#endif
+
+bool ct_k_have_simd(void)
+{
+#ifdef CT_AVX2_VARIANT
+	return __builtin_cpu_supports("avx2");
+#else
+	return false;
+#endif
+}
+
+void ct_k_quant(bool simd, ct_kernel_code code, ct_dtype wd, const float *x, size_t n,
+		size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd()) {
+		quant_avx2(code, wd, x, n, cell, s, z, lo, hi, q);
+		return;
+	}
+#endif
+	(void)simd;
+	quant_portable(code, wd, x, n, cell, s, z, lo, hi, q);
+}
+
+void ct_k_minmax(bool simd, const float *x, size_t n, size_t cell, float *lo, float *hi)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd()) {
+		minmax_avx2(x, n, cell, lo, hi);
+		return;
+	}
+#endif
+	(void)simd;
+	minmax_portable(x, n, cell, lo, hi);
+}
+
+void ct_k_pack(bool simd, const int32_t *q, size_t n, int32_t offset, unsigned bits,
+	       uint32_t *words)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd()) {
+		pack_avx2(q, n, offset, bits, words);
+		return;
+	}
+#endif
+	(void)simd;
+	pack_portable(q, n, offset, bits, words);
+}
+
+void ct_k_load(bool simd, ct_dtype dt, const void *src, float *dst, size_t n)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd()) {
+		load_avx2(dt, src, dst, n);
+		return;
+	}
+#endif
+	(void)simd;
+	load_portable(dt, src, dst, n);
+}
+
+bool ct_k_all_finite(bool simd, const float *x, size_t n)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd())
+		return finite_avx2(x, n);
+#endif
+	(void)simd;
+	return finite_portable(x, n);
+}

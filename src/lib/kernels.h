@@ -1,0 +1,51 @@
+/*
+ * kernels.h - the inner loops of quantization, with runtime SIMD dispatch.
+ *
+ * Each kernel exists as portable C and, on x86-64, as the same C compiled
+ * for AVX2, chosen at run time by CPU support; callers may insist on the
+ * portable one (simd = false) so tests can check the two agree bit for bit.
+ * Every operation is an exactly rounded IEEE operation or integer bit
+ * manipulation, so the vector code cannot differ from the scalar code.
+ */
+#ifndef CT_KERNELS_H
+#define CT_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dtype.h"
+
+typedef enum ct_kernel_code {
+	CT_K_INT,   /* integer values, rounded half to even */
+	CT_K_FP8,   /* e4m3 codes */
+	CT_K_FP4,   /* E2M1 nibbles (sign << 3 | index) */
+} ct_kernel_code;
+
+/* For i < n, in cells of `cell` consecutive elements with scale s[i/cell]
+ * and zero point z[i/cell] (z NULL: 0): t = rnd(x[i] / s); t = rnd(t + z);
+ * t = clamp(t, lo, hi); q[i] = code of t, where rnd rounds to wd (F32: no
+ * extra rounding). */
+void ct_k_quant(bool simd, ct_kernel_code code, ct_dtype wd, const float *x, size_t n,
+		size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q);
+
+/* For each cell j of `cell` consecutive elements of x[0..n):
+ * lo[j] = min(lo[j], cell's values), hi[j] = max(hi[j], ...); x finite. */
+void ct_k_minmax(bool simd, const float *x, size_t n, size_t cell, float *lo, float *hi);
+
+/* Packs n codes q[i] + offset, each `bits` wide (bits dividing 32), into
+ * little-endian words, first code in the lowest bits; a partial last word
+ * is zero-filled. */
+void ct_k_pack(bool simd, const int32_t *q, size_t n, int32_t offset, unsigned bits,
+	       uint32_t *words);
+
+/* True when every x[i] is finite. */
+bool ct_k_all_finite(bool simd, const float *x, size_t n);
+
+/* Widens n elements of dtype dt (F32, F16, BF16) to float. */
+void ct_k_load(bool simd, ct_dtype dt, const void *src, float *dst, size_t n);
+
+/* True when the AVX2 variants exist and this CPU runs them. */
+bool ct_k_have_simd(void);
+
+#endif
