@@ -144,7 +144,7 @@ typedef struct cli_write_opts {
 	bool force;
 	bool plain_metadata;
 	int threads;
-	bool progress;
+	int progress;                 /* 1 --progress, 0 --no-progress, -1 automatic */
 	const char *qconfig_compact;  /* for __metadata__, or NULL */
 	json_t *qconfig_json;         /* for config.json, or NULL to remove */
 } cli_write_opts;

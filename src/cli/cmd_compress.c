@@ -13,6 +13,7 @@ typedef struct compress_args {
 	const char *config;
 	bool dry_run, plain_metadata, skip_incompatible, force;
 	int threads;
+	int progress;
 } compress_args;
 
 static int on_opt(void *ctx, int id, const char *arg)
@@ -32,6 +33,8 @@ static int on_opt(void *ctx, int id, const char *arg)
 	case OPT_PLAIN_METADATA: a->plain_metadata = true; break;
 	case OPT_SKIP_INCOMPAT: a->skip_incompatible = true; break;
 	case 'f': a->force = true; break;
+	case OPT_PROGRESS: a->progress = 1; break;
+	case OPT_NO_PROGRESS: a->progress = 0; break;
 	case 'q': cli_verbosity = 0; break;
 	case 'v': cli_verbosity = 2; break;
 	}
@@ -96,7 +99,7 @@ static int load_config(const compress_args *a, ct_qconfig **cfg, ct_error *err)
 
 int cmd_compress(int argc, char **argv, const cli_command *self)
 {
-	compress_args a = { .self = self, .threads = cli_default_threads() };
+	compress_args a = { .self = self, .threads = cli_default_threads(), .progress = -1 };
 	bool done;
 	int st = cli_parse(self, argc, argv, on_opt, &a, &done);
 	if (st || done)
@@ -132,7 +135,8 @@ int cmd_compress(int argc, char **argv, const cli_command *self)
 			.quant = { .skip_incompatible = a.skip_incompatible,
 				   .frozen = cfg->n_groups > 0 },
 			.write = { .dest = output, .force = a.force,
-				   .plain_metadata = a.plain_metadata, .threads = a.threads },
+				   .plain_metadata = a.plain_metadata, .threads = a.threads,
+				   .progress = a.progress },
 		};
 		rc = cli_encode(ck, cfg, &eo, &err);
 	}

@@ -13,6 +13,7 @@ typedef struct decompress_args {
 	ct_dtype dtype;
 	bool force, plain_metadata;
 	int threads;
+	int progress;
 } decompress_args;
 
 static int on_opt(void *ctx, int id, const char *arg)
@@ -38,6 +39,8 @@ static int on_opt(void *ctx, int id, const char *arg)
 		a->threads = (int)v;
 		break;
 	case 'f': a->force = true; break;
+	case OPT_PROGRESS: a->progress = 1; break;
+	case OPT_NO_PROGRESS: a->progress = 0; break;
 	case OPT_PLAIN_METADATA: a->plain_metadata = true; break;
 	case 'q': cli_verbosity = 0; break;
 	case 'v': cli_verbosity = 2; break;
@@ -70,7 +73,7 @@ int cli_load_checkpoint_config(const ct_checkpoint *ck, const char *path, ct_qco
 int cmd_decompress(int argc, char **argv, const cli_command *self)
 {
 	decompress_args a = { .self = self, .dtype = CT_DTYPE_COUNT,
-			      .threads = cli_default_threads() };
+			      .threads = cli_default_threads(), .progress = -1 };
 	bool done;
 	int st = cli_parse(self, argc, argv, on_opt, &a, &done);
 	if (st || done)
@@ -89,7 +92,7 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 	if (!rc)
 		rc = ct_plan_decompress(ck, cfg, a.dtype, &plan, &err);
 	cli_write_opts wo = { .dest = output, .force = a.force, .threads = a.threads,
-			      .plain_metadata = a.plain_metadata };
+			      .plain_metadata = a.plain_metadata, .progress = a.progress };
 	if (!rc)
 		rc = cli_layout_plan(plan, ck, &wo, &err);
 	if (!rc)

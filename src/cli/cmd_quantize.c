@@ -174,7 +174,8 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 			.quant = { .skip_incompatible = a.skip_incompatible,
 				   .fuse_global_scale = !a.no_fuse },
 			.write = { .dest = output, .force = a.force,
-				   .plain_metadata = a.plain_metadata, .threads = a.threads },
+				   .plain_metadata = a.plain_metadata, .threads = a.threads,
+				   .progress = a.progress },
 		};
 		rc = cli_encode(ck, cfg, &eo, &err);
 	}

@@ -92,9 +92,14 @@ int cli_encode(const ct_checkpoint *ck, ct_qconfig *cfg, const cli_encode_opts *
 		uint64_t out = 0;
 		for (size_t s = 0; s < plan->n_shards; s++)
 			out += ct_st_builder_file_size(plan->shards[s].builder);
-		fprintf(stderr, "ctensors: %s -> %s: %" PRIu64 " weights quantized, %" PRIu64
-			" sparse-compressed, %s -> %s\n", o->input, wo.dest, plan->params_quantized,
-			plan->sparse_numel, cli_human_bytes(plan->in_bytes, x, sizeof(x)),
+		fprintf(stderr, "ctensors: %s -> %s: ", o->input, wo.dest);
+		if (plan->params_quantized)
+			fprintf(stderr, "%" PRIu64 " weights quantized, ", plan->params_quantized);
+		if (plan->sparse_numel)
+			fprintf(stderr, "%" PRIu64 " weights sparse-compressed (%.1f%% zeros), ",
+				plan->sparse_numel, 100.0 * (double)plan->sparse_zeros /
+						    (double)plan->sparse_numel);
+		fprintf(stderr, "%s -> %s\n", cli_human_bytes(plan->in_bytes, x, sizeof(x)),
 			cli_human_bytes(out, y, sizeof(y)));
 	}
 	free(compact);

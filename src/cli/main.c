@@ -14,8 +14,12 @@
 	{ OPT_PLAIN_METADATA, "plain-metadata", no_argument, NULL,                        \
 	  "write __metadata__ as only {\"format\":\"pt\"}, as the Python library does",   \
 	  NULL },                                                                         \
+	{ OPT_PROGRESS, "progress", no_argument, NULL,                                    \
+	  "show a progress bar on stderr (default: only on a terminal)", NULL },           \
+	{ OPT_NO_PROGRESS, "no-progress", no_argument, NULL, "never show progress", NULL }, \
 	{ 'q', "quiet", no_argument, NULL, "print nothing but errors", NULL },            \
-	{ 'v', "verbose", no_argument, NULL, "say more", NULL },                          \
+	{ 'v', "verbose", no_argument, NULL, "print one line per tensor as it is written", \
+	  NULL },                                                                         \
 	{ 'h', "help", no_argument, NULL, "show this help", NULL }
 
 static const cli_opt inspect_opts[] = {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "progress.h"
 #include "pyjson.h"
 
 int cli_layout_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
@@ -114,8 +115,15 @@ int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts 
 	if (!rc)
 		rc = cli_output_begin(out, plan, sinks, err);
 	if (!rc) {
-		ct_run_opts ro = { .threads = o->threads };
+		size_t n_items = 0;
+		for (size_t s = 0; s < plan->n_shards; s++)
+			n_items += plan->shards[s].n_items;
+		cli_progress pr;
+		cli_progress_init(&pr, o->progress, plan->in_bytes, n_items);
+		ct_run_opts ro = { .threads = o->threads, .progress = cli_progress_item,
+				   .progress_ctx = &pr };
 		rc = ct_plan_execute(plan, sinks, &ro, err);
+		cli_progress_done(&pr, rc == CT_OK);
 	}
 	if (!rc && cli_output_is_dir(out)) {
 		if (in->index) {
