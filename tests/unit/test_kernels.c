@@ -1,0 +1,185 @@
+/*
+ * test_kernels.c - the vector variants of the quantization kernels agree bit
+ * for bit with the portable ones, on random and on edge-case inputs.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dtype.h"
+#include "kernels.h"
+
+#define N 4099 /* not a multiple of any vector width */
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+
+static uint32_t next(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng >> 16);
+}
+
+/* Random finite values of many magnitudes, with signed zeros, subnormals
+ * and exact ties mixed in, rounded to dtype wd. */
+static void fill(float *x, size_t n, ct_dtype wd)
+{
+	for (size_t i = 0; i < n; i++) {
+		float v;
+		switch (next() % 8) {
+		case 0: v = 0.0f; break;
+		case 1: v = -0.0f; break;
+		case 2: v = ldexpf((float)(next() % 64) - 32, -140); break;
+		case 3: v = (float)((int)(next() % 33) - 16) * 0.25f; break;
+		default: v = ldexpf((float)(next() % 2000000) / 1e6f - 1.0f, (int)(next() % 20) - 10);
+		}
+		x[i] = ct_round_to(wd, v);
+	}
+}
+
+static void skip_without_simd(void)
+{
+	if (!ct_k_have_simd())
+		skip();
+}
+
+static void test_quant_agrees(void **state)
+{
+	(void)state;
+	skip_without_simd();
+	static float x[N];
+	static int32_t a[N], b[N];
+	static const ct_dtype wds[] = { CT_BF16, CT_F16, CT_F32 };
+	static const struct { ct_kernel_code code; float lo, hi; } codes[] = {
+		{ CT_K_INT, -8, 7 }, { CT_K_INT, -128, 127 }, { CT_K_INT, -2, 1 },
+		{ CT_K_FP8, -448, 448 }, { CT_K_FP4, -6, 6 },
+	};
+	float s[N / 16 + 1];
+	int32_t z[N / 16 + 1];
+	for (size_t w = 0; w < 3; w++) {
+		for (size_t c = 0; c < sizeof(codes) / sizeof(codes[0]); c++) {
+			for (int round = 0; round < 4; round++) {
+				fill(x, N, wds[w]);
+				size_t cell = round == 0 ? 16 : round == 1 ? 32 : round == 2 ? 128 : N;
+				for (size_t j = 0; j <= N / 16; j++) {
+					s[j] = ct_round_to(wds[w], ldexpf(1.0f + (float)(next() % 100) / 64,
+									  (int)(next() % 8) - 6));
+					z[j] = codes[c].code == CT_K_INT ? (int32_t)(next() % 5) - 2 : 0;
+				}
+				const int32_t *zp = round % 2 ? z : NULL;
+				ct_k_quant(false, codes[c].code, wds[w], x, N, cell, s, zp, codes[c].lo,
+					   codes[c].hi, a);
+				ct_k_quant(true, codes[c].code, wds[w], x, N, cell, s, zp, codes[c].lo,
+					   codes[c].hi, b);
+				assert_memory_equal(a, b, sizeof(a));
+			}
+		}
+	}
+}
+
+static void test_quant_is_exact(void **state)
+{
+	/* the portable kernel itself: 2.5 -> 2, -7.5 clamps to -8, 7.5 to 7,
+	 * -0.0 becomes +0 code, e4m3 of 17 ties to 16 */
+	(void)state;
+	float x[6] = { 2.5f, -7.5f, 7.5f, -0.0f, 0.74f, -0.1f };
+	float s[1] = { 1.0f };
+	int32_t q[6];
+	ct_k_quant(false, CT_K_INT, CT_BF16, x, 6, 6, s, NULL, -8, 7, q);
+	assert_int_equal(q[0], 2);
+	assert_int_equal(q[1], -8);
+	assert_int_equal(q[2], 7);
+	assert_int_equal(q[3], 0);
+	float y[2] = { 17.0f, -0.0f };
+	ct_k_quant(false, CT_K_FP8, CT_F32, y, 2, 2, s, NULL, -448, 448, q);
+	assert_int_equal(q[0], 0x58);
+	assert_int_equal(q[1], 0x00);
+	ct_k_quant(false, CT_K_FP4, CT_F32, x, 6, 6, s, NULL, -6, 6, q);
+	assert_int_equal(q[0], 4);        /* 2.5 -> 2 (index 4) */
+	assert_int_equal(q[3], 0);        /* -0.0 -> +0 */
+	assert_int_equal(q[4], 1);        /* 0.74 -> 0.5 */
+	assert_int_equal(q[5], 8);        /* -0.1 -> -0 */
+}
+
+static void test_minmax_and_load_agree(void **state)
+{
+	(void)state;
+	skip_without_simd();
+	static float x[N], lo1[N], hi1[N], lo2[N], hi2[N];
+	fill(x, N, CT_F32);
+	for (size_t cell = 1; cell < 300; cell += 37) {
+		memset(lo1, 0, sizeof(lo1));
+		memset(hi1, 0, sizeof(hi1));
+		memset(lo2, 0, sizeof(lo2));
+		memset(hi2, 0, sizeof(hi2));
+		ct_k_minmax(false, x, N, cell, lo1, hi1);
+		ct_k_minmax(true, x, N, cell, lo2, hi2);
+		assert_memory_equal(lo1, lo2, sizeof(lo1));
+		assert_memory_equal(hi1, hi2, sizeof(hi1));
+	}
+	static uint16_t h[N];
+	static float a[N], b[N];
+	for (size_t i = 0; i < N; i++)
+		h[i] = (uint16_t)next();
+	for (int k = 0; k < 2; k++) {
+		ct_dtype dt = k ? CT_F16 : CT_BF16;
+		ct_k_load(false, dt, h, a, N);
+		ct_k_load(true, dt, h, b, N);
+		assert_memory_equal(a, b, sizeof(a));
+		assert_int_equal(ct_k_all_finite(false, a, N), ct_k_all_finite(true, a, N));
+	}
+}
+
+static void test_pack_agrees(void **state)
+{
+	(void)state;
+	skip_without_simd();
+	static int32_t q[N];
+	static uint32_t a[N], b[N];
+	for (unsigned bits = 1; bits <= 8; bits *= 2) {
+		int32_t off = 1 << (bits - 1);
+		for (size_t i = 0; i < N; i++)
+			q[i] = (int32_t)(next() % (1u << bits)) - off;
+		memset(a, 0, sizeof(a));
+		memset(b, 0, sizeof(b));
+		ct_k_pack(false, q, N, off, bits, a);
+		ct_k_pack(true, q, N, off, bits, b);
+		assert_memory_equal(a, b, sizeof(a));
+	}
+	/* layout: first code in the lowest bits (FORMAT.md §3.5 example) */
+	int32_t row[8] = { 2, -6, 1, 7, -3, 0, 5, -8 };
+	uint32_t w;
+	ct_k_pack(false, row, 8, 8, 4, &w);
+	assert_int_equal(w, 0x0D85F92A);
+}
+
+static void test_finite(void **state)
+{
+	(void)state;
+	float x[40] = { 0 };
+	assert_true(ct_k_all_finite(false, x, 40));
+	x[33] = INFINITY;
+	assert_false(ct_k_all_finite(false, x, 40));
+	assert_false(ct_k_all_finite(true, x, 40));
+	x[33] = NAN;
+	assert_false(ct_k_all_finite(true, x, 40));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_quant_agrees),
+		cmocka_unit_test(test_quant_is_exact),
+		cmocka_unit_test(test_minmax_and_load_agree),
+		cmocka_unit_test(test_pack_agrees),
+		cmocka_unit_test(test_finite),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
