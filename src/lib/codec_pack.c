@@ -245,8 +245,13 @@ static int unpack_row(void *ctx, uint64_t r, int32_t *q, ct_error *err)
 {
 	(void)err;
 	unpack_state *u = ctx;
-	unpack_codes(u->packed->data + r * u->words * 4, u->cols, u->bits, u->padded, u->codes);
 	int32_t off = 1 << (u->bits - 1);
+	const uint8_t *row = u->packed->data + r * u->words * 4;
+	if (32 % u->bits == 0) {
+		ct_k_unpack(true, row, (size_t)u->cols, off, (unsigned)u->bits, q);
+		return CT_OK;
+	}
+	unpack_codes(row, u->cols, u->bits, u->padded, u->codes);
 	for (uint64_t c = 0; c < u->cols; c++)
 		q[c] = (int32_t)u->codes[c] - off;
 	return CT_OK;

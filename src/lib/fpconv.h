@@ -110,6 +110,19 @@ static inline uint8_t fp_f32_to_e4m3(float f)
 	return sign | (uint8_t)fp_shift_rne(m, 141 - e);
 }
 
+static inline float fp_e4m3_to_f32(uint8_t b)
+{
+	uint32_t sign = (uint32_t)(b & 0x80) << 24;
+	uint32_t e = (b >> 3) & 0xF, m = b & 7;
+	if ((b & 0x7F) == 0x7F)
+		return fp_from_bits(sign | UINT32_C(0x7FC00000));
+	if (e == 0) {
+		float v = (float)m * 0x1p-9f;
+		return sign ? -v : v;
+	}
+	return fp_from_bits(sign | ((e + 120) << 23) | (m << 20));
+}
+
 /* x rounded to the nearest BF16 / F16 value, as a float. */
 static inline float fp_round_bf16(float x)
 {

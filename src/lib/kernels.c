@@ -94,6 +94,60 @@ ALWAYS_INLINE void quant_body(ct_kernel_code code, ct_dtype wd, const float *x, 
 		break;                                                                    \
 	}
 
+ALWAYS_INLINE float fp4_value(int32_t q)
+{
+	static const float mag[8] = { 0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f };
+	float v = mag[q & 7];
+	return (q & 8) ? -v : v;
+}
+
+ALWAYS_INLINE void store_as(ct_dtype out_dt, void *out, size_t i, float v)
+{
+	uint8_t *o = out;
+	if (out_dt == CT_BF16) {
+		uint16_t h = fp_f32_to_bf16(v);
+		memcpy(o + 2 * i, &h, 2);
+	} else if (out_dt == CT_F16) {
+		uint16_t h = fp_f32_to_f16(v);
+		memcpy(o + 2 * i, &h, 2);
+	} else {
+		memcpy(o + 4 * i, &v, 4);
+	}
+}
+
+ALWAYS_INLINE void dequant_body(ct_kernel_code code, ct_dtype sd, ct_dtype out_dt,
+				const int32_t *q, size_t n, size_t cell, const float *s,
+				const int32_t *z, void *out)
+{
+	for (size_t c0 = 0, j = 0; c0 < n; c0 += cell, j++) {
+		size_t m = n - c0 < cell ? n - c0 : cell;
+		float sj = s[j], zj = z ? (float)z[j] : 0.0f;
+		for (size_t i = c0; i < c0 + m; i++) {
+			float v;
+			if (code == CT_K_INT)
+				v = ((float)q[i] - zj) * sj;
+			else if (code == CT_K_FP8)
+				v = fp_e4m3_to_f32((uint8_t)q[i]) * sj;
+			else
+				v = fp4_value(q[i]) * sj;
+			/* round to the scale's dtype, then (if asked) convert */
+			v = sd == CT_BF16 ? fp_round_bf16(v) : sd == CT_F16 ? fp_round_f16(v) : v;
+			store_as(out_dt, out, i, v);
+		}
+	}
+}
+
+/* Specialized on the common case: output in the scale's own dtype. */
+#define DEQUANT_CASES(body_fn)                                                            \
+	if (sd == out_dt && sd == CT_BF16)                                                 \
+		body_fn(code, CT_BF16, CT_BF16, q, n, cell, s, z, out);                    \
+	else if (sd == out_dt && sd == CT_F16)                                             \
+		body_fn(code, CT_F16, CT_F16, q, n, cell, s, z, out);                      \
+	else if (sd == out_dt && sd == CT_F32)                                             \
+		body_fn(code, CT_F32, CT_F32, q, n, cell, s, z, out);                      \
+	else                                                                               \
+		body_fn(code, sd, out_dt, q, n, cell, s, z, out);
+
 ALWAYS_INLINE void minmax_body(const float *x, size_t n, size_t cell, float *lo, float *hi)
 {
 	for (size_t c0 = 0, j = 0; c0 < n; c0 += cell, j++) {
@@ -125,6 +179,31 @@ ALWAYS_INLINE void pack_fixed(const int32_t *q, size_t n, int32_t offset, unsign
 			word |= (uint32_t)(q[i] + offset) << ((i - full * per) * bits);
 		words[full] = word;
 	}
+}
+
+ALWAYS_INLINE void unpack_fixed(const uint8_t *words, size_t n, int32_t offset, unsigned bits,
+				int32_t *q)
+{
+	unsigned per = 32u / bits;
+	uint32_t mask = bits == 32 ? UINT32_MAX : (UINT32_C(1) << bits) - 1;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t w;
+		memcpy(&w, words + (i / per) * 4, 4);
+		q[i] = (int32_t)((w >> ((i % per) * bits)) & mask) - offset;
+	}
+}
+
+ALWAYS_INLINE void unpack_body(const uint8_t *words, size_t n, int32_t offset, unsigned bits,
+			       int32_t *q)
+{
+	if (bits == 4)
+		unpack_fixed(words, n, offset, 4, q);
+	else if (bits == 8)
+		unpack_fixed(words, n, offset, 8, q);
+	else if (bits == 2)
+		unpack_fixed(words, n, offset, 2, q);
+	else
+		unpack_fixed(words, n, offset, 1, q);
 }
 
 ALWAYS_INLINE void pack_body(const int32_t *q, size_t n, int32_t offset, unsigned bits,
@@ -184,6 +263,19 @@ static void minmax_portable(const float *x, size_t n, size_t cell, float *lo, fl
 	minmax_body(x, n, cell, lo, hi);
 }
 
+static void dequant_portable(ct_kernel_code code, ct_dtype sd, ct_dtype out_dt,
+			     const int32_t *q, size_t n, size_t cell, const float *s,
+			     const int32_t *z, void *out)
+{
+	DEQUANT_CASES(dequant_body)
+}
+
+static void unpack_portable(const uint8_t *words, size_t n, int32_t offset, unsigned bits,
+			    int32_t *q)
+{
+	unpack_body(words, n, offset, bits, q);
+}
+
 static void pack_portable(const int32_t *q, size_t n, int32_t offset, unsigned bits,
 			  uint32_t *words)
 {
@@ -212,6 +304,20 @@ __attribute__((target("avx2"))) static void minmax_avx2(const float *x, size_t n
 							float *lo, float *hi)
 {
 	minmax_body(x, n, cell, lo, hi);
+}
+
+__attribute__((target("avx2"))) static void
+dequant_avx2(ct_kernel_code code, ct_dtype sd, ct_dtype out_dt, const int32_t *q, size_t n,
+	     size_t cell, const float *s, const int32_t *z, void *out)
+{
+	DEQUANT_CASES(dequant_body)
+}
+
+__attribute__((target("avx2"))) static void unpack_avx2(const uint8_t *words, size_t n,
+							int32_t offset, unsigned bits,
+							int32_t *q)
+{
+	unpack_body(words, n, offset, bits, q);
 }
 
 __attribute__((target("avx2"))) static void pack_avx2(const int32_t *q, size_t n,
@@ -300,4 +406,31 @@ bool ct_k_all_finite(bool simd, const float *x, size_t n)
 #endif
 	(void)simd;
 	return finite_portable(x, n);
+}
+
+void ct_k_dequant(bool simd, ct_kernel_code code, ct_dtype sd, ct_dtype out_dt,
+		  const int32_t *q, size_t n, size_t cell, const float *s, const int32_t *z,
+		  void *out)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd()) {
+		dequant_avx2(code, sd, out_dt, q, n, cell, s, z, out);
+		return;
+	}
+#endif
+	(void)simd;
+	dequant_portable(code, sd, out_dt, q, n, cell, s, z, out);
+}
+
+void ct_k_unpack(bool simd, const uint8_t *words, size_t n, int32_t offset, unsigned bits,
+		 int32_t *q)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd()) {
+		unpack_avx2(words, n, offset, bits, q);
+		return;
+	}
+#endif
+	(void)simd;
+	unpack_portable(words, n, offset, bits, q);
 }

@@ -29,6 +29,13 @@ typedef enum ct_kernel_code {
 void ct_k_quant(bool simd, ct_kernel_code code, ct_dtype wd, const float *x, size_t n,
 		size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q);
 
+/* The inverse: for i < n, in cells as above, out[i] = code's value times
+ * s (int: (q - z) * s; fp8: e4m3(q) * s; fp4: E2M1(q) * s) rounded to sd,
+ * stored as out_dt (F32, F16 or BF16). */
+void ct_k_dequant(bool simd, ct_kernel_code code, ct_dtype sd, ct_dtype out_dt,
+		  const int32_t *q, size_t n, size_t cell, const float *s, const int32_t *z,
+		  void *out);
+
 /* For each cell j of `cell` consecutive elements of x[0..n):
  * lo[j] = min(lo[j], cell's values), hi[j] = max(hi[j], ...); x finite. */
 void ct_k_minmax(bool simd, const float *x, size_t n, size_t cell, float *lo, float *hi);
@@ -38,6 +45,10 @@ void ct_k_minmax(bool simd, const float *x, size_t n, size_t cell, float *lo, fl
  * is zero-filled. */
 void ct_k_pack(bool simd, const int32_t *q, size_t n, int32_t offset, unsigned bits,
 	       uint32_t *words);
+
+/* The inverse of ct_k_pack: n codes minus offset from the words. */
+void ct_k_unpack(bool simd, const uint8_t *words, size_t n, int32_t offset, unsigned bits,
+		 int32_t *q);
 
 /* True when every x[i] is finite. */
 bool ct_k_all_finite(bool simd, const float *x, size_t n);

@@ -481,15 +481,25 @@ void ct_dequant_row(const ct_qparams *p, uint64_t r, const int32_t *q, ct_dtype 
 {
 	const ct_qargs *a = p->args;
 	uint64_t base = (r / p->cell_rows) * p->scols;
-	ct_dtype sd = ct_dequant_dtype(p);
-	for (uint64_t j = 0; j < p->scols; j++) {
-		uint64_t c0 = j * p->cell_cols;
-		uint64_t c1 = c0 + p->cell_cols < p->cols ? c0 + p->cell_cols : p->cols;
-		float s = p->scale[base + j];
-		if (p->has_gs)
-			s = s / p->gs;
-		float z = p->zp ? (float)p->zp[base + j] : 0.0f;
-		for (uint64_t c = c0; c < c1; c++)
-			ct_store_f32(out_dt, out, c, rnd(sd, code_value(a, q[c], s, z)));
+	ct_kernel_code code = a->type == CT_QTYPE_INT ? CT_K_INT :
+			      a->num_bits == 8 ? CT_K_FP8 : CT_K_FP4;
+	const int32_t *z = p->zp ? p->zp + base : NULL;
+	if (!p->has_gs) {
+		ct_k_dequant(p->simd, code, ct_dequant_dtype(p), out_dt, q, (size_t)p->cols,
+			     (size_t)p->cell_cols, p->scale + base, z, out);
+		return;
+	}
+	/* NVFP4: v * (s / gs) in f32, then BF16 */
+	float eff[64];
+	size_t osz = ct_dtype_size(out_dt);
+	for (uint64_t j0 = 0; j0 < p->scols; j0 += 64) {
+		uint64_t m = p->scols - j0 < 64 ? p->scols - j0 : 64;
+		for (uint64_t j = 0; j < m; j++)
+			eff[j] = p->scale[base + j0 + j] / p->gs;
+		uint64_t c0 = j0 * p->cell_cols;
+		uint64_t c1 = (j0 + m) * p->cell_cols < p->cols ? (j0 + m) * p->cell_cols : p->cols;
+		ct_k_dequant(p->simd, code, ct_dequant_dtype(p), out_dt, q + c0, (size_t)(c1 - c0),
+			     (size_t)p->cell_cols, eff, z ? z + j0 : NULL,
+			     (uint8_t *)out + c0 * osz);
 	}
 }

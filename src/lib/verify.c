@@ -12,6 +12,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "kernels.h"
 #include "plan.h"
 
 void ct_verify_report_free(ct_verify_report *r)
@@ -104,25 +105,47 @@ typedef struct cmp_state {
 	bool shape_mismatch;
 } cmp_state;
 
+#define CMP_CHUNK 4096
+
+static void widen(ct_dtype dt, const void *src, float *dst, size_t n)
+{
+	if (dt == CT_F32 || dt == CT_F16 || dt == CT_BF16)
+		ct_k_load(true, dt, src, dst, n);
+	else
+		ct_load_f32_n(dt, src, dst, n);
+}
+
 static void compare_values(cmp_state *c, const void *buf, size_t len, ct_dtype dt,
 			   uint64_t first_elem)
 {
 	size_t esz = ct_dtype_size(dt);
 	size_t n = len / esz;
-	for (size_t i = 0; i < n; i++) {
-		double y = ct_load_f32(dt, buf, i);
-		if (!isfinite(y))
+	float ys[CMP_CHUNK], xs[CMP_CHUNK];
+	size_t osz = c->orig ? ct_dtype_size(c->orig->dtype) : 0;
+	for (size_t i0 = 0; i0 < n; i0 += CMP_CHUNK) {
+		size_t m = n - i0 < CMP_CHUNK ? n - i0 : CMP_CHUNK;
+		widen(dt, (const uint8_t *)buf + i0 * esz, ys, m);
+		if (!ct_k_all_finite(true, ys, m))
 			c->nonfinite = true;
 		if (!c->orig)
 			continue;
-		double x = ct_load_f32(c->orig->dtype, c->orig->data, first_elem + i);
-		double d = y - x;
-		if (fabs(d) > c->max_abs || isnan(d))
-			c->max_abs = isnan(d) ? INFINITY : fmax(c->max_abs, fabs(d));
-		c->sum_sq_err += d * d;
-		c->sum_sq_ref += x * x;
-		c->sum_sq_out += y * y;
-		c->dot += x * y;
+		widen(c->orig->dtype, c->orig->data + (first_elem + i0) * osz, xs, m);
+		/* double sums: millions of squares lose nothing that matters */
+		double e2 = 0, r2 = 0, o2 = 0, dot = 0, mx = c->max_abs;
+		for (size_t i = 0; i < m; i++) {
+			double x = xs[i], y = ys[i], d = y - x;
+			double ad = fabs(d);
+			mx = ad > mx || isnan(ad) ? (isnan(ad) ? INFINITY : ad) : mx;
+			e2 += d * d;
+			r2 += x * x;
+			o2 += y * y;
+			dot += x * y;
+		}
+		c->max_abs = mx;
+		c->sum_sq_err += e2;
+		c->sum_sq_ref += r2;
+		c->sum_sq_out += o2;
+		c->dot += dot;
 	}
 	if (c->orig && c->exact) {
 		/* bit-identical only when the dtypes agree and bytes match */

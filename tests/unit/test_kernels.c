@@ -152,12 +152,53 @@ static void test_pack_agrees(void **state)
 		ct_k_pack(false, q, N, off, bits, a);
 		ct_k_pack(true, q, N, off, bits, b);
 		assert_memory_equal(a, b, sizeof(a));
+		/* and back, both ways */
+		static int32_t u1[N], u2[N];
+		ct_k_unpack(false, (const uint8_t *)a, N, off, bits, u1);
+		ct_k_unpack(true, (const uint8_t *)a, N, off, bits, u2);
+		assert_memory_equal(u1, q, sizeof(q));
+		assert_memory_equal(u2, q, sizeof(q));
 	}
 	/* layout: first code in the lowest bits (FORMAT.md §3.5 example) */
 	int32_t row[8] = { 2, -6, 1, 7, -3, 0, 5, -8 };
 	uint32_t w;
 	ct_k_pack(false, row, 8, 8, 4, &w);
 	assert_int_equal(w, 0x0D85F92A);
+}
+
+static void test_dequant_agrees(void **state)
+{
+	(void)state;
+	skip_without_simd();
+	static int32_t q[N], z[N / 16 + 1];
+	static float s[N / 16 + 1];
+	static uint8_t a[N * 4], b[N * 4];
+	static const ct_dtype dts[] = { CT_BF16, CT_F16, CT_F32 };
+	for (int code = 0; code < 3; code++) {
+		for (size_t i = 0; i < N; i++)
+			q[i] = code == 0 ? (int32_t)(next() % 256) - 128 :
+			       code == 1 ? (int32_t)(next() % 256) : (int32_t)(next() % 16);
+		for (size_t j = 0; j <= N / 16; j++) {
+			s[j] = ldexpf(1.0f + (float)(next() % 100) / 64, (int)(next() % 16) - 8);
+			z[j] = (int32_t)(next() % 9) - 4;
+		}
+		for (size_t sd = 0; sd < 3; sd++) {
+			for (size_t od = 0; od < 3; od++) {
+				ct_k_dequant(false, (ct_kernel_code)code, dts[sd], dts[od], q, N, 16, s,
+					     code == 0 ? z : NULL, a);
+				ct_k_dequant(true, (ct_kernel_code)code, dts[sd], dts[od], q, N, 16, s,
+					     code == 0 ? z : NULL, b);
+				assert_memory_equal(a, b, N * ct_dtype_size(dts[od]));
+			}
+		}
+	}
+	/* the library's int dequantization: (q - z) * s rounded to the scale dtype */
+	int32_t one[2] = { 7, -8 };
+	float sc[1] = { 0.0400390625f };
+	uint16_t out[2];
+	ct_k_dequant(false, CT_K_INT, CT_BF16, CT_BF16, one, 2, 2, sc, NULL, out);
+	assert_int_equal(out[0], ct_f32_to_bf16(0.28125f));
+	assert_int_equal(out[1], ct_f32_to_bf16(-0.3203125f));
 }
 
 static void test_finite(void **state)
@@ -179,6 +220,7 @@ int main(void)
 		cmocka_unit_test(test_quant_is_exact),
 		cmocka_unit_test(test_minmax_and_load_agree),
 		cmocka_unit_test(test_pack_agrees),
+		cmocka_unit_test(test_dequant_agrees),
 		cmocka_unit_test(test_finite),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
