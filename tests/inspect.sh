@@ -238,7 +238,7 @@ expect_ok "--stats --json" inspect --stats --json "$TMP/s.st"
 cp "$TMP/out" "$TMP/s.json"
 check_json_valid "--stats JSON is valid" "$TMP/s.json"
 json_tensors "$TMP/s.json" >"$TMP/s.lines"
-grep -q '^x F32 \[4\] .* inf=0 max=2.0 mean=2.0 min=2.0 nan=0 std=0.0 zeros=0.0$' "$TMP/s.lines" &&
+grep -q '^x F32 \[4\] .* inf=0 max=2.0 mean=2.0 min=2.0 nan=0 std=0.0 two_four=null zeros=0.0$' "$TMP/s.lines" &&
 	pass "stats of a constant F32 tensor" || fail "stats of a constant F32 tensor" "$(grep '^x ' "$TMP/s.lines")"
 grep -q '^y F32 .* nan=1 ' "$TMP/s.lines" && pass "a NaN is counted" || fail "a NaN is counted"
 grep -q '^y F32 .* mean=-*[0-9].* min=-[0-9].* std=[0-9]' "$TMP/s.lines" && pass "NaN kept out of min/max/mean" ||
@@ -306,5 +306,18 @@ done
 "$CT_BIN" inspect "$TMP/big" >"$TMP/out" 2>&1
 [ "$(grep -c '^model\.layers\.{0\.\.999}\.' "$TMP/out")" = 10 ] &&
 	pass "10000 tensors fold into 10 lines" || fail "10000 tensors fold into 10 lines"
+
+# ---- sparsity: 2:4 structure and the ratio to dense -------------------------------
+mk "$TMP/sp.st" "x.weight:BF16:64x128" "y.weight:BF16:64x128"
+"$T/prune" "$TMP/sp.st" "$TMP/sp24.st" 2:4 || exit 2
+"$CT_BIN" inspect --stats --tensor x.weight "$TMP/sp24.st" >"$TMP/out" 2>&1
+grep -q 'x.weight .* 50.00%  yes' "$TMP/out" && pass "--stats says a 2:4 weight is 2:4" || fail "--stats says a 2:4 weight is 2:4" "$(cat "$TMP/out")"
+"$CT_BIN" inspect --stats --tensor x.weight "$TMP/sp.st" >"$TMP/out" 2>&1
+grep -q 'x.weight .*  no ' "$TMP/out" && pass "--stats says a dense weight is not 2:4" || fail "--stats says a dense weight is not 2:4"
+"$CT_BIN" inspect --stats --json "$TMP/sp24.st" | grep -q '"two_four": true' && pass "--json stats carry two_four" || fail "--json stats carry two_four"
+"$CT_BIN" compress -q -F sparse-24-bitmask "$TMP/sp24.st" "$TMP/sp24.c.st" || exit 2
+"$CT_BIN" inspect "$TMP/sp24.c.st" >"$TMP/out" 2>&1
+grep -q '^vs dense BF16    0\.5[0-9]* of 32.8 kB' "$TMP/out" && grep -q 'sparse-24-bitmask' "$TMP/out" &&
+	pass "a sparse file shows its size against dense" || fail "a sparse file shows its size against dense" "$(tail -4 "$TMP/out")"
 
 finish

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "describe.h"
+#include "codec.h"
 #include "pyjson.h"
 #include "qconfig.h"
 
@@ -68,6 +69,7 @@ typedef struct inspect {
 	char (*role)[ROLE_MAX];
 	ct_stats *stats;           /* with --stats */
 	bool *has_stats;
+	signed char *two_four;     /* --stats: 1 when 2:4 sparse, 0 not, -1 does not apply */
 } inspect;
 
 static void inspect_free(inspect *in)
@@ -77,6 +79,7 @@ static void inspect_free(inspect *in)
 	free(in->role);
 	free(in->stats);
 	free(in->has_stats);
+	free(in->two_four);
 	ct_describer_free(in->desc);
 	ct_qconfig_free(in->cfg);
 	json_decref(in->qjson);
@@ -146,7 +149,8 @@ static int inspect_load(inspect *in, const inspect_args *a, ct_error *err)
 		return CT_OK;
 	in->stats = calloc(n, sizeof(*in->stats));
 	in->has_stats = calloc(n, sizeof(*in->has_stats));
-	if (!in->stats || !in->has_stats)
+	in->two_four = calloc(n, sizeof(*in->two_four));
+	if (!in->stats || !in->has_stats || !in->two_four)
 		return ct_fail(err, CT_EIO, "out of memory");
 	for (size_t i = 0; i < ck->n_tensors; i++) {
 		const ct_tensor *t = ck->tensors[i].t;
@@ -156,6 +160,11 @@ static int inspect_load(inspect *in, const inspect_args *a, ct_error *err)
 		if (rc)
 			return rc;
 		in->has_stats[i] = true;
+		/* 2:4 structure: at most two non-zeros in each run of four of a row */
+		uint64_t bad;
+		in->two_four[i] = t->ndim == 2 && t->shape[1] % 4 == 0 && t->nelem &&
+				  ct_dtype_size(t->dtype) ?
+			(signed char)ct_sparse_is_24(t->dtype, t->data, t->nelem, &bad) : -1;
 	}
 	return CT_OK;
 }
@@ -194,6 +203,29 @@ static double bits_per_weight(const totals *tot)
 	return tot->params ? 8.0 * (double)tot->bytes / (double)tot->params : NAN;
 }
 
+/* The dtype the model would be stored in dense: the 16/32-bit float dtype
+ * holding the most bytes (dense tensors and scales are in it). */
+static ct_dtype dense_dtype(const totals *tot)
+{
+	static const ct_dtype cands[] = { CT_BF16, CT_F16, CT_F32 };
+	ct_dtype best = CT_BF16;
+	uint64_t most = 0;
+	for (size_t i = 0; i < 3; i++) {
+		if (tot->dt_bytes[cands[i]] > most) {
+			most = tot->dt_bytes[cands[i]];
+			best = cands[i];
+		}
+	}
+	return best;
+}
+
+/* Size over what the same parameters take dense. */
+static double compression_ratio(const totals *tot)
+{
+	double dense = (double)tot->params * ct_dtype_size(dense_dtype(tot));
+	return dense > 0 ? (double)tot->bytes / dense : NAN;
+}
+
 /* ------------------------------------------------------------------ JSON */
 
 static json_t *json_real_or_null(double v)
@@ -201,9 +233,10 @@ static json_t *json_real_or_null(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
-static json_t *stats_json(const ct_stats *s)
+static json_t *stats_json(const ct_stats *s, signed char two_four)
 {
 	json_t *o = json_object();
+	json_object_set_new(o, "two_four", two_four < 0 ? json_null() : json_boolean(two_four));
 	json_object_set_new(o, "min", json_real_or_null(s->min));
 	json_object_set_new(o, "max", json_real_or_null(s->max));
 	json_object_set_new(o, "mean", json_real_or_null(s->mean));
@@ -287,7 +320,8 @@ static int print_json(const inspect *in, bool with_stats)
 		json_object_set_new(o, "parameters", uint_json(in->td[i].params));
 		if (with_stats)
 			json_object_set_new(o, "stats", in->has_stats[i] ?
-					    stats_json(&in->stats[i]) : json_null());
+					    stats_json(&in->stats[i], in->two_four[i]) :
+					    json_null());
 		json_array_append_new(arr, o);
 	}
 	totals tot;
@@ -303,6 +337,8 @@ static int print_json(const inspect *in, bool with_stats)
 	json_object_set_new(t, "bytes", uint_json(tot.bytes));
 	json_object_set_new(t, "parameters", uint_json(tot.params));
 	json_object_set_new(t, "bits_per_weight", json_real_or_null(bits_per_weight(&tot)));
+	json_object_set_new(t, "compression_ratio", json_real_or_null(compression_ratio(&tot)));
+	json_object_set_new(t, "dense_dtype", json_string(ct_dtype_name(dense_dtype(&tot))));
 	json_t *by = json_object();
 	for (int d = 0; d < CT_DTYPE_COUNT; d++) {
 		if (!tot.dt_tensors[d])
@@ -687,8 +723,8 @@ static void stat_cell(double v, int width)
 
 static void print_stats_header(void)
 {
-	printf("  %*s  %*s  %*s  %*s  %7s  %5s  %5s", STAT_W, "min", STAT_W, "max", STAT_W, "mean",
-	       STAT_W, "std", "zeros", "nan", "inf");
+	printf("  %*s  %*s  %*s  %*s  %7s  %3s  %5s  %5s", STAT_W, "min", STAT_W, "max", STAT_W,
+	       "mean", STAT_W, "std", "zeros", "2:4", "nan", "inf");
 }
 
 static void print_stats_cells(const inspect *in, size_t i)
@@ -706,6 +742,7 @@ static void print_stats_cells(const inspect *in, size_t i)
 		printf("  %6.2f%%", 100.0 * (double)s->zeros / (double)s->count);
 	else
 		printf("  %7s", "-");
+	printf("  %3s", in->two_four[i] < 0 ? "-" : in->two_four[i] ? "yes" : "no");
 	printf("  %5" PRIu64 "  %5" PRIu64, s->nan, s->inf);
 }
 
@@ -856,6 +893,11 @@ static int print_human(const inspect *in, const inspect_args *a)
 		printf("bits per weight  %.2f\n", bpw);
 	else
 		printf("bits per weight  -\n");
+	double ratio = compression_ratio(&all);
+	if (isfinite(ratio))
+		printf("vs dense %-7s %.3f of %s\n", ct_dtype_name(dense_dtype(&all)), ratio,
+		       cli_human_bytes((uint64_t)((double)all.params *
+						 ct_dtype_size(dense_dtype(&all))), b1, sizeof(b1)));
 	print_config(in);
 done:
 	for (size_t i = 0; i < nl; i++)
