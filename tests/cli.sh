@@ -143,6 +143,55 @@ if [ -d "$FIX" ]; then
 	grep -q '"global_sparsity": 0.5' "$TMP/pruned-sb/config.json" && pass "global_sparsity is recorded" || fail "global_sparsity is recorded"
 fi
 
+# ---- numeric edge cases: nothing decodes to NaN or Inf ---------------------------
+mk "$TMP/edge.st" "m.zero.weight:BF16:32x128:zero" "m.negzero.weight:BF16:32x128:-0" \
+	"m.subnormal.weight:BF16:32x128:1e-39" "m.f32tiny.weight:F32:32x128:1.4e-45" \
+	"m.mixed.weight:F32:32x128" "m.bias:BF16:32:nan"
+# the largest finite values: dequantizing rounds (q - z) * s to the weight
+# dtype, which may overflow to infinity exactly as the library's does, but
+# never gives NaN
+mk "$TMP/edge-max.st" "m.huge.weight:BF16:32x128:3.38e38" "m.neghuge.weight:BF16:32x128:-3.38e38" \
+	"m.f16max.weight:F16:32x128:65504" "m.f32max.weight:F32:32x128:3.4e38"
+for s in W4A16 W4A16_ASYM W8A16 W8A8 W2A16 FP8_DYNAMIC FP8_BLOCK NVFP4A16 MXFP4A16 MXFP8A16; do
+	"$CT_BIN" quantize -q -s $s "$TMP/edge.st" "$TMP/edge-$s.st" 2>"$TMP/err" &&
+		"$CT_BIN" verify -q --against "$TMP/edge.st" "$TMP/edge-$s.st" >"$TMP/out" 2>&1 &&
+		pass "$s: zeros, -0 and subnormals decode finite; a NaN bias passes through" ||
+		fail "$s: zeros, -0 and subnormals decode finite; a NaN bias passes through" "$(cat "$TMP/err" "$TMP/out" | head -5)"
+	"$CT_BIN" quantize -q -s $s "$TMP/edge-max.st" "$TMP/max-$s.st" 2>"$TMP/err" &&
+		"$CT_BIN" decompress -q "$TMP/max-$s.st" "$TMP/max-$s.d.st" 2>>"$TMP/err" &&
+		"$CT_BIN" inspect --stats --json "$TMP/max-$s.d.st" >"$TMP/out" 2>>"$TMP/err" &&
+		! grep -q '"nan": [1-9]' "$TMP/out" && pass "$s: the largest finite values decode without NaN" ||
+		fail "$s: the largest finite values decode without NaN" "$(cat "$TMP/err"; grep -c '"nan": [1-9]' "$TMP/out")"
+done
+"$CT_BIN" decompress -q "$TMP/edge-W4A16_ASYM.st" "$TMP/edge-asym-dec.st" &&
+	"$T/stdump" "$TMP/edge-asym-dec.st" >/dev/null && pass "asymmetric all-zero groups decompress (zero point 0)" ||
+	fail "asymmetric all-zero groups decompress"
+
+# ---- mixed precision and --dtype ------------------------------------------------
+cat >"$TMP/mixed.json" <<'JSON'
+{"config_groups": {
+  "attn": {"targets": ["re:.*self_attn\\..*"], "weights": {"num_bits": 8, "type": "float", "strategy": "channel"},
+           "input_activations": {"num_bits": 8, "type": "float", "strategy": "token", "dynamic": true}},
+  "mlp": {"targets": ["re:.*mlp\\..*"], "weights": {"num_bits": 4, "group_size": 128, "strategy": "group"}}},
+ "ignore": ["lm_head"]}
+JSON
+if [ -d "$FIX" ]; then
+	expect "mixed-precision config" 0 "" quantize -q -c "$TMP/mixed.json" "$FIX" "$TMP/mixed"
+	grep -q '"format": "mixed-precision"' "$TMP/mixed/config.json" && grep -q '"format": "float-quantized"' "$TMP/mixed/config.json" &&
+		grep -q '"format": "pack-quantized"' "$TMP/mixed/config.json" && pass "mixed-precision: each group keeps its format" ||
+		fail "mixed-precision: each group keeps its format"
+	"$T/stdump" "$TMP/mixed" >"$TMP/mixed.txt"
+	grep -q 'layers.0.self_attn.q_proj.weight F8_E4M3' "$TMP/mixed.txt" && grep -q 'layers.0.mlp.up_proj.weight_packed I32' "$TMP/mixed.txt" &&
+		grep -q 'model.embed_tokens.weight BF16' "$TMP/mixed.txt" &&
+		pass "mixed-precision: fp8 attention, int4 MLP, untargeted left dense" || fail "mixed-precision: fp8 attention, int4 MLP"
+	expect "mixed-precision verifies against the original" 0 "" verify --against "$FIX" "$TMP/mixed"
+	expect "decompress --dtype f32" 0 "" decompress -q --dtype f32 "$TMP/mixed" "$TMP/mixed-f32"
+	"$T/stdump" "$TMP/mixed-f32" | grep -q 'layers.0.mlp.up_proj.weight F32 \[512,256\]' &&
+		"$T/stdump" "$TMP/mixed-f32" | grep -q 'model.embed_tokens.weight BF16' &&
+		pass "--dtype converts decompressed weights only" || fail "--dtype converts decompressed weights only"
+	expect "bad --dtype" 2 "--dtype: 'f8' is not one of bf16, f16, f32" decompress --dtype f8 "$TMP/mixed" "$TMP/x"
+fi
+
 # ---- progress and verbosity ----------------------------------------------------
 if [ -d "$FIX" ]; then
 	if command -v script >/dev/null 2>&1; then
