@@ -62,9 +62,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
-# The quantization kernels are written for the auto-vectorizer, which GCC
-# runs in earnest only from -O3.
-$(BUILD)/src/lib/kernels.o: CFLAGS_ALL += -O3
+# The quantization kernels and the codecs' row loops are written for the
+# auto-vectorizer, which GCC runs in earnest only from -O3.
+$(BUILD)/src/lib/kernels.o $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/lib/codec*.c)): CFLAGS_ALL += -O3
 
 $(LIBA): $(LIB_OBJ)
 	@mkdir -p $(dir $@)

@@ -111,7 +111,7 @@ static int mxfp8_decode(const ct_module_desc *m, ct_lookup_fn get, void *gctx,
 			ct_dtype out_dt, ct_emit_fn emit, void *ctx, ct_error *err)
 {
 	ct_qparams p;
-	ct_dec_info info;
+	ct_dec_info info = { 0, 0, CT_DTYPE_COUNT };
 	int rc = mxfp8_load(m->args, get, gctx, &p, &info, err);
 	if (rc)
 		return rc;

@@ -345,7 +345,7 @@ static int pack_decode(const ct_module_desc *m, ct_lookup_fn get, void *gctx, ct
 {
 	const ct_qargs *a = m->args;
 	ct_qparams p;
-	ct_dec_info info;
+	ct_dec_info info = { 0, 0, CT_DTYPE_COUNT };
 	bool padded = m->pack_padded;
 	int rc = pack_load(a, get, gctx, padded, &p, &info, err);
 	if (rc)

@@ -152,7 +152,7 @@ static int s24_check(const ct_module_desc *m, ct_lookup_fn get, void *gctx,
 static int s24_decode(const ct_module_desc *m, ct_lookup_fn get, void *gctx, ct_dtype out_dt,
 		      ct_emit_fn emit, void *ctx, ct_error *err)
 {
-	ct_dec_info info;
+	ct_dec_info info = { 0, 0, CT_DTYPE_COUNT };
 	int rc = s24_check(m, get, gctx, &info, err);
 	if (rc)
 		return rc;

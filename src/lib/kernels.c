@@ -20,12 +20,38 @@ ALWAYS_INLINE float round_bf16_finite(float x)
 	return fp_from_bits(u & UINT32_C(0xFFFF0000));
 }
 
+/* c ? a : b as bit masks: GCC will not if-convert a select that sits next
+ * to a float-to-int conversion (it might trap), so loops that need one
+ * would not vectorize. */
+ALWAYS_INLINE uint32_t select_u32(bool c, uint32_t a, uint32_t b)
+{
+	uint32_t m = (uint32_t)0 - (uint32_t)c;
+	return (a & m) | (b & ~m);
+}
+
+/* IEEE rounding of a finite float to the F16 grid, as a float, without
+ * branches: normal results round the mantissa to 10 bits (overflowing to
+ * infinity past 65504), subnormal ones to a multiple of 2^-24 by the
+ * add-and-subtract trick. Same results as fp_round_f16. */
+ALWAYS_INLINE float round_f16_finite(float x)
+{
+	uint32_t u = fp_bits(x);
+	uint32_t sign = u & UINT32_C(0x80000000);
+	uint32_t a = u & UINT32_C(0x7FFFFFFF);
+	uint32_t r = a + UINT32_C(0xFFF) + ((a >> 13) & 1);
+	r &= ~UINT32_C(0x1FFF);
+	r = select_u32((int32_t)r >= (int32_t)0x47800000, UINT32_C(0x7F800000), r);
+	float sub = (fp_from_bits(a) + 0.75f) - 0.75f;
+	uint32_t m = select_u32((int32_t)a >= (int32_t)0x38800000, r, fp_bits(sub));
+	return fp_from_bits(sign | m);
+}
+
 ALWAYS_INLINE float round_to(ct_dtype wd, float x)
 {
 	if (wd == CT_BF16)
 		return round_bf16_finite(x);
 	if (wd == CT_F16)
-		return fp_round_f16(x);
+		return round_f16_finite(x);
 	return x;
 }
 
@@ -38,6 +64,26 @@ ALWAYS_INLINE float round_int(float t)
 	return (t + magic) - magic;
 }
 
+/* e4m3fn code of t, for |t| <= 448 (the kernel clamps first): both the
+ * normal and the subnormal rounding are computed and one is selected, so
+ * the loop has no branch and vectorizes. Same results as fp_f32_to_e4m3. */
+ALWAYS_INLINE int32_t e4m3_code(float t)
+{
+	uint32_t u = fp_bits(t);
+	uint32_t sign = (u >> 24) & 0x80;
+	uint32_t a = u & UINT32_C(0x7FFFFFFF);
+	/* normal: rebias 127 -> 7 and round the mantissa to 3 bits */
+	uint32_t r = a - (UINT32_C(120) << 23);
+	r += UINT32_C(0x7FFFF) + ((r >> 20) & 1);
+	uint32_t normal = r >> 20;
+	/* subnormal: a multiple of 2^-9, rounded half to even */
+	float v = fp_from_bits(a) * 512.0f;
+	uint32_t sub = (uint32_t)(int32_t)((v + 8388608.0f) - 8388608.0f);
+	/* a signed comparison (a < 2^31): AVX2 has no unsigned one */
+	uint32_t code = select_u32((int32_t)a >= (int32_t)0x3C800000, normal, sub);
+	return (int32_t)(sign | code);
+}
+
 ALWAYS_INLINE int32_t fp4_code(float t)
 {
 	float a = t < 0 ? -t : t;
@@ -47,20 +93,31 @@ ALWAYS_INLINE int32_t fp4_code(float t)
 	return (t < 0 ? 8 : 0) | idx;
 }
 
+#define SPAN 256 /* elements per pass: small enough for the stack */
+
+/* One simple loop per step, so that each vectorizes on its own. */
 ALWAYS_INLINE void quant_span(ct_kernel_code code, ct_dtype wd, const float *x, size_t n,
 			      float s, float z, float lo, float hi, int32_t *q)
 {
-	for (size_t i = 0; i < n; i++) {
-		float t = round_to(wd, x[i] / s);
-		t = round_to(wd, t + z);
-		t = t < lo ? lo : t;
-		t = t > hi ? hi : t;
+	float t[SPAN];
+	for (size_t i0 = 0; i0 < n; i0 += SPAN) {
+		size_t m = n - i0 < SPAN ? n - i0 : SPAN;
+		for (size_t i = 0; i < m; i++)
+			t[i] = round_to(wd, x[i0 + i] / s);
+		for (size_t i = 0; i < m; i++) {
+			float v = round_to(wd, t[i] + z);
+			v = v < lo ? lo : v;
+			t[i] = v > hi ? hi : v;
+		}
 		if (code == CT_K_INT)
-			q[i] = (int32_t)round_int(t);
+			for (size_t i = 0; i < m; i++)
+				q[i0 + i] = (int32_t)round_int(t[i]);
 		else if (code == CT_K_FP8)
-			q[i] = fp_f32_to_e4m3(t);
+			for (size_t i = 0; i < m; i++)
+				q[i0 + i] = e4m3_code(t[i]);
 		else
-			q[i] = fp4_code(t);
+			for (size_t i = 0; i < m; i++)
+				q[i0 + i] = fp4_code(t[i]);
 	}
 }
 
@@ -131,7 +188,7 @@ ALWAYS_INLINE void dequant_body(ct_kernel_code code, ct_dtype sd, ct_dtype out_d
 			else
 				v = fp4_value(q[i]) * sj;
 			/* round to the scale's dtype, then (if asked) convert */
-			v = sd == CT_BF16 ? fp_round_bf16(v) : sd == CT_F16 ? fp_round_f16(v) : v;
+			v = round_to(sd, v);
 			store_as(out_dt, out, i, v);
 		}
 	}

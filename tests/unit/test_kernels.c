@@ -201,6 +201,66 @@ static void test_dequant_agrees(void **state)
 	assert_int_equal(out[1], ct_f32_to_bf16(-0.3203125f));
 }
 
+static void test_e4m3_kernel_matches_converter(void **state)
+{
+	/* every float bit pattern of magnitude up to 448 (stepping through the
+	 * mantissa), both signs: the kernel's branchless encoder equals the
+	 * reference converter */
+	(void)state;
+	static float x[4096];
+	static int32_t q[4096];
+	float s[1] = { 1.0f };
+	uint32_t top = 0x43E00000; /* 448 */
+	for (uint32_t base = 0; base <= top; base += 4096u * 97u) {
+		size_t n = 0;
+		for (uint32_t k = 0; k < 4096 && base + k * 97u <= top; k++) {
+			uint32_t u = base + k * 97u;
+			float v;
+			memcpy(&v, &u, 4);
+			x[n++] = (k & 1) ? -v : v;
+		}
+		ct_k_quant(false, CT_K_FP8, CT_F32, x, n, n, s, NULL, -448, 448, q);
+		for (size_t i = 0; i < n; i++) {
+			float t = x[i] + 0.0f;
+			assert_int_equal(q[i], ct_f32_to_e4m3(t));
+		}
+	}
+}
+
+static void test_f16_rounding_matches_converter(void **state)
+{
+	/* the kernels' branchless F16 rounding (the dequantizer rounds q * s to
+	 * the scale dtype with it) against the converter over a sweep of
+	 * magnitudes: subnormals, ties, overflow to infinity */
+	(void)state;
+	static float x[4096], back[4096];
+	static int32_t q[4096];
+	(void)q;
+	for (uint32_t base = 0x30000000; base < 0x47900000; base += 4096u * 211u) {
+		size_t n = 0;
+		for (uint32_t k = 0; k < 4096; k++) {
+			uint32_t u = base + k * 211u;
+			float v;
+			memcpy(&v, &u, 4);
+			x[n++] = (k & 1) ? -v : v;
+		}
+		/* dequant with scale 1 and sd F16 stores round(x) as F16 */
+		int32_t one = 1;
+		(void)one;
+		for (size_t i = 0; i < n; i++) {
+			float s1[1] = { x[i] };
+			int32_t q1[1] = { 1 };
+			uint16_t out;
+			ct_k_dequant(false, CT_K_INT, CT_F16, CT_F16, q1, 1, 1, s1, NULL, &out);
+			back[i] = ct_f16_to_f32(out);
+			assert_int_equal(out, ct_f32_to_f16(x[i]));
+			ct_k_dequant(false, CT_K_INT, CT_BF16, CT_BF16, q1, 1, 1, s1, NULL, &out);
+			assert_int_equal(out, ct_f32_to_bf16(x[i]));
+		}
+	}
+	(void)back;
+}
+
 static void test_finite(void **state)
 {
 	(void)state;
@@ -221,6 +281,8 @@ int main(void)
 		cmocka_unit_test(test_minmax_and_load_agree),
 		cmocka_unit_test(test_pack_agrees),
 		cmocka_unit_test(test_dequant_agrees),
+		cmocka_unit_test(test_e4m3_kernel_matches_converter),
+		cmocka_unit_test(test_f16_rounding_matches_converter),
 		cmocka_unit_test(test_finite),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
