@@ -149,6 +149,19 @@ typedef struct cli_write_opts {
 	json_t *qconfig_json;         /* for config.json, or NULL to remove */
 } cli_write_opts;
 
+/* Handles an option every writing command shares (-f, -j, --plain-metadata,
+ * --progress, --no-progress, -q, -v) into w: returns an exit status, or -1
+ * when id is not one of them. */
+int cli_write_option(const cli_command *cmd, int id, const char *arg, cli_write_opts *w);
+
+/* Defaults: all cores, automatic progress. */
+cli_write_opts cli_write_defaults(void);
+
+/* Opens the input of quantize or compress: one that carries no
+ * quantization_config, or (allow_frozen) a frozen one. */
+int cli_open_dense_input(const char *path, bool allow_frozen, ct_checkpoint **out,
+			 ct_error *err);
+
 int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
 		   ct_error *err);
 int cli_layout_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,

@@ -11,32 +11,19 @@ typedef struct compress_args {
 	const cli_command *self;
 	const char *format;
 	const char *config;
-	bool dry_run, plain_metadata, skip_incompatible, force;
-	int threads;
-	int progress;
+	bool dry_run, skip_incompatible;
+	cli_write_opts write;
 } compress_args;
 
 static int on_opt(void *ctx, int id, const char *arg)
 {
 	compress_args *a = ctx;
-	uint64_t v;
 	switch (id) {
 	case 'F': a->format = arg; break;
 	case 'c': a->config = arg; break;
-	case 'j':
-		if (!cli_parse_uint(arg, 256, &v) || v == 0)
-			return cli_usage(a->self, "--threads: '%s' is not an integer from 1 to 256",
-					 arg);
-		a->threads = (int)v;
-		break;
 	case OPT_DRY_RUN: a->dry_run = true; break;
-	case OPT_PLAIN_METADATA: a->plain_metadata = true; break;
 	case OPT_SKIP_INCOMPAT: a->skip_incompatible = true; break;
-	case 'f': a->force = true; break;
-	case OPT_PROGRESS: a->progress = 1; break;
-	case OPT_NO_PROGRESS: a->progress = 0; break;
-	case 'q': cli_verbosity = 0; break;
-	case 'v': cli_verbosity = 2; break;
+	default: return cli_write_option(a->self, id, arg, &a->write);
 	}
 	return EXIT_OK;
 }
@@ -99,7 +86,7 @@ static int load_config(const compress_args *a, ct_qconfig **cfg, ct_error *err)
 
 int cmd_compress(int argc, char **argv, const cli_command *self)
 {
-	compress_args a = { .self = self, .threads = cli_default_threads(), .progress = -1 };
+	compress_args a = { .self = self, .write = cli_write_defaults() };
 	bool done;
 	int st = cli_parse(self, argc, argv, on_opt, &a, &done);
 	if (st || done)
@@ -115,18 +102,7 @@ int cmd_compress(int argc, char **argv, const cli_command *self)
 	ct_qconfig *cfg = NULL;
 	int rc = load_config(&a, &cfg, &err);
 	if (!rc)
-		rc = ct_ckpt_open(input, &ck, &err);
-	if (!rc) {
-		json_t *existing = NULL;
-		rc = ct_ckpt_qconfig(ck, &existing, &err);
-		/* a frozen checkpoint carries the config it is packed with */
-		const char *status = json_string_value(json_object_get(existing,
-								       "quantization_status"));
-		if (!rc && existing && !(status && strcmp(status, "frozen") == 0))
-			rc = ct_fail(&err, CT_EINPUT, "%s: already carries a quantization_config "
-				     "(decompress it first)", input);
-		json_decref(existing);
-	}
+		rc = cli_open_dense_input(input, cfg->n_groups > 0, &ck, &err);
 	if (!rc && a.format)
 		rc = ct_plan_select_sparse(ck, cfg, &err);
 	if (!rc) {
@@ -134,10 +110,9 @@ int cmd_compress(int argc, char **argv, const cli_command *self)
 			.input = input, .dry_run = a.dry_run,
 			.quant = { .skip_incompatible = a.skip_incompatible,
 				   .frozen = cfg->n_groups > 0 },
-			.write = { .dest = output, .force = a.force,
-				   .plain_metadata = a.plain_metadata, .threads = a.threads,
-				   .progress = a.progress },
+			.write = a.write,
 		};
+		eo.write.dest = output;
 		rc = cli_encode(ck, cfg, &eo, &err);
 	}
 	int status = rc ? cli_fail(&err) : EXIT_OK;

@@ -11,15 +11,12 @@ typedef struct decompress_args {
 	const cli_command *self;
 	const char *config;
 	ct_dtype dtype;
-	bool force, plain_metadata;
-	int threads;
-	int progress;
+	cli_write_opts write;
 } decompress_args;
 
 static int on_opt(void *ctx, int id, const char *arg)
 {
 	decompress_args *a = ctx;
-	uint64_t v;
 	switch (id) {
 	case 'c': a->config = arg; break;
 	case OPT_DTYPE:
@@ -32,18 +29,7 @@ static int on_opt(void *ctx, int id, const char *arg)
 		else
 			return cli_usage(a->self, "--dtype: '%s' is not one of bf16, f16, f32", arg);
 		break;
-	case 'j':
-		if (!cli_parse_uint(arg, 256, &v) || v == 0)
-			return cli_usage(a->self, "--threads: '%s' is not an integer from 1 to 256",
-					 arg);
-		a->threads = (int)v;
-		break;
-	case 'f': a->force = true; break;
-	case OPT_PROGRESS: a->progress = 1; break;
-	case OPT_NO_PROGRESS: a->progress = 0; break;
-	case OPT_PLAIN_METADATA: a->plain_metadata = true; break;
-	case 'q': cli_verbosity = 0; break;
-	case 'v': cli_verbosity = 2; break;
+	default: return cli_write_option(a->self, id, arg, &a->write);
 	}
 	return EXIT_OK;
 }
@@ -73,7 +59,7 @@ int cli_load_checkpoint_config(const ct_checkpoint *ck, const char *path, ct_qco
 int cmd_decompress(int argc, char **argv, const cli_command *self)
 {
 	decompress_args a = { .self = self, .dtype = CT_DTYPE_COUNT,
-			      .threads = cli_default_threads(), .progress = -1 };
+			      .write = cli_write_defaults() };
 	bool done;
 	int st = cli_parse(self, argc, argv, on_opt, &a, &done);
 	if (st || done)
@@ -91,8 +77,8 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 		rc = cli_load_checkpoint_config(ck, a.config, &cfg, &err);
 	if (!rc)
 		rc = ct_plan_decompress(ck, cfg, a.dtype, &plan, &err);
-	cli_write_opts wo = { .dest = output, .force = a.force, .threads = a.threads,
-			      .plain_metadata = a.plain_metadata, .progress = a.progress };
+	cli_write_opts wo = a.write;
+	wo.dest = output;
 	if (!rc)
 		rc = cli_layout_plan(plan, ck, &wo, &err);
 	if (!rc)

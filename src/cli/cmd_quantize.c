@@ -20,9 +20,8 @@ typedef struct quantize_args {
 	const char *targets[MAX_PATTERNS];
 	size_t n_targets;
 	uint64_t group_size;
-	bool dry_run, plain_metadata, no_fuse, skip_incompatible, force;
-	int threads;
-	int progress; /* -1 auto */
+	bool dry_run, no_fuse, skip_incompatible;
+	cli_write_opts write;
 } quantize_args;
 
 static int on_opt(void *ctx, int id, const char *arg)
@@ -47,20 +46,10 @@ static int on_opt(void *ctx, int id, const char *arg)
 			return cli_usage(a->self, "--group-size: '%s' is not a positive integer", arg);
 		a->group_size = v;
 		break;
-	case 'j':
-		if (!cli_parse_uint(arg, 256, &v) || v == 0)
-			return cli_usage(a->self, "--threads: '%s' is not an integer from 1 to 256", arg);
-		a->threads = (int)v;
-		break;
 	case OPT_DRY_RUN: a->dry_run = true; break;
-	case OPT_PLAIN_METADATA: a->plain_metadata = true; break;
 	case OPT_NO_FUSE: a->no_fuse = true; break;
 	case OPT_SKIP_INCOMPAT: a->skip_incompatible = true; break;
-	case 'f': a->force = true; break;
-	case 'q': cli_verbosity = 0; break;
-	case 'v': cli_verbosity = 2; break;
-	case OPT_PROGRESS: a->progress = 1; break;
-	case OPT_NO_PROGRESS: a->progress = 0; break;
+	default: return cli_write_option(a->self, id, arg, &a->write);
 	}
 	return EXIT_OK;
 }
@@ -136,7 +125,7 @@ static int refine_config(const quantize_args *a, const ct_checkpoint *ck, ct_qco
 
 int cmd_quantize(int argc, char **argv, const cli_command *self)
 {
-	quantize_args a = { .self = self, .threads = cli_default_threads(), .progress = -1 };
+	quantize_args a = { .self = self, .write = cli_write_defaults() };
 	bool done;
 	int st = cli_parse(self, argc, argv, on_opt, &a, &done);
 	if (st || done)
@@ -153,16 +142,7 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 	ct_qconfig *cfg = NULL;
 	int rc = load_config(&a, &cfg, &err);
 	if (!rc)
-		rc = ct_ckpt_open(input, &ck, &err);
-	if (!rc) {
-		json_t *existing = NULL;
-		rc = ct_ckpt_qconfig(ck, &existing, &err);
-		if (!rc && existing)
-			rc = ct_fail(&err, CT_EINPUT, "%s: already carries a quantization_config "
-				     "(decompress it first, or use 'ctensors compress' for a "
-				     "frozen checkpoint)", input);
-		json_decref(existing);
-	}
+		rc = cli_open_dense_input(input, false, &ck, &err);
 	if (!rc)
 		rc = refine_config(&a, ck, cfg, &err);
 	if (!rc && cfg->n_groups == 0)
@@ -173,10 +153,9 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 			.input = input, .dry_run = a.dry_run,
 			.quant = { .skip_incompatible = a.skip_incompatible,
 				   .fuse_global_scale = !a.no_fuse },
-			.write = { .dest = output, .force = a.force,
-				   .plain_metadata = a.plain_metadata, .threads = a.threads,
-				   .progress = a.progress },
+			.write = a.write,
 		};
+		eo.write.dest = output;
 		rc = cli_encode(ck, cfg, &eo, &err);
 	}
 	int status = rc ? cli_fail(&err) : EXIT_OK;

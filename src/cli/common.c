@@ -206,3 +206,28 @@ int cli_parse(const cli_command *cmd, int argc, char **argv,
 	}
 	return EXIT_OK;
 }
+
+int cli_write_option(const cli_command *cmd, int id, const char *arg, cli_write_opts *w)
+{
+	uint64_t v;
+	switch (id) {
+	case 'f': w->force = true; return EXIT_OK;
+	case OPT_PLAIN_METADATA: w->plain_metadata = true; return EXIT_OK;
+	case OPT_PROGRESS: w->progress = 1; return EXIT_OK;
+	case OPT_NO_PROGRESS: w->progress = 0; return EXIT_OK;
+	case 'q': cli_verbosity = 0; return EXIT_OK;
+	case 'v': cli_verbosity = 2; return EXIT_OK;
+	case 'j':
+		if (!cli_parse_uint(arg, 256, &v) || v == 0)
+			return cli_usage(cmd, "--threads: '%s' is not an integer from 1 to 256", arg);
+		w->threads = (int)v;
+		return EXIT_OK;
+	default:
+		return -1;
+	}
+}
+
+cli_write_opts cli_write_defaults(void)
+{
+	return (cli_write_opts){ .threads = cli_default_threads(), .progress = -1 };
+}

@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "pyjson.h"
 #include "qconfig.h"
@@ -105,5 +106,28 @@ int cli_encode(const ct_checkpoint *ck, ct_qconfig *cfg, const cli_encode_opts *
 	free(compact);
 	json_decref(qj);
 	ct_plan_free(plan);
+	return rc;
+}
+
+int cli_open_dense_input(const char *path, bool allow_frozen, ct_checkpoint **out,
+			 ct_error *err)
+{
+	int rc = ct_ckpt_open(path, out, err);
+	if (rc)
+		return rc;
+	json_t *existing = NULL;
+	rc = ct_ckpt_qconfig(*out, &existing, err);
+	/* a frozen checkpoint carries the config it is packed with */
+	const char *status = json_string_value(json_object_get(existing, "quantization_status"));
+	bool frozen = status && strcmp(status, "frozen") == 0;
+	if (!rc && existing && !(allow_frozen && frozen))
+		rc = ct_fail(err, CT_EINPUT, "%s: already carries a quantization_config (decompress "
+			     "it first%s)", path, frozen ? ", or use 'ctensors compress -c' for a "
+			     "frozen checkpoint" : "");
+	json_decref(existing);
+	if (rc) {
+		ct_ckpt_close(*out);
+		*out = NULL;
+	}
 	return rc;
 }

@@ -10,6 +10,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include "qconfig.h"
+#include "strbuf.h"
 
 #include <pcre2.h>
 #include <stdint.h>
@@ -47,23 +48,9 @@ struct ct_qmatch {
 	ct_matcher *ignore;
 };
 
-/* Copies untrusted text for a message: control bytes as \xNN, cut when long. */
 static void show(char *dst, size_t size, const char *s)
 {
-	size_t o = 0;
-	for (size_t i = 0; s[i] && o + 8 < size; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (i >= CT_MATCH_SHOW_MAX) {
-			memcpy(dst + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c < 0x20 || c == 0x7F || c == '"' || c == '\\')
-			o += (size_t)snprintf(dst + o, size - o, "\\x%02x", c);
-		else
-			dst[o++] = (char)c;
-	}
-	dst[o] = '\0';
+	ct_show(dst, size, s, CT_MATCH_SHOW_MAX);
 }
 
 static void pat_clear(pat *p)

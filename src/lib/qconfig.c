@@ -7,6 +7,7 @@
  * Errors read "LABEL: field.path: what is wrong (what is allowed)".
  */
 #include "qconfig.h"
+#include "strbuf.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -268,25 +269,9 @@ typedef struct pctx {
 	ct_error *err;
 } pctx;
 
-/* Copies untrusted text for a message: quotes, backslashes and control bytes
- * as \xNN, cut with "..." when long. */
 static const char *show(char *dst, size_t size, const char *s)
 {
-	size_t o = 0;
-	for (size_t i = 0; s && s[i] && o + 8 < size; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (i >= CT_QCONFIG_SHOW_MAX) {
-			memcpy(dst + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c < 0x20 || c == 0x7F || c == '"' || c == '\\')
-			o += (size_t)snprintf(dst + o, size - o, "\\x%02x", c);
-		else
-			dst[o++] = (char)c;
-	}
-	dst[o] = '\0';
-	return dst;
+	return ct_show(dst, size, s, CT_QCONFIG_SHOW_MAX);
 }
 /* Enough for show() of CT_QCONFIG_SHOW_MAX bytes, all escaped. */
 #define SHOW_BUF (4 * CT_QCONFIG_SHOW_MAX + 16)

@@ -145,3 +145,23 @@ char *sb_steal(strbuf *sb, size_t *len)
 	sb_init(sb);
 	return p;
 }
+
+const char *ct_show(char *dst, size_t size, const char *s, size_t max)
+{
+	size_t o = 0;
+	for (size_t i = 0; s && s[i] && o + 8 < size; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (i >= max) {
+			memcpy(dst + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c < 0x20 || c == 0x7F || c == '"' || c == '\\')
+			o += (size_t)snprintf(dst + o, size - o, "\\x%02x", c);
+		else
+			dst[o++] = (char)c;
+	}
+	if (size)
+		dst[o] = '\0';
+	return dst;
+}

@@ -29,4 +29,8 @@ void sb_put_json_string(strbuf *sb, const char *s, size_t n);
 /* Returns the buffer (caller frees) and resets sb; NULL if failed. */
 char *sb_steal(strbuf *sb, size_t *len);
 
+/* Copies untrusted text into dst for a message: quotes, backslashes and
+ * control bytes as \xNN, cut with "..." after max bytes. Returns dst. */
+const char *ct_show(char *dst, size_t size, const char *s, size_t max);
+
 #endif
