@@ -55,7 +55,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-one check-san unit tools fixtures install uninstall clean bench fuzz man completions
+.PHONY: all check check-one check-san unit tools fixtures install uninstall clean bench fuzz fuzz-smoke man completions
 all: $(BIN) completions
 
 $(BUILD)/%.o: %.c
@@ -141,6 +141,25 @@ uninstall:
 # for a 4 GB checkpoint; the generated model is cached in build/bench.
 bench: $(BIN) $(BENCH_BIN)
 	@CT_BIN=$(abspath $(BIN)) CT_BENCH_TOOLS=$(abspath $(BUILD)/bench) sh tests/bench/bench.sh
+
+# libFuzzer targets (clang): `make fuzz FUZZ_SECONDS=N` runs each for N
+# seconds from its seed corpus, then every saved regression input;
+# `make fuzz-smoke` is the short run CI does.
+FUZZ_CC   ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/lib/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(STD) $(FUZZ_FLAGS) $(PKG_CFLAGS) -Isrc/lib -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lm -pthread
+
+fuzz: $(FUZZ_BIN)
+	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-smoke: $(FUZZ_BIN)
+	sh tests/fuzz/run.sh 10
 
 clean:
 	rm -rf build ctensors

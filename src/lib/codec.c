@@ -51,6 +51,18 @@ void ct_codec_scale_shape(const ct_qparams *p, ct_codec_tensor *t)
 
 #define EMIT_CHUNK 4096
 
+/* The stored U8 of an MX scale 2^(E-127): E, with an overflowed (infinite)
+ * scale as 255 and an underflowed one as 0. */
+static uint8_t mx_exponent_byte(float s)
+{
+	if (isinf(s))
+		return 255;
+	if (!(s > 0.0f))
+		return 0;
+	int e = 127 + ilogbf(s);
+	return (uint8_t)(e < 0 ? 0 : e > 255 ? 255 : e);
+}
+
 int ct_codec_emit_scales(const ct_qparams *p, ct_dtype dt, int k, ct_emit_fn emit,
 			 void *ctx, ct_error *err)
 {
@@ -64,7 +76,7 @@ int ct_codec_emit_scales(const ct_qparams *p, ct_dtype dt, int k, ct_emit_fn emi
 			if (dt == CT_F8_E4M3)
 				buf[j] = ct_f32_to_e4m3(s);
 			else if (dt == CT_U8)
-				buf[j] = (uint8_t)(127 + ilogbf(s));
+				buf[j] = mx_exponent_byte(s);
 			else
 				ct_store_f32(dt, buf, j, s);
 		}

@@ -601,6 +601,10 @@ static int plan_decode_module(ct_plan *p, size_t s, const ct_tensor *t, const ch
 		return ct_fail(err, CT_EINPUT, "%s: %s.weight_g_idx: activation ordering (g_idx) "
 			       "is not supported", fname, module);
 	const ct_codec *codec = NULL, *scodec = NULL;
+	if (!quant && !sparse)
+		return ct_fail(err, CT_EINPUT, "%s: %s: compressed tensors but neither %s.weight_scale "
+			       "nor %s.compressed (not a compressed-tensors module)", fname, t->name,
+			       module, module);
 	if (quant) {
 		const ct_qscheme *sc = &cfg->groups[g];
 		ct_format fmt = sc->format != CT_FMT_NONE ? sc->format : cfg->format;

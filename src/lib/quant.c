@@ -236,6 +236,12 @@ int ct_qparams_init(const ct_qargs *args, ct_dtype wd, uint64_t rows, uint64_t c
 	p->cols = cols;
 	if (grid(args, rows, cols, p) != CT_OK)
 		return ct_fail(err, CT_EINPUT, "quantization strategy has no scale grid");
+	if ((args->strategy == CT_STRAT_GROUP || args->strategy == CT_STRAT_TENSOR_GROUP) &&
+	    cols % (uint64_t)args->group_size != 0)
+		return ct_fail(err, CT_EINPUT, "columns %" PRIu64 " not a multiple of group_size %"
+			       PRId64, cols, args->group_size);
+	if (rows == 0 || cols == 0)
+		return ct_fail(err, CT_EINPUT, "weight has no elements");
 	range_of(args, &p->q_min, &p->q_max);
 	p->simd = true;
 	uint64_t cells = p->srows * p->scols;
@@ -257,15 +263,31 @@ void ct_qparams_free(ct_qparams *p)
 	p->zp = NULL;
 }
 
+/* The dtype scales are cast to: the configured scale_dtype; NVFP4 scales
+ * are stored as e4m3 even when an old config does not say so. */
+static bool scale_dtype_of(const ct_qargs *a, ct_dtype *dt)
+{
+	if (a->has_scale_dtype) {
+		*dt = a->scale_dtype;
+		return true;
+	}
+	if (is_fp4(a) && a->strategy == CT_STRAT_TENSOR_GROUP) {
+		*dt = CT_F8_E4M3;
+		return true;
+	}
+	return false;
+}
+
 /* The value a zero scale is replaced with (FORMAT.md §4.4 step 6). */
 static float zero_scale_eps(const ct_qargs *a, ct_dtype s_dtype)
 {
-	if (a->has_scale_dtype) {
-		if (a->scale_dtype == CT_F8_E4M3)
+	ct_dtype sd;
+	if (scale_dtype_of(a, &sd)) {
+		if (sd == CT_F8_E4M3)
 			return 0.125f;
-		if (ct_dtype_is_int(a->scale_dtype))
+		if (ct_dtype_is_int(sd))
 			return 1.0f;
-		return ct_dtype_eps(a->scale_dtype);
+		return ct_dtype_eps(sd);
 	}
 	return ct_dtype_eps(s_dtype);
 }
@@ -273,18 +295,19 @@ static float zero_scale_eps(const ct_qargs *a, ct_dtype s_dtype)
 /* Casts s to the configured scale_dtype and back (value only). */
 static float cast_scale_dtype(const ct_qargs *a, float s)
 {
-	if (!a->has_scale_dtype)
+	ct_dtype sd;
+	if (!scale_dtype_of(a, &sd))
 		return s;
-	switch (a->scale_dtype) {
+	switch (sd) {
 	case CT_F8_E4M3:
 		s = fminf(fmaxf(s, -448.0f), 448.0f);
 		return ct_e4m3_to_f32(ct_f32_to_e4m3(s));
 	case CT_F16:
 	case CT_BF16:
 	case CT_F32: {
-		float m = ct_dtype_max(a->scale_dtype);
+		float m = ct_dtype_max(sd);
 		s = fminf(fmaxf(s, -m), m);
-		return ct_round_to(a->scale_dtype, s);
+		return ct_round_to(sd, s);
 	}
 	default:
 		return s;
@@ -340,6 +363,11 @@ int ct_qparams_compute(const ct_qargs *a, const ct_wview *w, float gs,
 			if (mx_fmt) {
 				int e = ct_mx_exponent(wd, amax, a->num_bits == 4 ? 2 : 8);
 				s = rnd(wd, ldexpf(1.0f, e - 127));
+				/* near the top of the dtype the power of two can overflow:
+				 * the library then divides by infinity and decompresses
+				 * NaN; take the largest finite power of two instead */
+				while (isinf(s) && e > 0)
+					s = rnd(wd, ldexpf(1.0f, --e - 127));
 				if (s == 0.0f)
 					s = zero_scale_eps(a, wd);
 				p->scale[i] = s;

@@ -10,7 +10,8 @@
  *              model-00002-of-00002.safetensors, model.safetensors,
  *              extra.safetensors
  * An empty record means the file is absent. The files are written into a
- * directory made once per process (under /dev/shm when it exists), and
+ * directory made once per process (under $TMPDIR, else /dev/shm, else /tmp;
+ * removed at exit, though not after a crash), and
  * ct_ckpt_open is given, by mode bits 0-1, the directory (0, 3), the index
  * file (1), or the first shard present as a bare file (2).
  *
@@ -110,11 +111,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	json_object_seed(1);
 	const char *d = getenv("FUZZ_DEBUG");
 	debug = d && *d && strcmp(d, "0") != 0;
+	/* $TMPDIR when set (run.sh points it at a directory it removes), else
+	 * /dev/shm (no disk I/O), else /tmp */
 	struct stat st;
-	const char *base = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
-			   access("/dev/shm", W_OK) == 0 ? "/dev/shm" : NULL;
-	if (!base)
-		base = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	const char *base = getenv("TMPDIR");
+	if (!base || !*base)
+		base = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
+		       access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 	snprintf(dir, sizeof(dir), "%s/fuzz_checkpoint.XXXXXX", base);
 	CHECK(mkdtemp(dir), "mkdtemp %s: %s", dir, strerror(errno));
 	atexit(remove_dir);

@@ -40,7 +40,13 @@ if [ $# -eq 0 ]; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ct-fuzz.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT
+# The targets' own scratch files (fuzz_checkpoint writes model directories),
+# in memory when possible; a crashing target cannot clean up after itself.
+scratch=$(mktemp -d /dev/shm/ct-fuzz.XXXXXX 2>/dev/null) || scratch=$tmp/scratch
+mkdir -p "$scratch" || exit 2
+trap 'rm -rf "$tmp" "$scratch"' EXIT
+TMPDIR=$scratch
+export TMPDIR
 trap 'exit 130' INT TERM
 
 # A hung target must not hang the run: libFuzzer's own -max_total_time and
