@@ -22,6 +22,9 @@ static ct_dtype weight_dtype(const ct_qargs *a)
 
 static int naive_args_ok(const ct_qargs *a, ct_error *err)
 {
+	if (a->strategy == CT_STRAT_TENSOR_GROUP)
+		return ct_fail(err, CT_EINPUT, "tensor_group is an fp4 strategy (use "
+			       "nvfp4-pack-quantized)");
 	if (a->type == CT_QTYPE_INT && a->num_bits >= 1 && a->num_bits <= 8)
 		return CT_OK;
 	if (a->type == CT_QTYPE_FLOAT && a->num_bits == 8 && a->symmetric)

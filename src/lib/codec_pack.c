@@ -108,8 +108,10 @@ static int pack_outputs(const ct_module_desc *m, ct_codec_tensor *out, size_t *n
 			ct_error *err)
 {
 	const ct_qargs *a = m->args;
-	if (a->type != CT_QTYPE_INT || a->num_bits < 1 || a->num_bits > 8)
-		return ct_fail(err, CT_EINPUT, "pack-quantized needs int weights of 1 to 8 bits");
+	if (a->type != CT_QTYPE_INT || a->num_bits < 1 || a->num_bits > 8 ||
+	    a->strategy == CT_STRAT_TENSOR_GROUP)
+		return ct_fail(err, CT_EINPUT, "pack-quantized needs int weights of 1 to 8 bits "
+			       "(tensor_group is an fp4 strategy)");
 	ct_qparams g;
 	memset(&g, 0, sizeof(g));
 	g.args = a;
@@ -262,8 +264,10 @@ static int unpack_row(void *ctx, uint64_t r, int32_t *q, ct_error *err)
 static int pack_load(const ct_qargs *a, ct_lookup_fn get, void *gctx, bool padded,
 		     ct_qparams *p, ct_dec_info *info, ct_error *err)
 {
-	if (a->type != CT_QTYPE_INT || a->num_bits < 1 || a->num_bits > 8)
-		return ct_fail(err, CT_EINPUT, "pack-quantized needs int weights of 1 to 8 bits");
+	if (a->type != CT_QTYPE_INT || a->num_bits < 1 || a->num_bits > 8 ||
+	    a->strategy == CT_STRAT_TENSOR_GROUP)
+		return ct_fail(err, CT_EINPUT, "pack-quantized needs int weights of 1 to 8 bits "
+			       "(tensor_group is an fp4 strategy)");
 	const ct_tensor *shape = get(gctx, "weight_shape");
 	if (!shape)
 		return ct_fail(err, CT_EINPUT, "weight_shape: missing");

@@ -28,7 +28,8 @@
  *
  * For finite, "tame" input (absolute maximum at most a quarter of the weight
  * dtype's largest value) check() must accept the result and every decoded
- * value must be finite. Near the top of the dtype's range the library's
+ * value must be finite and close to the weight: within about one step of
+ * its cell's scale (see check_fidelity), or clamped to the cell's range. Near the top of the dtype's range the library's
  * arithmetic itself overflows by design (asymmetric: mx - mn rounds to inf in
  * WD, so the scale is inf, which check() then refuses, and 0 * inf gives NaN;
  * symmetric: q_min * s can exceed the dtype's maximum), so such inputs are
@@ -156,7 +157,41 @@ typedef struct dec {
 	float absmax;
 	bool tame;
 	const char *what;
+	const ct_qparams *qp;        /* what the encoder quantized with */
+	const ct_wview *w;           /* the weight */
 } dec;
+
+/* How far decoded value v of element (r, c) may be from the weight x: the
+ * grid step of its cell's scale (1.5 steps of slack for the roundings in
+ * WD), an eighth of |x| (fp8's relative spacing and roundings of the
+ * result), and however far x lies outside what the cell can represent
+ * (clamping). A decoder that applies another scale, zero point or code
+ * than the encoder used lands far outside. */
+static void check_fidelity(const dec *d, uint64_t at, float v)
+{
+	const ct_qparams *p = d->qp;
+	uint64_t r = at / p->cols, c = at % p->cols;
+	uint64_t cell = (r / p->cell_rows) * p->scols + c / p->cell_cols;
+	float s = p->scale[cell];
+	if (p->has_gs)
+		s /= p->gs;
+	float z = p->zp ? (float)p->zp[cell] : 0.0f;
+	float lo, hi;
+	if (p->args->type == CT_QTYPE_INT) {
+		lo = ((float)p->q_min - z) * s;
+		hi = ((float)p->q_max - z) * s;
+	} else {
+		lo = -(float)p->q_max * s;
+		hi = (float)p->q_max * s;
+	}
+	float x = ct_load_f32(d->w->wd, d->w->data, (size_t)at);
+	float outside = x < lo ? lo - x : x > hi ? x - hi : 0.0f;
+	float allowed = 1.5f * s + 0.125f * fabsf(x) + outside + ct_dtype_tiny(d->w->wd);
+	CHECK(fabsf(v - x) <= allowed, "%s: element [%llu, %llu] = %g decodes to %g (scale %g, "
+	      "zero point %g: at most %g away expected)", d->what, (unsigned long long)r,
+	      (unsigned long long)c, (double)x, (double)v, (double)s, (double)z,
+	      (double)allowed);
+}
 
 static int emit_dec(void *ctx, int k, const void *buf, size_t len, ct_error *err)
 {
@@ -168,9 +203,12 @@ static int emit_dec(void *ctx, int k, const void *buf, size_t len, ct_error *err
 	for (size_t i = 0; i < len; i += 4) {
 		float v;
 		memcpy(&v, (const uint8_t *)buf + i, 4);
-		if (isfinite(v))
-			continue;
 		uint64_t at = (d->got + i) / 4;
+		if (isfinite(v)) {
+			if (d->tame)
+				check_fidelity(d, at, v);
+			continue;
+		}
 		if (d->tame)
 			CHECK(0, "%s: finite weight (absmax %g) decodes to %g at element %llu",
 			      d->what, (double)d->absmax, (double)v, (unsigned long long)at);
@@ -272,11 +310,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out_o;
 	}
 	rc = codec->encode(&desc, &w, &qp, emit_out, &o, &err);
-	ct_qparams_free(&qp);
 	if (rc != CT_OK) {
 		/* Only non-finite input may be refused. */
 		CHECK(!finite, "encode of a finite weight failed: %s", err.msg);
-		goto out_o;
+		goto out_q;
 	}
 	for (size_t k = 0; k < o.n; k++)
 		CHECK(o.written[k] == o.size[k], "encoder wrote %llu of the %llu bytes of %s",
@@ -296,7 +333,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				ct_dtype_name(wd), (double)absmax, err.msg);
 			verbose = false;
 		}
-		goto out_o;
+		goto out_q;
 	}
 	CHECK(rc == CT_OK, "ctensors refuses what it wrote (%s, %s %llux%llu): %s",
 	      ct_format_name(sc->format), ct_dtype_name(wd), (unsigned long long)R,
@@ -310,7 +347,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char what[128];
 	snprintf(what, sizeof(what), "%s %s %llux%llu", ct_format_name(sc->format),
 		 ct_dtype_name(wd), (unsigned long long)R, (unsigned long long)C);
-	dec d = { .want = R * C * 4, .absmax = absmax, .tame = tame, .what = what };
+	dec d = { .want = R * C * 4, .absmax = absmax, .tame = tame, .what = what, .qp = &qp,
+		  .w = &w };
 	rc = codec->decode(&ddesc, get, &o, CT_F32, emit_dec, &d, &err);
 	if (rc != CT_OK && !tame) {
 		/* fp4/mxfp8 check() does not read the scales; decode refuses an
@@ -320,12 +358,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				"refused by decode: %s\n", what, (double)absmax, err.msg);
 			verbose = false;
 		}
-		goto out_o;
+		goto out_q;
 	}
 	CHECK(rc == CT_OK, "decode of what ctensors wrote failed: %s", err.msg);
 	CHECK(d.got == d.want, "decoded %llu of %llu bytes", (unsigned long long)d.got,
 	      (unsigned long long)d.want);
 	DEBUG("%s: round trip ok\n", what);
+out_q:
+	ct_qparams_free(&qp);
 out_o:
 	for (size_t k = 0; k < o.n; k++)
 		free(o.buf[k]);
