@@ -12,9 +12,9 @@ static int mxfp4_outputs(const ct_module_desc *m, ct_codec_tensor *out, size_t *
 {
 	const ct_qargs *a = m->args;
 	if (a->type != CT_QTYPE_FLOAT || a->num_bits != 4 || a->strategy != CT_STRAT_GROUP ||
-	    a->group_size != 32)
-		return ct_fail(err, CT_EINPUT, "mxfp4-pack-quantized needs float 4-bit weights "
-			       "in groups of 32");
+	    a->group_size != 32 || !a->symmetric)
+		return ct_fail(err, CT_EINPUT, "mxfp4-pack-quantized needs symmetric float 4-bit "
+			       "weights in groups of 32");
 	out[0] = (ct_codec_tensor){ .suffix = "weight_packed", .dtype = CT_U8, .ndim = 2,
 		.shape = { m->rows, m->cols / 2 } };
 	out[1] = (ct_codec_tensor){ .suffix = "weight_scale", .dtype = CT_U8, .ndim = 2,

@@ -12,10 +12,10 @@ static const char *const mxfp8_suffixes[] = { "weight", "weight_scale", NULL };
 static int mxfp8_args_ok(const ct_qargs *a, ct_error *err)
 {
 	if (a->type == CT_QTYPE_FLOAT && a->num_bits == 8 && a->strategy == CT_STRAT_GROUP &&
-	    a->group_size == 32 && a->has_scale_dtype && a->scale_dtype == CT_U8)
+	    a->group_size == 32 && a->has_scale_dtype && a->scale_dtype == CT_U8 && a->symmetric)
 		return CT_OK;
-	return ct_fail(err, CT_EINPUT, "mxfp8-quantized needs float 8-bit weights in groups "
-		       "of 32 with scale_dtype torch.uint8");
+	return ct_fail(err, CT_EINPUT, "mxfp8-quantized needs symmetric float 8-bit weights "
+		       "in groups of 32 with scale_dtype torch.uint8");
 }
 
 static int mxfp8_outputs(const ct_module_desc *m, ct_codec_tensor *out, size_t *n,

@@ -17,7 +17,7 @@ static int nvfp4_outputs(const ct_module_desc *m, ct_codec_tensor *out, size_t *
 {
 	const ct_qargs *a = m->args;
 	if (a->type != CT_QTYPE_FLOAT || a->num_bits != 4 ||
-	    a->strategy != CT_STRAT_TENSOR_GROUP ||
+	    a->strategy != CT_STRAT_TENSOR_GROUP || !a->symmetric ||
 	    (a->has_scale_dtype && a->scale_dtype != CT_F8_E4M3))
 		return ct_fail(err, CT_EINPUT, "nvfp4-pack-quantized needs float 4-bit weights "
 			       "with the tensor_group strategy and float8_e4m3fn scales");
