@@ -275,7 +275,9 @@ static int pack_load(const ct_qargs *a, ct_lookup_fn get, void *gctx, bool padde
 		return ct_fail(err, CT_EINPUT, "weight_shape: is not 2 integers");
 	int64_t R = ct_load_i64(shape->dtype, shape->data, 0);
 	int64_t C = ct_load_i64(shape->dtype, shape->data, 1);
-	if (R <= 0 || C <= 0 || (uint64_t)R > UINT64_MAX / (uint64_t)C)
+	/* C * bits and C * 4 (a row of codes) must not wrap */
+	if (R <= 0 || C <= 0 || (uint64_t)C > UINT64_MAX / 64 ||
+	    (uint64_t)R > UINT64_MAX / (uint64_t)C)
 		return ct_fail(err, CT_EINPUT, "weight_shape: [%" PRId64 ", %" PRId64 "] is not "
 			       "a valid weight shape", R, C);
 	const ct_tensor *packed = get(gctx, "weight_packed");
