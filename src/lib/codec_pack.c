@@ -34,24 +34,6 @@ static void pack_codes(const uint32_t *codes, uint64_t n, int bits, bool padded,
 		       uint32_t *words)
 {
 	uint64_t nw = packed_words(n, bits, padded);
-	if (32 % bits == 0) {
-		/* widths that divide 32: both layouts agree, whole codes per word */
-		unsigned per = 32u / (unsigned)bits;
-		uint64_t full = n / per;
-		for (uint64_t w = 0; w < full; w++) {
-			uint32_t word = 0;
-			for (unsigned k = 0; k < per; k++)
-				word |= codes[w * per + k] << (k * (unsigned)bits);
-			words[w] = word;
-		}
-		if (full < nw) {
-			uint32_t word = 0;
-			for (uint64_t i = full * per; i < n; i++)
-				word |= codes[i] << ((i - full * per) * (uint64_t)bits);
-			words[full] = word;
-		}
-		return;
-	}
 	memset(words, 0, (size_t)nw * 4);
 	if (padded) {
 		uint64_t per = (uint64_t)(32 / bits);

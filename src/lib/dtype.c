@@ -119,9 +119,6 @@ bool ct_dtype_is_int(ct_dtype dt)
 
 /* ---- scalar conversions ---- */
 
-
-
-
 float ct_bf16_to_f32(uint16_t h)
 {
 	return fp_bf16_to_f32(h);

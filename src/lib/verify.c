@@ -350,29 +350,25 @@ int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoin
 		return ct_fail(err, CT_EIO, "out of memory");
 	r->has_config = cfg != NULL;
 	ct_plan *plan = NULL;
-	int rc;
-	if (cfg) {
-		rc = ct_plan_decompress(ck, cfg, CT_DTYPE_COUNT, &plan, err);
-		if (rc && rc != CT_EIO) {
-			/* a checkpoint the config cannot describe: one problem */
-			r->tensors = calloc(1, sizeof(ct_verify_tensor));
-			if (!r->tensors) {
-				free(r);
-				return ct_fail(err, CT_EIO, "out of memory");
-			}
-			r->n_tensors = 1;
-			r->tensors[0].name = strdup("(checkpoint)");
-			r->tensors[0].file = strdup(ck->shard_names[0]);
-			r->tensors[0].problem = strdup(err->msg);
-			ct_error_clear(err);
-			*out = r;
-			return CT_OK;
+	/* a dense checkpoint is described by an empty config */
+	ct_qconfig none;
+	memset(&none, 0, sizeof(none));
+	none.version_minor = 18;
+	int rc = ct_plan_decompress(ck, cfg ? cfg : &none, CT_DTYPE_COUNT, &plan, err);
+	if (rc && rc != CT_EIO) {
+		/* a checkpoint the config cannot describe: one problem */
+		r->tensors = calloc(1, sizeof(ct_verify_tensor));
+		if (!r->tensors) {
+			free(r);
+			return ct_fail(err, CT_EIO, "out of memory");
 		}
-	} else {
-		ct_qconfig none;
-		memset(&none, 0, sizeof(none));
-		none.version_minor = 18;
-		rc = ct_plan_decompress(ck, &none, CT_DTYPE_COUNT, &plan, err);
+		r->n_tensors = 1;
+		r->tensors[0].name = strdup("(checkpoint)");
+		r->tensors[0].file = strdup(ck->shard_names[0]);
+		r->tensors[0].problem = strdup(err->msg);
+		ct_error_clear(err);
+		*out = r;
+		return CT_OK;
 	}
 	if (rc) {
 		free(r);
