@@ -52,9 +52,9 @@ grep -q 'k_proj: weight_scale: scale 0 is nan' "$TMP/out" && pass "the NaN scale
 # a config that no longer matches the tensors
 "$CT_BIN" quantize -q -s W8A16 "$FIX" "$TMP/w8a16" || exit 2
 expect "a config of another scheme fails" 1 "" verify -c "$TMP/w4/config.json" "$TMP/w8a16"
-"$T/mkst" "$TMP/extra.st" "a.weight:BF16:16x128" || exit 2
+"$T/mkst" "$TMP/extra.st" "a.weight:BF16:16x128" "c.weight:BF16:16x128" || exit 2
 "$CT_BIN" quantize -q --ignore a -s W4A16 "$TMP/extra.st" "$TMP/extra.q.st" 2>/dev/null
-echo '{"config_groups": {"group_0": {"targets": ["Linear"], "weights": {"num_bits": 4, "group_size": 128, "strategy": "group"}}}}' >"$TMP/all.json"
+echo '{"format": "pack-quantized", "config_groups": {"group_0": {"targets": ["Linear"], "weights": {"num_bits": 4, "group_size": 128, "strategy": "group"}}}}' >"$TMP/all.json"
 expect "a target left dense fails" 1 "" verify -c "$TMP/all.json" "$TMP/extra.q.st"
 grep -q 'a.weight.*not compressed' "$TMP/out" && pass "the uncompressed target is named" || fail "the uncompressed target is named" "$(head -3 "$TMP/out")"
 "$T/mkst" "$TMP/more.st" "a.weight:BF16:16x128" "b.weight:BF16:16x128" || exit 2

@@ -78,13 +78,15 @@ static int add_preset_ignores(ct_qconfig *cfg, const ct_checkpoint *ck, ct_error
 	if (rc)
 		return rc;
 	char module[4096];
+	ct_arch arch;
+	ct_arch_from_config(ck->config, &arch);
 	for (size_t i = 0; i < ck->n_tensors && !rc; i++) {
 		const ct_tensor *t = ck->tensors[ck->by_name[i]].t;
 		size_t n = t->name_len;
 		if (n < 7 || strcmp(t->name + n - 7, ".weight") != 0 ||
 		    !ct_module_of(t->name, module, sizeof(module)))
 			continue;
-		if (ct_matcher_match(m, module)) {
+		if (ct_matcher_match(m, module, ct_module_class(module, t->ndim, &arch))) {
 			const char *mm = module;
 			rc = ct_qconfig_add_ignore(cfg, &mm, 1, err);
 		}
@@ -149,10 +151,13 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 		rc = ct_fail(&err, CT_EUSAGE, "%s: the config has no quantization groups (use "
 			     "'ctensors compress' for a sparsity-only config)", a.config);
 	if (!rc) {
+		static const char *const preset_ignore[] = { "lm_head" };
 		cli_encode_opts eo = {
 			.input = input, .dry_run = a.dry_run,
 			.quant = { .skip_incompatible = a.skip_incompatible,
-				   .fuse_global_scale = !a.no_fuse },
+				   .fuse_global_scale = !a.no_fuse,
+				   .implicit_ignore = a.scheme ? preset_ignore : NULL,
+				   .n_implicit_ignore = a.scheme ? 1 : 0 },
 			.write = a.write,
 		};
 		eo.write.dest = output;

@@ -24,7 +24,13 @@ static void print_plan(const ct_plan *p)
 			printf("  ");
 			cli_put_safe(stdout, it->src->name);
 			if (it->kind == CT_ITEM_COPY) {
-				printf("  %s  kept\n", ct_dtype_name(it->src->dtype));
+				printf("  %s  kept", ct_dtype_name(it->src->dtype));
+				if (it->why) {
+					printf(" (");
+					cli_put_safe(stdout, it->why);
+					printf(")");
+				}
+				printf("\n");
 				continue;
 			}
 			printf("  %s ->", ct_dtype_name(it->src->dtype));
@@ -72,6 +78,16 @@ int cli_encode(const ct_checkpoint *ck, ct_qconfig *cfg, const cli_encode_opts *
 	char *compact = NULL;
 	json_t *qj = NULL;
 	int rc = ct_plan_quantize(ck, cfg, &o->quant, &plan, err);
+	for (size_t i = 0; !rc && i < plan->warnings.n; i++)
+		cli_warn("%s", plan->warnings.items[i]);
+	/* an empty plan fails, after --dry-run has shown why each weight is kept */
+	ct_error empty;
+	ct_error_clear(&empty);
+	int empty_rc = rc ? CT_OK : ct_plan_check_nonempty(plan, &empty);
+	if (empty_rc && !o->dry_run) {
+		*err = empty;
+		rc = empty_rc;
+	}
 	if (!rc) {
 		/* after planning: skipped modules and global_sparsity are in cfg */
 		qj = ct_qconfig_to_json(cfg);
@@ -84,8 +100,13 @@ int cli_encode(const ct_checkpoint *ck, ct_qconfig *cfg, const cli_encode_opts *
 	wo.qconfig_json = qj;
 	if (!rc)
 		rc = cli_layout_plan(plan, ck, &wo, err);
-	if (!rc && o->dry_run)
+	if (!rc && o->dry_run) {
 		print_plan(plan);
+		if (empty_rc) {
+			*err = empty;
+			rc = empty_rc;
+		}
+	}
 	else if (!rc)
 		rc = cli_write_plan(plan, ck, &wo, err);
 	if (!rc && !o->dry_run && cli_verbosity > 0) {

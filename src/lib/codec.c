@@ -143,6 +143,34 @@ int ct_codec_load_scales(ct_qparams *p, const ct_tensor *t, const char *what,
 	return CT_OK;
 }
 
+/* Refuses a row whose codes decompress to ±Inf: the library writes such a
+ * checkpoint, but no loader can use it and verify rejects it. */
+static int check_row_decodes(const ct_qparams *p, uint64_t r, const float *x, const int32_t *q,
+			     ct_error *err)
+{
+	ct_dtype dt = ct_dequant_dtype(p);
+	uint8_t *row = malloc((size_t)p->cols * 4);
+	float *y = malloc((size_t)p->cols * sizeof(float));
+	int rc = row && y ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
+	if (!rc) {
+		ct_dequant_row(p, r, q, dt, row);
+		ct_k_load(false, dt, row, y, (size_t)p->cols);
+		for (uint64_t c = 0; c < p->cols; c++) {
+			if (isfinite(y[c]))
+				continue;
+			rc = ct_fail(err, CT_EINPUT, "element [%" PRIu64 ", %" PRIu64 "] = %g "
+				     "would decompress to %g: its code times the group's scale "
+				     "overflows %s (--ignore the module or choose another scheme, or convert "
+				     "the weights to BF16 or F32 first)", r, c, (double)x[c],
+				     (double)y[c], ct_dtype_name(dt));
+			break;
+		}
+	}
+	free(row);
+	free(y);
+	return rc;
+}
+
 int ct_codec_quantize_rows(const ct_wview *w, const ct_qparams *p, ct_row_fn fn,
 			   void *ctx, ct_error *err)
 {
@@ -180,7 +208,10 @@ int ct_codec_quantize_rows(const ct_wview *w, const ct_qparams *p, ct_row_fn fn,
 				     "weight must be a dequantized value)", r, bad, (double)x[bad]);
 			break;
 		}
-		rc = fn(ctx, r, q, err);
+		if (p->check_overflow)
+			rc = check_row_decodes(p, r, x, q, err);
+		if (!rc)
+			rc = fn(ctx, r, q, err);
 	}
 	ct_wview_release(w, released, w->rows);
 	free(x);

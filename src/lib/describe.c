@@ -22,6 +22,7 @@ struct ct_describer {
 	const ct_checkpoint *ck;
 	const ct_qconfig *cfg;     /* NULL without a config */
 	ct_qmatch *match;          /* compiled from cfg, or NULL */
+	ct_arch arch;              /* from config.json, for module classes */
 };
 
 int ct_describer_new(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_describer **out,
@@ -33,6 +34,7 @@ int ct_describer_new(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_describe
 		return ct_fail(err, CT_EIO, "out of memory");
 	d->ck = ck;
 	d->cfg = cfg;
+	ct_arch_from_config(ck->config, &d->arch);
 	if (cfg) {
 		int rc = ct_qconfig_compile(cfg, &d->match, err);
 		if (rc) {
@@ -365,7 +367,7 @@ static void scheme_of(const ct_describer *d, const char *name, size_t mlen, modi
 		char stack[NAME_STACK];
 		char *mod = module_copy(name, mlen, NULL, stack, sizeof(stack));
 		if (mod) {
-			td->group = ct_qmatch_group(d->match, mod);
+			td->group = ct_qmatch_group(d->match, mod, ct_module_class(mod, 2, &d->arch));
 			if (mod != stack)
 				free(mod);
 		}
@@ -562,11 +564,22 @@ void ct_describe_tensor(const ct_describer *d, const ct_tref *r, ct_tensor_desc 
 	}
 	out->role = role_of(t, local, t->name, mlen, &m, has_module);
 	out->format = m.fmt == CT_FMT_NONE ? CT_FMT_DENSE : m.fmt;
-	if (d->match && has_module && (out->role == CT_ROLE_DENSE || out->role == CT_ROLE_EMBEDDING)) {
+	out->module_class = CT_MOD_COUNT;
+	int weight_rank = m.weight ? m.weight->ndim : out->format != CT_FMT_DENSE ? 2 : 0;
+	if (has_module && weight_rank) {
 		char stack[NAME_STACK];
 		char *mod = module_copy(t->name, mlen, NULL, stack, sizeof(stack));
 		if (mod) {
-			out->ignored = ct_qmatch_ignored(d->match, mod);
+			out->module_class = ct_module_class(mod, weight_rank, &d->arch);
+			/* the role of a dense weight follows the class that matching uses */
+			bool dense = out->role == CT_ROLE_DENSE || out->role == CT_ROLE_EMBEDDING ||
+				     out->role == CT_ROLE_NORM;
+			if (dense && local_is(local, "weight"))
+				out->role = out->module_class == CT_MOD_EMBEDDING ? CT_ROLE_EMBEDDING :
+					    out->module_class == CT_MOD_NORM ? CT_ROLE_NORM :
+					    CT_ROLE_DENSE;
+			if (d->match && (out->role == CT_ROLE_DENSE || out->role == CT_ROLE_EMBEDDING))
+				out->ignored = ct_qmatch_ignored(d->match, mod, out->module_class);
 			if (mod != stack)
 				free(mod);
 		}

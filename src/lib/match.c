@@ -1,11 +1,15 @@
 /*
- * match.c - target/ignore patterns of a quantization_config (FORMAT.md §5.6).
+ * match.c - target/ignore patterns of a quantization_config (FORMAT.md §5.6),
+ * resolved as compressed-tensors resolves them (utils/match.py).
  *
- * Three kinds of entry: "re:" + a Python regex applied with re.match (anchored
- * at the start only), the class name "Linear" (a name-only tool treats every
- * candidate module as a Linear), and anything else, which must equal the
- * module name. Compiled patterns are read-only after construction, so one
- * matcher may be used from several threads at once.
+ * Two kinds of entry: "re:" + a Python regex applied with re.match (anchored
+ * at the start only) to the module name, and anything else, which matches a
+ * module whose name equals it or whose class (inferred, modclass.h) is or
+ * derives from a class of that name. When several groups match a module,
+ * the library takes the most specific match: an exact name, then a regex,
+ * then a class (match_targets). Compiled patterns are read-only after
+ * construction except for the "used" marks, which only ct_qmatch_mark and
+ * ct_matcher_mark write; matching may run from several threads at once.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
@@ -27,14 +31,14 @@
 #define CT_MATCH_ERRMSG_MAX 256
 
 #define REGEX_PREFIX "re:"
-#define LINEAR_CLASS "Linear"
 
-typedef enum pat_kind { PAT_EXACT, PAT_LINEAR, PAT_REGEX } pat_kind;
+typedef enum pat_kind { PAT_NAME, PAT_REGEX } pat_kind;
 
 typedef struct pat {
 	pat_kind kind;
-	char *text;            /* the module name (PAT_EXACT) */
+	char *text;            /* the entry as written */
 	pcre2_code *re;        /* PAT_REGEX */
+	bool used;             /* matched some module (ct_matcher_mark) */
 } pat;
 
 struct ct_matcher {
@@ -45,12 +49,13 @@ struct ct_matcher {
 struct ct_qmatch {
 	ct_matcher **groups;   /* one per config group, in config order */
 	size_t n_groups;
+	const ct_qconfig *cfg; /* for group names in messages */
 	ct_matcher *ignore;
 };
 
-static void show(char *dst, size_t size, const char *s)
+static const char *show(char *dst, size_t size, const char *s)
 {
-	ct_show(dst, size, s, CT_MATCH_SHOW_MAX);
+	return ct_show(dst, size, s, CT_MATCH_SHOW_MAX);
 }
 
 static void pat_clear(pat *p)
@@ -89,16 +94,12 @@ static int pat_compile(pat *p, const char *s, const char *what, size_t i, ct_err
 				       (const char *)msg, (size_t)off);
 		}
 		p->kind = PAT_REGEX;
-		return CT_OK;
-	}
-	if (strcmp(s, LINEAR_CLASS) == 0) {
-		p->kind = PAT_LINEAR;
-		return CT_OK;
+	} else {
+		p->kind = PAT_NAME;
 	}
 	p->text = strdup(s);
 	if (!p->text)
 		return ct_fail(err, CT_EIO, "%s: out of memory", what);
-	p->kind = PAT_EXACT;
 	return CT_OK;
 }
 
@@ -148,26 +149,65 @@ static bool regex_match(const pcre2_code *re, const char *module)
 	return rc >= 0;
 }
 
-bool ct_matcher_match(const ct_matcher *m, const char *module)
+/* How specifically pattern p matches: CT_MATCH_EXACT, _REGEX, _CLASS, or
+ * CT_MATCH_NONE. */
+static int pat_level(const pat *p, const char *module, ct_modclass cls)
+{
+	if (p->kind == PAT_REGEX)
+		return regex_match(p->re, module) ? CT_MATCH_REGEX : CT_MATCH_NONE;
+	if (strcmp(p->text, module) == 0)
+		return CT_MATCH_EXACT;
+	return ct_modclass_matches(cls, p->text) ? CT_MATCH_CLASS : CT_MATCH_NONE;
+}
+
+int ct_matcher_best(const ct_matcher *m, const char *module, ct_modclass cls, size_t *which)
+{
+	int best = CT_MATCH_NONE;
+	if (!m || !module)
+		return best;
+	for (size_t i = 0; i < m->n; i++) {
+		int l = pat_level(&m->pats[i], module, cls);
+		if (l != CT_MATCH_NONE && (best == CT_MATCH_NONE || l < best)) {
+			best = l;
+			if (which)
+				*which = i;
+			if (l == CT_MATCH_EXACT)
+				break;
+		}
+	}
+	return best;
+}
+
+bool ct_matcher_match(const ct_matcher *m, const char *module, ct_modclass cls)
 {
 	if (!m || !module)
 		return false;
-	for (size_t i = 0; i < m->n; i++) {
-		const pat *p = &m->pats[i];
-		switch (p->kind) {
-		case PAT_LINEAR:
+	for (size_t i = 0; i < m->n; i++)
+		if (pat_level(&m->pats[i], module, cls) != CT_MATCH_NONE)
 			return true;
-		case PAT_EXACT:
-			if (strcmp(p->text, module) == 0)
-				return true;
-			break;
-		case PAT_REGEX:
-			if (regex_match(p->re, module))
-				return true;
-			break;
-		}
-	}
 	return false;
+}
+
+void ct_matcher_mark(ct_matcher *m, const char *module, ct_modclass cls)
+{
+	if (!m || !module)
+		return;
+	for (size_t i = 0; i < m->n; i++)
+		if (!m->pats[i].used && pat_level(&m->pats[i], module, cls) != CT_MATCH_NONE)
+			m->pats[i].used = true;
+}
+
+const char *ct_matcher_unused(const ct_matcher *m, size_t *iter)
+{
+	for (; m && *iter < m->n; (*iter)++)
+		if (!m->pats[*iter].used)
+			return m->pats[(*iter)++].text;
+	return NULL;
+}
+
+const char *ct_matcher_pattern(const ct_matcher *m, size_t i)
+{
+	return m && i < m->n ? m->pats[i].text : NULL;
 }
 
 void ct_matcher_free(ct_matcher *m)
@@ -201,6 +241,7 @@ int ct_qconfig_compile(const ct_qconfig *c, ct_qmatch **out, ct_error *err)
 		}
 	}
 	m->n_groups = c->n_groups;
+	m->cfg = c;
 	int rc = CT_OK;
 	for (size_t g = 0; g < c->n_groups && !rc; g++) {
 		char what[CT_MATCH_SHOW_MAX * 4 + 64];
@@ -221,19 +262,102 @@ int ct_qconfig_compile(const ct_qconfig *c, ct_qmatch **out, ct_error *err)
 	return CT_OK;
 }
 
-bool ct_qmatch_ignored(const ct_qmatch *m, const char *module)
+bool ct_qmatch_ignored(const ct_qmatch *m, const char *module, ct_modclass cls)
 {
-	return m && ct_matcher_match(m->ignore, module);
+	return m && ct_matcher_match(m->ignore, module, cls);
 }
 
-int ct_qmatch_group(const ct_qmatch *m, const char *module)
+static const char *level_name(int level)
 {
-	if (!m || !module || ct_qmatch_ignored(m, module))
-		return -1;
+	return level == CT_MATCH_EXACT ? "its exact name" :
+	       level == CT_MATCH_REGEX ? "a regex" : "its class";
+}
+
+int ct_qmatch_resolve(const ct_qmatch *m, const char *module, ct_modclass cls, int *group,
+		      ct_error *err)
+{
+	*group = -1;
+	if (!m || !module || ct_qmatch_ignored(m, module, cls))
+		return CT_OK;
+	int best = CT_MATCH_NONE, tie = -1;
+	size_t best_pat = 0, tie_pat = 0;
+	for (size_t g = 0; g < m->n_groups; g++) {
+		size_t which = 0;
+		int l = ct_matcher_best(m->groups[g], module, cls, &which);
+		if (l == CT_MATCH_NONE)
+			continue;
+		if (best == CT_MATCH_NONE || l < best) {
+			best = l;
+			*group = (int)g;
+			best_pat = which;
+			tie = -1;
+		} else if (l == best && tie < 0) {
+			tie = (int)g;
+			tie_pat = which;
+		}
+	}
+	if (tie < 0)
+		return CT_OK;
+	char a[CT_MATCH_SHOW_MAX * 4 + 16], b[CT_MATCH_SHOW_MAX * 4 + 16];
+	char ta[CT_MATCH_SHOW_MAX * 4 + 16], tb[CT_MATCH_SHOW_MAX * 4 + 16];
+	char mod[CT_MATCH_SHOW_MAX * 4 + 16];
+	const ct_qconfig *c = m->cfg;
+	show(a, sizeof(a), c->groups[*group].name ? c->groups[*group].name : "?");
+	show(b, sizeof(b), c->groups[tie].name ? c->groups[tie].name : "?");
+	show(ta, sizeof(ta), ct_matcher_pattern(m->groups[*group], best_pat));
+	show(tb, sizeof(tb), ct_matcher_pattern(m->groups[tie], tie_pat));
+	show(mod, sizeof(mod), module);
+	*group = -1;
+	return ct_fail(err, CT_EINPUT, "%s: config groups %s (target \"%s\") and %s (target "
+		       "\"%s\") both match it by %s, so which scheme applies is ambiguous "
+		       "(make the targets disjoint, or name the module exactly in one group)",
+		       mod, a, ta, b, tb, level_name(best));
+}
+
+int ct_qmatch_group(const ct_qmatch *m, const char *module, ct_modclass cls)
+{
+	int g;
+	ct_error ignored;
+	return ct_qmatch_resolve(m, module, cls, &g, &ignored) == CT_OK ? g : -1;
+}
+
+void ct_qmatch_mark(ct_qmatch *m, const char *module, ct_modclass cls)
+{
+	if (!m)
+		return;
 	for (size_t g = 0; g < m->n_groups; g++)
-		if (ct_matcher_match(m->groups[g], module))
-			return (int)g;
-	return -1;
+		ct_matcher_mark(m->groups[g], module, cls);
+	ct_matcher_mark(m->ignore, module, cls);
+}
+
+void ct_qmatch_unused(const ct_qmatch *m, const char *const *quiet, size_t n_quiet,
+		      ct_strlist *out)
+{
+	if (!m)
+		return;
+	char shown[CT_MATCH_SHOW_MAX * 4 + 16], name[CT_MATCH_SHOW_MAX * 4 + 16];
+	for (size_t g = 0; g < m->n_groups; g++) {
+		size_t it = 0;
+		const char *p;
+		show(name, sizeof(name), m->cfg->groups[g].name ? m->cfg->groups[g].name : "?");
+		while ((p = ct_matcher_unused(m->groups[g], &it)))
+			ct_strlist_addf(out, "config group %s: target \"%s\" matches no module%s",
+					name, show(shown, sizeof(shown), p),
+					ct_class_target(p) || strncmp(p, REGEX_PREFIX, 3) == 0 ? "" :
+					" (not a module name of this checkpoint, nor a class ctensors "
+					"recognises: Linear, Embedding, Conv1D, Conv1d, Conv2d, Conv3d, "
+					"*Norm, Module)");
+	}
+	size_t it = 0;
+	const char *p;
+	while ((p = ct_matcher_unused(m->ignore, &it))) {
+		bool implicit = false;
+		for (size_t i = 0; i < n_quiet && !implicit; i++)
+			implicit = strcmp(quiet[i], p) == 0;
+		if (!implicit)
+			ct_strlist_addf(out, "ignore entry \"%s\" matches no module",
+					show(shown, sizeof(shown), p));
+	}
 }
 
 void ct_qmatch_free(ct_qmatch *m)

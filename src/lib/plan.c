@@ -1,4 +1,5 @@
 #include "plan.h"
+#include "strbuf.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -30,13 +31,16 @@ void ct_plan_free(ct_plan *p)
 	if (!p)
 		return;
 	for (size_t s = 0; s < p->n_shards; s++) {
-		for (size_t i = 0; i < p->shards[s].n_items; i++)
+		for (size_t i = 0; i < p->shards[s].n_items; i++) {
 			free(p->shards[s].items[i].module);
+			free(p->shards[s].items[i].why);
+		}
 		free(p->shards[s].items);
 		free(p->shards[s].name);
 		ct_st_builder_free(p->shards[s].builder);
 	}
 	free(p->shards);
+	ct_strlist_free(&p->warnings);
 	free(p);
 }
 
@@ -171,16 +175,46 @@ static bool fusion_key(const char *module, char *key, size_t size)
 	return false;
 }
 
-static bool is_candidate(const ct_tensor *t, char *module, size_t size)
+/* True when t is the weight of a module (its name ends in ".weight"); the
+ * module's name goes to module and its inferred class to *cls. */
+static bool weight_module(const ct_tensor *t, const ct_arch *arch, char *module, size_t size,
+			  ct_modclass *cls)
 {
 	size_t n = t->name_len;
 	if (n < 7 || strcmp(t->name + n - 7, ".weight") != 0)
 		return false;
 	if (!ct_module_of(t->name, module, size))
 		return false;
-	size_t m = strlen(module);
-	/* norms are never Linear layers */
-	return !(m >= 4 && strcmp(module + m - 4, "norm") == 0);
+	*cls = ct_module_class(module, t->ndim, arch);
+	return true;
+}
+
+/* Marks every pattern of qm that matches a module of ck: each tensor's
+ * module (with its weight's class when it has one) and every ancestor, as
+ * the library walks model.named_modules(). */
+static void mark_modules(const ct_checkpoint *ck, const ct_arch *arch, ct_qmatch *qm)
+{
+	char module[CT_NAME_MAX];
+	for (size_t i = 0; i < ck->n_tensors; i++) {
+		const ct_tensor *t = ck->tensors[i].t;
+		ct_modclass cls;
+		if (!ct_module_of(t->name, module, sizeof(module)))
+			continue;
+		if (!weight_module(t, arch, module, sizeof(module), &cls)) {
+			cls = CT_MOD_OTHER;
+			char w[CT_NAME_MAX];
+			if (snprintf(w, sizeof(w), "%s.weight", module) < (int)sizeof(w)) {
+				const ct_tref *r = ct_ckpt_find(ck, w);
+				if (r)
+					continue;   /* marked with its weight */
+			}
+		}
+		ct_qmatch_mark(qm, module, cls);
+		for (char *dot = strrchr(module, '.'); dot; dot = strrchr(module, '.')) {
+			*dot = '\0';
+			ct_qmatch_mark(qm, module, CT_MOD_OTHER);
+		}
+	}
 }
 
 typedef struct gs_entry {
@@ -289,10 +323,11 @@ static int sparse_match_init(const ct_qconfig *cfg, sparse_match *m, ct_error *e
 	return rc;
 }
 
-static bool sparse_target(const sparse_match *m, const char *module)
+static bool sparse_target(const sparse_match *m, const char *module, ct_modclass cls)
 {
-	return m->codec && ct_matcher_match(m->targets, module) &&
-	       !(m->ignore && ct_matcher_match(m->ignore, module));
+	return m->codec && ct_modclass_quantizable(cls) &&
+	       ct_matcher_match(m->targets, module, cls) &&
+	       !(m->ignore && ct_matcher_match(m->ignore, module, cls));
 }
 
 /* Declares the outputs of a weight item: the quantization codec's, with its
@@ -327,8 +362,8 @@ static bool is_frozen_param(const char *local)
 
 /* In a frozen checkpoint, a quantized module's own parameters are consumed
  * by packing, not copied. */
-static bool consumed_frozen_param(const ct_checkpoint *ck, const ct_tensor *t, ct_qmatch *qm,
-				  const ct_qconfig *cfg)
+static bool consumed_frozen_param(const ct_checkpoint *ck, const ct_arch *arch,
+				  const ct_tensor *t, ct_qmatch *qm, const ct_qconfig *cfg)
 {
 	char module[CT_NAME_MAX];
 	if (!ct_module_of(t->name, module, sizeof(module)) ||
@@ -337,9 +372,10 @@ static bool consumed_frozen_param(const ct_checkpoint *ck, const ct_tensor *t, c
 	lookup_ctx l = { ck, module, NULL };
 	const ct_tensor *w = lookup(&l, "weight");
 	char m2[CT_NAME_MAX];
-	if (!w || !is_candidate(w, m2, sizeof(m2)))
+	ct_modclass cls;
+	if (!w || !weight_module(w, arch, m2, sizeof(m2), &cls) || !ct_modclass_quantizable(cls))
 		return false;
-	int g = ct_qmatch_group(qm, module);
+	int g = ct_qmatch_group(qm, module, cls);
 	return g >= 0 && cfg->groups[g].weights;
 }
 
@@ -458,25 +494,62 @@ int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_op
 	ct_plan *p = NULL;
 	if (!rc)
 		rc = plan_alloc(ck, cfg, &p, err);
+	ct_arch arch;
+	ct_arch_from_config(ck->config, &arch);
+	if (!rc)
+		mark_modules(ck, &arch, qm);
 	char module[CT_NAME_MAX];
 	for (size_t s = 0; !rc && s < ck->n_shards; s++) {
 		const ct_st_file *f = ck->shards[s];
 		for (size_t i = 0; i < f->n_tensors && !rc; i++) {
 			const ct_tensor *t = &f->tensors[i];
-			if (o->frozen && consumed_frozen_param(ck, t, qm, cfg))
+			if (o->frozen && consumed_frozen_param(ck, &arch, t, qm, cfg))
 				continue;
-			bool cand = is_candidate(t, module, sizeof(module));
-			int g = cand ? ct_qmatch_group(qm, module) : -1;
-			if (g >= 0 && !cfg->groups[g].weights)
-				g = -1;
-			bool sparse = cand && sparse_target(&sm, module);
+			ct_modclass cls = CT_MOD_OTHER;
+			bool cand = weight_module(t, &arch, module, sizeof(module), &cls);
+			int g = -1;
+			char why[160] = "";
+			if (cand) {
+				rc = ct_qmatch_resolve(qm, module, cls, &g, err);
+				if (rc) {
+					ct_error_prefix(err, "%s", ck->shard_names[s]);
+					break;
+				}
+				if (g >= 0 && !cfg->groups[g].weights) {
+					snprintf(why, sizeof(why), "group %s quantizes no weights",
+						 cfg->groups[g].name);
+					g = -1;
+				} else if (g >= 0 && !ct_modclass_quantizable(cls)) {
+					snprintf(why, sizeof(why), "%s module: compressed-tensors "
+						 "quantizes only Linear and Embedding modules",
+						 ct_modclass_name(cls));
+					g = -1;
+				} else if (g < 0 && ct_qmatch_ignored(qm, module, cls)) {
+					snprintf(why, sizeof(why), "ignored");
+				} else if (g < 0) {
+					snprintf(why, sizeof(why), "%s module: no target matches",
+						 ct_modclass_name(cls));
+				}
+			}
+			bool sparse = cand && sparse_target(&sm, module, cls);
 			bool skipped = false;
 			if (g >= 0 || sparse)
 				rc = plan_weight(p, s, t, module, g, sparse, o, cfg, &skipped, err);
+			if (skipped)
+				snprintf(why, sizeof(why), "does not fit the scheme (--skip-incompatible)");
 			if (!rc && ((g < 0 && !sparse) || skipped))
 				rc = add_copy(p, s, t, err);
+			if (!rc && why[0] && (g < 0 || skipped) && !sparse) {
+				ct_plan_shard *sh = &p->shards[s];
+				if (!(sh->items[sh->n_items - 1].why = strdup(why)))
+					rc = ct_fail(err, CT_EIO, "out of memory");
+			}
 		}
 	}
+	if (!rc)
+		ct_qmatch_unused(qm, o->implicit_ignore, o->n_implicit_ignore, &p->warnings);
+	if (!rc && p->warnings.failed)
+		rc = ct_fail(err, CT_EIO, "out of memory");
 	if (!rc)
 		rc = plan_global_scales(p, o->fuse_global_scale, err);
 	if (!rc && sm.codec && p->sparse_numel)
@@ -492,6 +565,17 @@ int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_op
 	return CT_OK;
 }
 
+int ct_plan_check_nonempty(const ct_plan *p, ct_error *err)
+{
+	if (p->params_quantized || p->sparse_numel)
+		return CT_OK;
+	const ct_checkpoint *ck = p->ckpt;
+	return ct_fail(err, CT_EINPUT, "%s: nothing to %s: no weight of the checkpoint is "
+		       "matched by the config's targets and left to quantize (--dry-run says "
+		       "why each weight is kept)", ck->kind == CT_CKPT_DIR ? ck->dir :
+		       ck->shard_names[0], p->cfg->n_groups ? "quantize" : "compress");
+}
+
 #define SPARSE_MIN_ZEROS 0.49 /* llm-compressor's threshold for a sparse module */
 
 int ct_plan_select_sparse(const ct_checkpoint *ck, ct_qconfig *cfg, ct_error *err)
@@ -504,9 +588,13 @@ int ct_plan_select_sparse(const ct_checkpoint *ck, ct_qconfig *cfg, ct_error *er
 	size_t ns = 0, nd = 0;
 	int rc = sparse && dense ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
 	char module[CT_NAME_MAX];
+	ct_arch arch;
+	ct_arch_from_config(ck->config, &arch);
 	for (size_t i = 0; !rc && i < ck->n_tensors; i++) {
 		const ct_tensor *t = ck->tensors[ck->by_name[i]].t;
-		if (!is_candidate(t, module, sizeof(module)) || t->ndim != 2 ||
+		ct_modclass cls;
+		/* the sparsity config's targets are "Linear" */
+		if (!weight_module(t, &arch, module, sizeof(module), &cls) || cls != CT_MOD_LINEAR ||
 		    ct_dtype_size(t->dtype) == 0)
 			continue;
 		uint64_t zeros = t->nelem - ct_sparse_count_nonzero(t->dtype, t->data, t->nelem);
@@ -583,8 +671,8 @@ static bool compressed_module_of(const ct_checkpoint *ck, const ct_tensor *t, ch
 
 /* Adds the decode item of module, whose tensor t is the primary one. */
 static int plan_decode_module(ct_plan *p, size_t s, const ct_tensor *t, const char *module,
-			      const ct_qconfig *cfg, ct_qmatch *qm, ct_dtype out_dtype,
-			      ct_error *err)
+			      const ct_qconfig *cfg, ct_qmatch *qm, const ct_arch *arch,
+			      ct_dtype out_dtype, ct_error *err)
 {
 	const ct_checkpoint *ck = p->ckpt;
 	const char *fname = ck->shard_names[s];
@@ -592,7 +680,21 @@ static int plan_decode_module(ct_plan *p, size_t s, const ct_tensor *t, const ch
 	lookup_ctx l = { ck, module, NULL };
 	bool sparse = lookup(&l, "compressed") != NULL;
 	bool quant = lookup(&l, "weight_scale") != NULL;
-	int g = quant ? ct_qmatch_group(qm, module) : -1;
+	int g = -1;
+	if (quant) {
+		/* a compressed module holds a 2-D weight */
+		ct_modclass cls = ct_module_class(module, 2, arch);
+		int rc = ct_qmatch_resolve(qm, module, cls, &g, err);
+		if (rc)
+			return ct_error_prefix(err, "%s", fname);
+		/* writers that match by name alone quantized embeddings under
+		 * "Linear": decode them with the group that names them so */
+		if (g < 0 && cls != CT_MOD_LINEAR && !ct_qmatch_ignored(qm, module, cls)) {
+			rc = ct_qmatch_resolve(qm, module, CT_MOD_LINEAR, &g, err);
+			if (rc)
+				return ct_error_prefix(err, "%s", fname);
+		}
+	}
 	if (quant && (g < 0 || !cfg->groups[g].weights))
 		return ct_fail(err, CT_EINPUT, "%s: %s: compressed tensors of a module that no "
 			       "config group targets (is the config the checkpoint's?)", fname,
@@ -695,13 +797,16 @@ int ct_plan_decompress(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_dtype 
 		return rc;
 	ct_plan *p = NULL;
 	rc = plan_alloc(ck, cfg, &p, err);
+	ct_arch arch;
+	ct_arch_from_config(ck->config, &arch);
 	char module[CT_NAME_MAX];
 	for (size_t s = 0; !rc && s < ck->n_shards; s++) {
 		const ct_st_file *f = ck->shards[s];
 		for (size_t i = 0; i < f->n_tensors && !rc; i++) {
 			const ct_tensor *t = &f->tensors[i];
 			if (compressed_module_of(ck, t, module, sizeof(module)))
-				rc = plan_decode_module(p, s, t, module, cfg, qm, out_dtype, err);
+				rc = plan_decode_module(p, s, t, module, cfg, qm, &arch, out_dtype,
+							err);
 			else
 				rc = add_copy(p, s, t, err);
 		}

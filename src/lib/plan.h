@@ -17,6 +17,7 @@
 #include "codec.h"
 #include "qconfig.h"
 #include "safetensors.h"
+#include "strbuf.h"
 
 typedef enum ct_item_kind {
 	CT_ITEM_COPY,      /* tensor passes through unchanged */
@@ -42,6 +43,7 @@ typedef struct ct_plan_item {
 	ct_codec_tensor out[CT_CODEC_MAX_OUT];
 	ct_dtype out_dtype;        /* DECODE: dtype written */
 	uint64_t in_bytes;         /* input bytes this item consumes (progress) */
+	char *why;                 /* COPY of a module's weight: why it stays dense, or NULL */
 } ct_plan_item;
 
 typedef struct ct_plan_shard {
@@ -61,12 +63,15 @@ typedef struct ct_plan {
 	uint64_t params_total;
 	uint64_t sparse_zeros;     /* zeros among the sparsity targets' weights */
 	uint64_t sparse_numel;     /* elements of the sparsity targets' weights */
+	ct_strlist warnings;       /* for the user: targets or ignore entries matching nothing */
 } ct_plan;
 
 typedef struct ct_quant_opts {
 	bool skip_incompatible;    /* leave unfit weights dense and ignore them */
 	bool fuse_global_scale;    /* NVFP4: share gs across q/k/v, gate/up, w1/w3 */
 	bool frozen;               /* scales come from the checkpoint (weight_scale, ...) */
+	const char *const *implicit_ignore; /* ignore entries the tool added itself: */
+	size_t n_implicit_ignore;  /* not warned about when they match nothing */
 } ct_quant_opts;
 
 /* Plans quantizing ckpt with cfg (normalized), and compressing the targets
@@ -77,6 +82,10 @@ typedef struct ct_quant_opts {
  * and records global_sparsity in cfg. */
 int ct_plan_quantize(const ct_checkpoint *ckpt, ct_qconfig *cfg, const ct_quant_opts *o,
 		     ct_plan **out, ct_error *err);
+
+/* Refuses a plan that quantizes and compresses nothing (a config whose
+ * targets match no weight): CT_EINPUT. */
+int ct_plan_check_nonempty(const ct_plan *p, ct_error *err);
 
 /* Chooses, as llm-compressor does for a whole model, what cfg's sparsity
  * config targets: a 2-D weight is sparse when at least 49% of it is zero

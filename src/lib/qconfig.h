@@ -16,6 +16,7 @@
 
 #include "ct_error.h"
 #include "dtype.h"
+#include "modclass.h"
 
 typedef enum ct_qtype { CT_QTYPE_INT, CT_QTYPE_FLOAT } ct_qtype;
 
@@ -169,25 +170,52 @@ json_t *ct_qconfig_to_json(const ct_qconfig *c);
 
 void ct_qconfig_free(ct_qconfig *c);
 
-/* ---- matching (FORMAT.md §5.6; name-only) ---- */
+/* ---- matching (FORMAT.md §5.6, compressed-tensors utils/match.py) ---- */
 
-/* A compiled set of target/ignore patterns: exact names, "re:" Python regexes
- * anchored at the start (re.match), and the class name "Linear" (matches
- * every candidate module). */
+/* How specifically a pattern matches a module, most specific first. */
+enum { CT_MATCH_NONE = -1, CT_MATCH_EXACT = 0, CT_MATCH_REGEX = 1, CT_MATCH_CLASS = 2 };
+
+/* A compiled set of target/ignore patterns: "re:" Python regexes anchored
+ * at the start (re.match) against the module name, and other entries, which
+ * match a module of that exact name or of that class (modclass.h). */
 typedef struct ct_matcher ct_matcher;
 
 int ct_matcher_new(const char *const *patterns, size_t n, const char *what,
 		   ct_matcher **out, ct_error *err);
-bool ct_matcher_match(const ct_matcher *m, const char *module);
+/* True when some pattern matches module (of class cls). */
+bool ct_matcher_match(const ct_matcher *m, const char *module, ct_modclass cls);
+/* The most specific level at which a pattern matches (CT_MATCH_*), and in
+ * *which the first pattern matching at that level. */
+int ct_matcher_best(const ct_matcher *m, const char *module, ct_modclass cls, size_t *which);
+/* Marks the patterns that match module as used. Not thread-safe. */
+void ct_matcher_mark(ct_matcher *m, const char *module, ct_modclass cls);
+/* The next pattern at or after *iter never marked used, or NULL. */
+const char *ct_matcher_unused(const ct_matcher *m, size_t *iter);
+/* Pattern i as written. */
+const char *ct_matcher_pattern(const ct_matcher *m, size_t i);
 void ct_matcher_free(ct_matcher *m);
 
-/* Which group (index) quantizes module, or -1: the first group whose targets
- * match, unless an ignore entry matches. Compiled matchers for c are built
- * once by ct_qconfig_compile. */
+/* The patterns of a whole config, compiled once by ct_qconfig_compile; c
+ * must outlive them. */
 typedef struct ct_qmatch ct_qmatch;
 int ct_qconfig_compile(const ct_qconfig *c, ct_qmatch **out, ct_error *err);
-int ct_qmatch_group(const ct_qmatch *m, const char *module);
-bool ct_qmatch_ignored(const ct_qmatch *m, const char *module);
+/* Which group (index) quantizes module, as the library chooses it: none
+ * (-1) when an ignore entry matches; else the group whose target matches
+ * most specifically (exact name, then regex, then class). Two groups
+ * matching at that same level are refused (CT_EINPUT naming both), where
+ * the library would silently take one. */
+int ct_qmatch_resolve(const ct_qmatch *m, const char *module, ct_modclass cls, int *group,
+		      ct_error *err);
+/* The same, -1 on a tie. */
+int ct_qmatch_group(const ct_qmatch *m, const char *module, ct_modclass cls);
+bool ct_qmatch_ignored(const ct_qmatch *m, const char *module, ct_modclass cls);
+/* Marks every target and ignore entry that matches module. Not thread-safe. */
+void ct_qmatch_mark(ct_qmatch *m, const char *module, ct_modclass cls);
+/* Adds a warning to out for every target and ignore entry never marked,
+ * except the ignore entries listed in quiet. */
+struct ct_strlist;
+void ct_qmatch_unused(const ct_qmatch *m, const char *const *quiet, size_t n_quiet,
+		      struct ct_strlist *out);
 void ct_qmatch_free(ct_qmatch *m);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include "kernels.h"
 
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -394,9 +395,43 @@ int ct_qparams_compute(const ct_qargs *a, const ct_wview *w, float gs,
 			s = zero_scale_eps(a, s_dtype);
 		p->scale[i] = s;
 	}
+	/* A scale that overflowed the weight dtype (F16 weights spanning more
+	 * than 65504) would be written as Inf, which no loader can use and
+	 * verify rejects: the library writes it all the same, ctensors refuses. */
+	int rc2 = CT_OK;
+	for (uint64_t i = 0; i < cells; i++) {
+		/* NaN and Inf weights are named by the row pass instead */
+		if ((isfinite(p->scale[i]) && p->scale[i] > 0.0f) || !isfinite(mn[i]) ||
+		    !isfinite(mx[i]))
+			continue;
+		uint64_t r0 = (i / p->scols) * p->cell_rows, c0 = (i % p->scols) * p->cell_cols;
+		rc2 = ct_fail(err, CT_EINPUT, "the scale of the group at row %" PRIu64 ", column %"
+			      PRIu64 " is %g: its weights span [%g, %g], a range %s cannot hold "
+			      "(use a symmetric scheme, or convert the weights to BF16 or F32 "
+			      "first)", r0, c0, (double)p->scale[i], (double)mn[i], (double)mx[i],
+			      ct_dtype_name(wd));
+		break;
+	}
+	/* (q - z) * s rounded to the weight dtype can overflow for the extreme
+	 * codes of a group whose values sit at the top of that dtype: then the
+	 * rows are checked as they are quantized (ct_codec_quantize_rows). */
+	ct_dtype dq = ct_dequant_dtype(p);
+	float top = dq == CT_F16 ? 65504.0f : dq == CT_BF16 ? 3.3895314e38f : FLT_MAX;
+	for (uint64_t i = 0; !rc2 && i < cells; i++) {
+		float z = p->zp ? (float)p->zp[i] : 0.0f;
+		float worst = fmaxf(fabsf((float)p->q_min - z), fabsf((float)p->q_max - z));
+		float s_eff = tg ? p->scale[i] / gs : p->scale[i];
+		/* a loose bound: the row pass then checks the exact values */
+		if (!(worst * s_eff < 0.5f * top)) {
+			p->check_overflow = true;
+			break;
+		}
+	}
 	free(mn);
 	free(mx);
-	return CT_OK;
+	if (rc2)
+		ct_qparams_free(p);
+	return rc2;
 }
 
 /* ------------------------------------------------------------ per row --- */

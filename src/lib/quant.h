@@ -48,6 +48,7 @@ typedef struct ct_qparams {
 	float gs;                  /* NVFP4 global scale */
 	int q_min, q_max;          /* int range; float formats: ±grid max */
 	bool check_grid;           /* frozen weights: quantizing must be lossless */
+	bool check_overflow;       /* some code may decompress to ±Inf in the weight dtype */
 	bool simd;                 /* vector kernels allowed (on by default) */
 } ct_qparams;
 

@@ -165,3 +165,39 @@ const char *ct_show(char *dst, size_t size, const char *s, size_t max)
 		dst[o] = '\0';
 	return dst;
 }
+
+void ct_strlist_addf(ct_strlist *l, const char *fmt, ...)
+{
+	if (l->failed)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		char **items = realloc(l->items, cap * sizeof(*items));
+		if (!items) {
+			l->failed = true;
+			return;
+		}
+		l->items = items;
+		l->cap = cap;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = NULL;
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		l->failed = true;
+		return;
+	}
+	l->items[l->n++] = s;
+}
+
+void ct_strlist_free(ct_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->n = l->cap = 0;
+	l->failed = false;
+}

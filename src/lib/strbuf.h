@@ -33,4 +33,15 @@ char *sb_steal(strbuf *sb, size_t *len);
  * control bytes as \xNN, cut with "..." after max bytes. Returns dst. */
 const char *ct_show(char *dst, size_t size, const char *s, size_t max);
 
+/* A list of messages (warnings a plan collects for the CLI to print).
+ * Out-of-memory is sticky as for strbuf. */
+typedef struct ct_strlist {
+	char **items;
+	size_t n, cap;
+	bool failed;
+} ct_strlist;
+
+void ct_strlist_addf(ct_strlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ct_strlist_free(ct_strlist *l);
+
 #endif

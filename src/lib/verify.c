@@ -313,28 +313,44 @@ static void *vworker(void *arg)
 	return NULL;
 }
 
-/* Targets of the config that were left dense: a loader would expect
- * compressed tensors there. */
+/* Targets of the config that were left dense (a loader would expect
+ * compressed tensors there), and compressed modules the config does not
+ * quantize as the library matches it (by name, regex or inferred class). */
 static void check_targets(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_qmatch *qm,
 			  ct_verify_report *r, ct_verify_tensor **slot_of_tref)
 {
 	char module[4096];
+	ct_arch arch;
+	ct_arch_from_config(ck->config, &arch);
 	for (size_t i = 0; i < ck->n_tensors; i++) {
 		const ct_tensor *t = ck->tensors[i].t;
 		size_t n = t->name_len;
-		if (n < 7 || strcmp(t->name + n - 7, ".weight") != 0 || t->ndim != 2 ||
-		    !ct_module_of(t->name, module, sizeof(module)))
+		if (!ct_module_of(t->name, module, sizeof(module)))
 			continue;
-		size_t m = strlen(module);
-		if (m >= 4 && strcmp(module + m - 4, "norm") == 0)
-			continue;
-		int g = ct_qmatch_group(qm, module);
-		if (g < 0 || !cfg->groups[g].weights)
+		const char *local = t->name + strlen(module) + 1;
+		bool dense_weight = n >= 7 && strcmp(local, "weight") == 0;
+		bool packed = strcmp(local, "weight_packed") == 0 ||
+			      (dense_weight && ct_dtype_size(t->dtype) == 1);
+		if (!dense_weight && !packed)
 			continue;
 		char scale[4096 + 16];
 		snprintf(scale, sizeof(scale), "%s.weight_scale", module);
-		if (!ct_ckpt_find(ck, scale) && ct_dtype_is_float(t->dtype) &&
-		    ct_dtype_size(t->dtype) >= 2)
+		bool compressed = ct_ckpt_find(ck, scale) != NULL;
+		ct_modclass cls = ct_module_class(module, compressed ? 2 : t->ndim, &arch);
+		int g;
+		ct_error tie;
+		if (ct_qmatch_resolve(qm, module, cls, &g, &tie) != CT_OK) {
+			set_problem(slot_of_tref[i], "%s", tie.msg);
+			continue;
+		}
+		bool quantizes = g >= 0 && cfg->groups[g].weights && ct_modclass_quantizable(cls);
+		if (compressed && !quantizes)
+			set_problem(slot_of_tref[i], "compressed, but no config group quantizes "
+				    "this %s module as compressed-tensors matches targets%s",
+				    ct_modclass_name(cls), g < 0 && ct_qmatch_ignored(qm, module, cls) ?
+				    " (the ignore list names it)" : "");
+		else if (!compressed && quantizes && dense_weight && ct_dtype_is_float(t->dtype) &&
+			 ct_dtype_size(t->dtype) >= 2)
 			set_problem(slot_of_tref[i], "targeted by config group %s but not "
 				    "compressed", cfg->groups[g].name);
 	}

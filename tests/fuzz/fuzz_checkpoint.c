@@ -293,7 +293,7 @@ static int add_preset_ignores(ct_qconfig *cfg, const ct_checkpoint *ck, ct_error
 		if (n < 7 || strcmp(t->name + n - 7, ".weight") != 0 ||
 		    !ct_module_of(t->name, module, sizeof(module)))
 			continue;
-		if (ct_matcher_match(m, module)) {
+		if (ct_matcher_match(m, module, ct_module_class(module, t->ndim, NULL))) {
 			const char *mm = module;
 			rc = ct_qconfig_add_ignore(cfg, &mm, 1, err);
 		}

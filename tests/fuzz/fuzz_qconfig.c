@@ -85,17 +85,19 @@ static void try_match(const ct_qconfig *c)
 	int rc = ct_qconfig_compile(c, &m, &err);
 	CHECK(rc == CT_OK, "a parsed config does not compile: %s", err.msg);
 	for (size_t i = 0; i < N_MODULES; i++) {
-		int g = ct_qmatch_group(m, module_names[i]);
-		CHECK(g >= -1 && g < (int)c->n_groups, "group %d of %zu", g, c->n_groups);
-		(void)ct_qmatch_ignored(m, module_names[i]);
+		for (int cls = 0; cls < CT_MOD_COUNT; cls++) {
+			int g = ct_qmatch_group(m, module_names[i], (ct_modclass)cls);
+			CHECK(g >= -1 && g < (int)c->n_groups, "group %d of %zu", g, c->n_groups);
+			(void)ct_qmatch_ignored(m, module_names[i], (ct_modclass)cls);
+		}
 	}
 	size_t extra = 0;
 	for (size_t g = 0; g < c->n_groups && extra < MAX_EXTRA_SUBJECTS; g++)
 		for (size_t t = 0; t < c->groups[g].n_targets && extra < MAX_EXTRA_SUBJECTS;
 		     t++, extra++)
-			(void)ct_qmatch_group(m, c->groups[g].targets[t]);
+			(void)ct_qmatch_group(m, c->groups[g].targets[t], CT_MOD_LINEAR);
 	for (size_t i = 0; i < c->n_ignore && extra < MAX_EXTRA_SUBJECTS; i++, extra++)
-		(void)ct_qmatch_group(m, c->ignore[i]);
+		(void)ct_qmatch_group(m, c->ignore[i], CT_MOD_EMBEDDING);
 	ct_qmatch_free(m);
 }
 

@@ -5,7 +5,7 @@
  *
  * SHAPE is dimensions joined by 'x' ("64x128", "256", "" for a scalar);
  * FILL is rand (default: deterministic values in [-1, 1)), zero, nan
- * (random with one NaN), inf, or a number. DTYPE is F32, F16 or BF16 (or
+ * (random with one NaN), inf, a number, or pmX (+X and -X alternating). DTYPE is F32, F16 or BF16 (or
  * I8/I32/U8 filled with small integers). __metadata__ is {"format":"pt"}.
  */
 #include <errno.h>
@@ -114,6 +114,8 @@ int main(int argc, char **argv)
 			else if (strcmp(sp[i].fill, "rand") == 0 || strcmp(sp[i].fill, "nan") == 0 ||
 				 strcmp(sp[i].fill, "inf") == 0)
 				v = next_unit();
+			else if (strncmp(sp[i].fill, "pm", 2) == 0)
+				v = (k & 1 ? -1 : 1) * atof(sp[i].fill + 2);
 			else
 				v = atof(sp[i].fill);
 			if (k == sp[i].nelem / 2 && strcmp(sp[i].fill, "nan") == 0)

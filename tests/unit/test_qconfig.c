@@ -20,6 +20,7 @@
 
 #include "pyjson.h"
 #include "qconfig.h"
+#include "strbuf.h"
 
 /* FORMAT.md §5.4.1-§5.4.3, the "quantization_config" value de-indented by
  * two spaces (it is Python's json.dumps(indent=2, sort_keys=True) output). */
@@ -1322,16 +1323,21 @@ static ct_qmatch *compile_text(const char *text, ct_qconfig **cfg)
 	return m;
 }
 
-static bool match1(const char *pattern, const char *module)
+static bool match_cls(const char *pattern, const char *module, ct_modclass cls)
 {
 	ct_matcher *m = NULL;
 	ct_error err;
 	ct_error_clear(&err);
 	if (ct_matcher_new(&pattern, 1, "targets", &m, &err) != CT_OK)
 		fail_msg("%s: %s", pattern, err.msg);
-	bool r = ct_matcher_match(m, module);
+	bool r = ct_matcher_match(m, module, cls);
 	ct_matcher_free(m);
 	return r;
+}
+
+static bool match1(const char *pattern, const char *module)
+{
+	return match_cls(pattern, module, CT_MOD_LINEAR);
 }
 
 static void test_match_patterns(void **state)
@@ -1342,10 +1348,18 @@ static void test_match_patterns(void **state)
 	assert_false(match1("model.layers.0.mlp.down_proj", "model.layers.0.mlp.down_proj2"));
 	assert_false(match1("model.layers.0.mlp.down_proj", "model.layers.0.mlp"));
 	assert_false(match1("model.layers.0.mlp.down_proj", "xmodel.layers.0.mlp.down_proj"));
+	/* Class names match the class, not the name. */
 	assert_false(match1("Embedding", "model.embed_tokens"));
-	/* "Linear" is every module. */
+	assert_true(match_cls("Embedding", "model.embed_tokens", CT_MOD_EMBEDDING));
 	assert_true(match1("Linear", "model.layers.0.self_attn.q_proj"));
 	assert_true(match1("Linear", "lm_head"));
+	assert_false(match_cls("Linear", "model.embed_tokens", CT_MOD_EMBEDDING));
+	assert_false(match_cls("Linear", "h.0.attn.c_attn", CT_MOD_CONV1D_HF));
+	assert_true(match_cls("Conv1D", "h.0.attn.c_attn", CT_MOD_CONV1D_HF));
+	assert_false(match_cls("Conv1d", "h.0.attn.c_attn", CT_MOD_CONV1D_HF));
+	assert_true(match_cls("LlamaRMSNorm", "model.norm", CT_MOD_NORM));
+	assert_false(match_cls("LlamaRMSNorm", "model.layers.0.mlp.up_proj", CT_MOD_LINEAR));
+	assert_true(match_cls("Module", "model.layers.0", CT_MOD_OTHER));
 	assert_false(match1("linear", "lm_head"));
 	/* re.match: anchored at the start only. */
 	assert_true(match1("re:.*mlp\\.gate$", "model.layers.0.mlp.gate"));
@@ -1374,8 +1388,13 @@ static void test_match_patterns(void **state)
 	assert_non_null(strstr(err.msg, "re:(?P<x>a"));
 	/* An empty matcher matches nothing. */
 	assert_int_equal(ct_matcher_new(NULL, 0, "ignore", &m, &err), CT_OK);
-	assert_false(ct_matcher_match(m, "lm_head"));
+	assert_false(ct_matcher_match(m, "lm_head", CT_MOD_LINEAR));
 	ct_matcher_free(m);
+}
+
+static int group_of(const ct_qmatch *m, const char *module)
+{
+	return ct_qmatch_group(m, module, CT_MOD_LINEAR);
 }
 
 static void test_match_groups(void **state)
@@ -1388,28 +1407,163 @@ static void test_match_groups(void **state)
 		"{'num_bits': 4, 'group_size': 128}}, 'never': {'targets': ['model.norm'], "
 		"'weights': {}}}, 'ignore': ['lm_head', 're:.*mlp\\\\.gate$']}", &c);
 	assert_string_equal(c->groups[0].targets[0], "re:.*self_attn\\.(q|k)_proj$");
-	/* First matching group wins. */
-	assert_int_equal(ct_qmatch_group(m, "model.layers.0.self_attn.q_proj"), 0);
-	assert_int_equal(ct_qmatch_group(m, "model.layers.0.self_attn.k_proj"), 0);
-	assert_int_equal(ct_qmatch_group(m, "model.layers.0.self_attn.v_proj"), 1);
-	assert_int_equal(ct_qmatch_group(m, "model.norm"), 1);
+	/* A regex is more specific than a class. */
+	assert_int_equal(group_of(m, "model.layers.0.self_attn.q_proj"), 0);
+	assert_int_equal(group_of(m, "model.layers.0.self_attn.k_proj"), 0);
+	assert_int_equal(group_of(m, "model.layers.0.self_attn.v_proj"), 1);
+	/* An exact name is more specific than a class. */
+	assert_int_equal(group_of(m, "model.norm"), 2);
+	assert_int_equal(ct_qmatch_group(m, "model.norm", CT_MOD_NORM), 2);
 	/* Ignore wins over targets. */
-	assert_int_equal(ct_qmatch_group(m, "lm_head"), -1);
-	assert_true(ct_qmatch_ignored(m, "lm_head"));
-	assert_int_equal(ct_qmatch_group(m, "model.layers.3.mlp.gate"), -1);
-	assert_true(ct_qmatch_ignored(m, "model.layers.3.mlp.gate"));
-	assert_int_equal(ct_qmatch_group(m, "model.layers.3.mlp.gate_proj"), 1);
-	assert_false(ct_qmatch_ignored(m, "model.layers.3.mlp.gate_proj"));
+	assert_int_equal(group_of(m, "lm_head"), -1);
+	assert_true(ct_qmatch_ignored(m, "lm_head", CT_MOD_LINEAR));
+	assert_int_equal(group_of(m, "model.layers.3.mlp.gate"), -1);
+	assert_true(ct_qmatch_ignored(m, "model.layers.3.mlp.gate", CT_MOD_LINEAR));
+	assert_int_equal(group_of(m, "model.layers.3.mlp.gate_proj"), 1);
+	assert_false(ct_qmatch_ignored(m, "model.layers.3.mlp.gate_proj", CT_MOD_LINEAR));
+	/* "Linear" does not reach an embedding. */
+	assert_int_equal(ct_qmatch_group(m, "model.embed_tokens", CT_MOD_EMBEDDING), -1);
 	ct_qmatch_free(m);
 	ct_qconfig_free(c);
 
 	/* No group matches. */
 	m = compile_text("{'config_groups': {'g': {'targets': ['re:.*proj$'], 'weights': {}}}}",
 			 &c);
-	assert_int_equal(ct_qmatch_group(m, "model.embed_tokens"), -1);
-	assert_int_equal(ct_qmatch_group(m, "model.layers.0.mlp.up_proj"), 0);
+	assert_int_equal(group_of(m, "model.embed_tokens"), -1);
+	assert_int_equal(group_of(m, "model.layers.0.mlp.up_proj"), 0);
 	ct_qmatch_free(m);
 	ct_qconfig_free(c);
+}
+
+/* The group order of the file never decides: only how specific a match is. */
+static void test_match_precedence_order(void **state)
+{
+	(void)state;
+	static const char *const orders[2] = {
+		"{'config_groups': {'a': {'targets': ['Linear'], 'weights': {}}, 'b': {'targets': "
+		"['re:.*q_proj$'], 'weights': {}}, 'c': {'targets': ['model.layers.1.q_proj'], "
+		"'weights': {}}}}",
+		"{'config_groups': {'c': {'targets': ['model.layers.1.q_proj'], 'weights': {}}, "
+		"'b': {'targets': ['re:.*q_proj$'], 'weights': {}}, 'a': {'targets': ['Linear'], "
+		"'weights': {}}}}",
+	};
+	for (int i = 0; i < 2; i++) {
+		ct_qconfig *c;
+		ct_qmatch *m = compile_text(orders[i], &c);
+		const char *want_q = "b", *want_exact = "c", *want_other = "a";
+		int g = group_of(m, "model.layers.0.q_proj");
+		assert_true(g >= 0);
+		assert_string_equal(c->groups[g].name, want_q);
+		g = group_of(m, "model.layers.1.q_proj");
+		assert_true(g >= 0);
+		assert_string_equal(c->groups[g].name, want_exact);
+		g = group_of(m, "model.layers.1.o_proj");
+		assert_true(g >= 0);
+		assert_string_equal(c->groups[g].name, want_other);
+		ct_qmatch_free(m);
+		ct_qconfig_free(c);
+	}
+}
+
+/* Two groups matching at the same level: refused, naming both. */
+static void test_match_ties(void **state)
+{
+	(void)state;
+	static const char *const ties[] = {
+		"{'config_groups': {'x': {'targets': ['re:.*proj$'], 'weights': {}}, 'y': "
+		"{'targets': ['re:.*q_proj$'], 'weights': {}}}}",
+		"{'config_groups': {'x': {'targets': ['Linear'], 'weights': {}}, 'y': "
+		"{'targets': ['Linear'], 'weights': {}}}}",
+		"{'config_groups': {'x': {'targets': ['m.q_proj'], 'weights': {}}, 'y': "
+		"{'targets': ['re:zzz', 'm.q_proj'], 'weights': {}}}}",
+	};
+	for (size_t i = 0; i < sizeof(ties) / sizeof(ties[0]); i++) {
+		ct_qconfig *c;
+		ct_qmatch *m = compile_text(ties[i], &c);
+		int g = 7;
+		ct_error err;
+		ct_error_clear(&err);
+		assert_int_equal(ct_qmatch_resolve(m, "m.q_proj", CT_MOD_LINEAR, &g, &err),
+				 CT_EINPUT);
+		assert_int_equal(g, -1);
+		assert_non_null(strstr(err.msg, "m.q_proj"));
+		assert_non_null(strstr(err.msg, "groups x"));
+		assert_non_null(strstr(err.msg, "and y"));
+		assert_int_equal(group_of(m, "m.q_proj"), -1);
+		/* an ignored module is never ambiguous */
+		ct_qmatch_free(m);
+		ct_qconfig_free(c);
+	}
+}
+
+/* Targets and ignore entries that match no module are reported. */
+static void test_match_unused(void **state)
+{
+	(void)state;
+	ct_qconfig *c;
+	ct_qmatch *m = compile_text(
+		"{'config_groups': {'g': {'targets': ['Linear', 're:.*nothing$', 'Embedding'], "
+		"'weights': {}}}, 'ignore': ['lm_head', 'model.absent']}", &c);
+	ct_qmatch_mark(m, "model.layers.0.q_proj", CT_MOD_LINEAR);
+	ct_qmatch_mark(m, "lm_head", CT_MOD_LINEAR);
+	ct_strlist w = { 0 };
+	ct_qmatch_unused(m, NULL, 0, &w);
+	assert_int_equal(w.n, 3);
+	assert_non_null(strstr(w.items[0], "re:.*nothing$"));
+	assert_non_null(strstr(w.items[1], "\"Embedding\""));
+	assert_non_null(strstr(w.items[2], "model.absent"));
+	ct_strlist_free(&w);
+	static const char *const quiet[] = { "model.absent" };
+	ct_qmatch_unused(m, quiet, 1, &w);
+	assert_int_equal(w.n, 2);
+	ct_strlist_free(&w);
+	ct_qmatch_free(m);
+	ct_qconfig_free(c);
+}
+
+static void test_module_classes(void **state)
+{
+	(void)state;
+	ct_arch none, llama, gpt2, bigcode;
+	ct_arch_from_config(NULL, &none);
+	json_t *j = json_pack("{s:s}", "model_type", "llama");
+	ct_arch_from_config(j, &llama);
+	json_decref(j);
+	j = json_pack("{s:[s]}", "architectures", "GPT2LMHeadModel");
+	ct_arch_from_config(j, &gpt2);
+	json_decref(j);
+	j = json_pack("{s:{s:s}}", "text_config", "model_type", "gpt_bigcode");
+	ct_arch_from_config(j, &bigcode);
+	json_decref(j);
+	assert_true(llama.known && !llama.hf_conv1d);
+	assert_true(gpt2.known && gpt2.hf_conv1d);
+	assert_true(bigcode.known && !bigcode.hf_conv1d);
+	assert_int_equal(ct_module_class("model.embed_tokens", 2, &llama), CT_MOD_EMBEDDING);
+	assert_int_equal(ct_module_class("transformer.wte", 2, &gpt2), CT_MOD_EMBEDDING);
+	assert_int_equal(ct_module_class("transformer.wpe", 2, &gpt2), CT_MOD_EMBEDDING);
+	assert_int_equal(ct_module_class("bert.embeddings.word_embeddings", 2, &none),
+			 CT_MOD_EMBEDDING);
+	assert_int_equal(ct_module_class("shared", 2, &none), CT_MOD_EMBEDDING);
+	assert_int_equal(ct_module_class("model.tok_embeddings", 2, &none), CT_MOD_EMBEDDING);
+	assert_int_equal(ct_module_class("transformer.h.0.attn.c_attn", 2, &gpt2), CT_MOD_CONV1D_HF);
+	assert_int_equal(ct_module_class("transformer.h.0.mlp.c_fc", 2, &none), CT_MOD_CONV1D_HF);
+	assert_int_equal(ct_module_class("transformer.h.0.attn.c_attn", 2, &bigcode), CT_MOD_LINEAR);
+	assert_int_equal(ct_module_class("model.layers.0.input_layernorm", 1, &llama), CT_MOD_NORM);
+	assert_int_equal(ct_module_class("model.layers.0.self_attn.q_norm", 2, &llama), CT_MOD_NORM);
+	assert_int_equal(ct_module_class("transformer.ln_f", 1, &gpt2), CT_MOD_NORM);
+	assert_int_equal(ct_module_class("vision.patch_embedding", 4, &none), CT_MOD_CONV2D);
+	assert_int_equal(ct_module_class("audio.conv1", 3, &none), CT_MOD_CONV1D);
+	assert_int_equal(ct_module_class("x.conv3", 5, &none), CT_MOD_CONV3D);
+	assert_int_equal(ct_module_class("model.layers.0.mlp.gate_proj", 2, &llama), CT_MOD_LINEAR);
+	assert_int_equal(ct_module_class("lm_head", 2, &llama), CT_MOD_LINEAR);
+	assert_int_equal(ct_module_class("model.layers.0.mlp.gate", 2, &llama), CT_MOD_LINEAR);
+	assert_true(ct_modclass_quantizable(CT_MOD_LINEAR));
+	assert_true(ct_modclass_quantizable(CT_MOD_EMBEDDING));
+	assert_false(ct_modclass_quantizable(CT_MOD_CONV1D_HF));
+	assert_false(ct_modclass_quantizable(CT_MOD_NORM));
+	assert_true(ct_class_target("Linear"));
+	assert_true(ct_class_target("LlamaRMSNorm"));
+	assert_false(ct_class_target("lm_head"));
 }
 
 struct thread_arg {
@@ -1423,13 +1577,13 @@ static void *match_thread(void *p)
 	char name[64];
 	for (int i = 0; i < 2000; i++) {
 		snprintf(name, sizeof(name), "model.layers.%d.self_attn.q_proj", i);
-		if (ct_qmatch_group(a->m, name) != 0)
+		if (group_of(a->m, name) != 0)
 			a->bad++;
 		snprintf(name, sizeof(name), "model.layers.%d.mlp.gate", i);
-		if (ct_qmatch_group(a->m, name) != -1)
+		if (group_of(a->m, name) != -1)
 			a->bad++;
 		snprintf(name, sizeof(name), "model.layers.%d.mlp.up_proj", i);
-		if (ct_qmatch_group(a->m, name) != 1)
+		if (group_of(a->m, name) != 1)
 			a->bad++;
 	}
 	return NULL;
@@ -1499,6 +1653,10 @@ int main(void)
 		cmocka_unit_test(test_mutators),
 		cmocka_unit_test(test_match_patterns),
 		cmocka_unit_test(test_match_groups),
+		cmocka_unit_test(test_match_precedence_order),
+		cmocka_unit_test(test_match_ties),
+		cmocka_unit_test(test_match_unused),
+		cmocka_unit_test(test_module_classes),
 		cmocka_unit_test(test_match_threads),
 		cmocka_unit_test(test_format_names),
 	};

@@ -1,0 +1,59 @@
+/*
+ * modclass.h - the torch class of a module, inferred from what a checkpoint
+ * shows: its name, the rank of its weight and config.json's model_type.
+ *
+ * compressed-tensors matches a class target ("Linear", "Embedding") against
+ * the module's class hierarchy and quantizes only nn.Linear and nn.Embedding
+ * modules (apply_quantization_config); vLLM matches "Linear" only against
+ * its linear layers. A tool that sees files, not modules, must guess the
+ * class the way transformers builds the model, or "Linear" would catch
+ * embeddings and GPT-2's transposed Conv1D weights.
+ */
+#ifndef CT_MODCLASS_H
+#define CT_MODCLASS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+typedef enum ct_modclass {
+	CT_MOD_LINEAR,       /* torch.nn.Linear */
+	CT_MOD_EMBEDDING,    /* torch.nn.Embedding */
+	CT_MOD_CONV1D_HF,    /* transformers' Conv1D (GPT-2 family): a transposed Linear */
+	CT_MOD_CONV1D,       /* torch.nn.Conv1d (3-D weight) */
+	CT_MOD_CONV2D,       /* torch.nn.Conv2d (4-D weight) */
+	CT_MOD_CONV3D,       /* torch.nn.Conv3d (5-D weight) */
+	CT_MOD_NORM,         /* LayerNorm, RMSNorm, ... (1-D weight or a norm's name) */
+	CT_MOD_OTHER,        /* anything else holding a weight */
+	CT_MOD_COUNT
+} ct_modclass;
+
+/* What config.json says about the architecture, as far as classes go. */
+typedef struct ct_arch {
+	bool known;          /* model_type or architectures present */
+	bool hf_conv1d;      /* the family builds c_attn/c_proj/c_fc as Conv1D */
+} ct_arch;
+
+/* Reads model_type and architectures (top level, else text_config); a NULL
+ * or unrelated config gives an unknown architecture. */
+void ct_arch_from_config(const json_t *config, ct_arch *out);
+
+/* The class of the module whose weight has ndim dimensions. Without a known
+ * architecture, GPT-2 style names (c_attn, c_proj, c_fc) count as Conv1D:
+ * leaving a Linear dense is safe, quantizing a transposed weight is not. */
+ct_modclass ct_module_class(const char *module, int ndim, const ct_arch *arch);
+
+/* "Linear", "Embedding", "Conv1D", "Conv1d", "Conv2d", "Conv3d", "Norm",
+ * "Module". */
+const char *ct_modclass_name(ct_modclass c);
+
+/* True for the classes compressed-tensors quantizes (Linear, Embedding). */
+bool ct_modclass_quantizable(ct_modclass c);
+
+/* True when target names a class this inference knows ("Linear",
+ * "Embedding", "Conv1D", "Conv1d/2d/3d", "Module", "...Norm"). */
+bool ct_class_target(const char *target);
+
+/* True when target names c or one of its base classes. */
+bool ct_modclass_matches(ct_modclass c, const char *target);
+
+#endif
