@@ -98,6 +98,9 @@ bool cli_parse_uint(const char *s, uint64_t max, uint64_t *out);
 
 int cli_default_threads(void);
 
+/* ct_ckpt_open, warning about weight files the index does not list. */
+int cli_open_checkpoint(const char *path, ct_checkpoint **out, ct_error *err);
+
 /* ---- output (output.c) ---- */
 
 typedef struct cli_output cli_output;

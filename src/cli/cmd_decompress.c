@@ -72,7 +72,7 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 	ct_checkpoint *ck = NULL;
 	ct_qconfig *cfg = NULL;
 	ct_plan *plan = NULL;
-	int rc = ct_ckpt_open(input, &ck, &err);
+	int rc = cli_open_checkpoint(input, &ck, &err);
 	if (!rc)
 		rc = cli_load_checkpoint_config(ck, a.config, &cfg, &err);
 	if (!rc)

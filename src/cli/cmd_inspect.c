@@ -89,7 +89,7 @@ static void inspect_free(inspect *in)
 /* Opens, reads the config, selects and describes. Returns a CT_* code. */
 static int inspect_load(inspect *in, const inspect_args *a, ct_error *err)
 {
-	int rc = ct_ckpt_open(in->path, &in->ck, err);
+	int rc = cli_open_checkpoint(in->path, &in->ck, err);
 	if (rc)
 		return rc;
 	const ct_checkpoint *ck = in->ck;
@@ -318,6 +318,9 @@ static int print_json(const inspect *in, bool with_stats)
 		json_object_set_new(o, "file", json_string(ck->shard_names[ck->tensors[i].shard]));
 		json_object_set_new(o, "role", json_string(in->role[i]));
 		json_object_set_new(o, "parameters", uint_json(in->td[i].params));
+		/* the class that target matching infers for the tensor's module */
+		json_object_set_new(o, "module_class", in->td[i].module_class == CT_MOD_COUNT ?
+				    json_null() : json_string(ct_modclass_name(in->td[i].module_class)));
 		if (with_stats)
 			json_object_set_new(o, "stats", in->has_stats[i] ?
 					    stats_json(&in->stats[i], in->two_four[i]) :

@@ -227,7 +227,7 @@ int cmd_verify(int argc, char **argv, const cli_command *self)
 	ct_checkpoint *ck = NULL, *orig = NULL;
 	ct_qconfig *cfg = NULL;
 	ct_verify_report *r = NULL;
-	int rc = ct_ckpt_open(path, &ck, &err);
+	int rc = cli_open_checkpoint(path, &ck, &err);
 	if (!rc && a.config) {
 		rc = cli_load_checkpoint_config(ck, a.config, &cfg, &err);
 	} else if (!rc) {
@@ -238,7 +238,7 @@ int cmd_verify(int argc, char **argv, const cli_command *self)
 		json_decref(j);
 	}
 	if (!rc && a.against)
-		rc = ct_ckpt_open(a.against, &orig, &err);
+		rc = cli_open_checkpoint(a.against, &orig, &err);
 	if (!rc)
 		rc = ct_verify(ck, cfg, orig, a.threads, &r, &err);
 	if (rc) {

@@ -231,3 +231,19 @@ cli_write_opts cli_write_defaults(void)
 {
 	return (cli_write_opts){ .threads = cli_default_threads(), .progress = -1 };
 }
+
+int cli_open_checkpoint(const char *path, ct_checkpoint **out, ct_error *err)
+{
+	int rc = ct_ckpt_open(path, out, err);
+	for (size_t i = 0; !rc && i < (*out)->n_unlisted; i++) {
+		if (cli_verbosity < 1)
+			break;
+		fputs("ctensors: warning: ", stderr);
+		cli_put_safe(stderr, (*out)->dir);
+		fputs(": ", stderr);
+		cli_put_safe(stderr, (*out)->unlisted[i]);
+		fprintf(stderr, " is not listed in the index: it is no part of the checkpoint, "
+			"and is not copied\n");
+	}
+	return rc;
+}

@@ -133,7 +133,7 @@ int cli_encode(const ct_checkpoint *ck, ct_qconfig *cfg, const cli_encode_opts *
 int cli_open_dense_input(const char *path, bool allow_frozen, ct_checkpoint **out,
 			 ct_error *err)
 {
-	int rc = ct_ckpt_open(path, out, err);
+	int rc = cli_open_checkpoint(path, out, err);
 	if (rc)
 		return rc;
 	json_t *existing = NULL;

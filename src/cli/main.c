@@ -44,7 +44,7 @@ static const cli_opt quantize_opts[] = {
 	{ OPT_IGNORE, "ignore", required_argument, "PATTERN",
 	  "leave this module dense: exact name or re:REGEX (repeatable)", NULL },
 	{ OPT_TARGETS, "targets", required_argument, "PATTERN",
-	  "quantize only these modules (repeatable; default Linear = all)", NULL },
+	  "quantize only these modules (repeatable; default Linear: every Linear module)", NULL },
 	{ OPT_GROUP_SIZE, "group-size", required_argument, "N", "override the group size",
 	  NULL },
 	{ OPT_SKIP_INCOMPAT, "skip-incompatible", no_argument, NULL,

@@ -410,10 +410,10 @@ int cli_output_copy_others(cli_output *o, const ct_checkpoint *in, ct_error *err
 			continue;
 		if (strcmp(n, "config.json") == 0 || (in->index_name && strcmp(n, in->index_name) == 0))
 			continue;
-		bool shard = false;
-		for (size_t i = 0; i < in->n_shards && !shard; i++)
-			shard = strcmp(n, in->shard_names[i]) == 0;
-		if (shard)
+		/* shards are written, not copied; weight files the index does not
+		 * list are no part of the checkpoint (cli_open_checkpoint warned) */
+		size_t len = strlen(n);
+		if (len >= 12 && strcmp(n + len - 12, ".safetensors") == 0)
 			continue;
 		char *src = join(in->dir, n);
 		struct stat st;

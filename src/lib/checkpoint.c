@@ -245,6 +245,45 @@ static int find_index(const char *dir, char **name, ct_error *err)
 	return rc;
 }
 
+/* Weight files in the model directory that the index does not name. */
+static int find_unlisted(ct_checkpoint *c, ct_error *err)
+{
+	DIR *d = opendir(c->dir);
+	if (!d)
+		return ct_fail(err, CT_EIO, "%s: cannot list: %s", c->dir, strerror(errno));
+	int rc = CT_OK;
+	struct dirent *de;
+	while (!rc && (de = readdir(d))) {
+		if (!ends_with(de->d_name, ".safetensors"))
+			continue;
+		bool listed = false;
+		for (size_t i = 0; i < c->n_shards && !listed; i++)
+			listed = strcmp(c->shard_names[i], de->d_name) == 0;
+		if (listed)
+			continue;
+		if (strcmp(de->d_name, "model.safetensors") == 0) {
+			rc = ct_fail(err, CT_EINPUT, "%s: model.safetensors is not listed in %s, "
+				     "but transformers loads model.safetensors before any index: "
+				     "remove it or move it out of the directory", c->dir,
+				     c->index_name);
+			break;
+		}
+		char **grown = realloc(c->unlisted, (c->n_unlisted + 1) * sizeof(char *));
+		if (!grown || !(grown[c->n_unlisted] = strdup(de->d_name))) {
+			if (grown)
+				c->unlisted = grown;
+			rc = ct_fail(err, CT_EIO, "out of memory");
+			break;
+		}
+		c->unlisted = grown;
+		c->n_unlisted++;
+	}
+	closedir(d);
+	if (!rc && c->n_unlisted > 1)
+		qsort(c->unlisted, c->n_unlisted, sizeof(char *), cmp_str);
+	return rc;
+}
+
 static char *dir_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -322,6 +361,8 @@ int ct_ckpt_open(const char *path, ct_checkpoint **out, ct_error *err)
 			rc = ct_json_load_file(index_path, CT_JSON_FILE_MAX, &c->index, err);
 			if (!rc)
 				rc = index_shards(c, index_path, err);
+			if (!rc)
+				rc = find_unlisted(c, err);
 		} else {
 			c->shard_names = calloc(1, sizeof(char *));
 			c->shards = calloc(1, sizeof(ct_st_file *));
@@ -380,6 +421,9 @@ void ct_ckpt_close(ct_checkpoint *c)
 		if (c->shard_names)
 			free(c->shard_names[i]);
 	}
+	for (size_t i = 0; i < c->n_unlisted; i++)
+		free(c->unlisted[i]);
+	free(c->unlisted);
 	free(c->shards);
 	free(c->shard_names);
 	free(c->tensors);

@@ -38,9 +38,13 @@ typedef struct ct_checkpoint {
 	size_t *by_name;        /* indices into tensors, sorted by name */
 	json_t *config;         /* config.json, or NULL */
 	json_t *index;          /* the index JSON, or NULL */
+	char **unlisted;        /* *.safetensors beside an index that it does not list */
+	size_t n_unlisted;      /* (read by nobody, copied by nobody; the CLI warns) */
 } ct_checkpoint;
 
-/* Opens path (file, directory or index file) and validates it whole. */
+/* Opens path (file, directory or index file) and validates it whole. A
+ * model.safetensors beside an index that does not list it is refused:
+ * transformers would load it instead of the shards. */
 int ct_ckpt_open(const char *path, ct_checkpoint **out, ct_error *err);
 void ct_ckpt_close(ct_checkpoint *c);
 

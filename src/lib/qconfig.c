@@ -1271,11 +1271,17 @@ int ct_qconfig_preset(const char *name, ct_qconfig **out, ct_error *err)
 	char shown[SHOW_BUF];
 	*out = NULL;
 	const preset *pr = name ? preset_find(name) : NULL;
-	if (!pr)
-		return ct_fail(err, CT_EUSAGE, "preset \"%s\" is unknown (W4A16, W4A16_ASYM, "
-			       "W8A16, W8A8, INT8, W4A8, W4AFP8, W{2..7}A{4,8,16}, FP8_DYNAMIC, "
-			       "FP8_BLOCK, NVFP4A16, MXFP4A16, MXFP4, MXFP8A16, MXFP8)",
-			       show(shown, sizeof(shown), name ? name : ""));
+	if (!pr) {
+		/* the list is the table's, so the message cannot name a preset
+		 * that does not exist */
+		char known[512];
+		size_t at = 0;
+		for (size_t i = 0; preset_names[i] && at < sizeof(known); i++)
+			at += (size_t)snprintf(known + at, sizeof(known) - at, "%s%s", i ? ", " : "",
+					       preset_names[i]);
+		return ct_fail(err, CT_EUSAGE, "preset \"%s\" is unknown (%s)",
+			       show(shown, sizeof(shown), name ? name : ""), known);
+	}
 	if (!pr->has_w)
 		return ct_fail(err, CT_EUSAGE, "preset %s: %s (pick a preset that quantizes "
 			       "weights, e.g. W4A16)", pr->name, pr->use_why);
