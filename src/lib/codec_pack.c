@@ -317,6 +317,9 @@ static int pack_load(const ct_qargs *a, ct_lookup_fn get, void *gctx, bool padde
 				q->zp[i] = (int8_t)zp->data[i];
 		}
 	}
+	const ct_tensor *g_idx = get(gctx, "weight_g_idx");
+	if (!rc && g_idx)
+		rc = ct_qparams_load_g_idx(q, g_idx, err);
 	if (!p || rc)
 		ct_qparams_free(q);
 	return rc;

@@ -699,9 +699,7 @@ static int plan_decode_module(ct_plan *p, size_t s, const ct_tensor *t, const ch
 		return ct_fail(err, CT_EINPUT, "%s: %s: compressed tensors of a module that no "
 			       "config group targets (is the config the checkpoint's?)", fname,
 			       module);
-	if (lookup(&l, "weight_g_idx"))
-		return ct_fail(err, CT_EINPUT, "%s: %s.weight_g_idx: activation ordering (g_idx) "
-			       "is not supported", fname, module);
+
 	const ct_codec *codec = NULL, *scodec = NULL;
 	if (!quant && !sparse)
 		return ct_fail(err, CT_EINPUT, "%s: %s: compressed tensors but neither %s.weight_scale "
@@ -716,6 +714,9 @@ static int plan_decode_module(ct_plan *p, size_t s, const ct_tensor *t, const ch
 				       fname, module, ct_format_name(fmt) ? ct_format_name(fmt) :
 				       "(none)");
 	}
+	if (lookup(&l, "weight_g_idx") && (!codec || codec->format != CT_FMT_PACK))
+		return ct_fail(err, CT_EINPUT, "%s: %s.weight_g_idx: activation order is read for "
+			       "pack-quantized modules only", fname, module);
 	if (sparse) {
 		const ct_sparsity *sp = cfg->sparsity;
 		if (!sp || !(scodec = ct_codec_for(sp->format)) ||
@@ -787,6 +788,36 @@ static int plan_decode_module(ct_plan *p, size_t s, const ct_tensor *t, const ch
 	return rc;
 }
 
+/* Parameters of activations and of the KV cache that calibrated
+ * checkpoints carry (input_scale, input_global_scale, k_scale, ...): the
+ * dense model has none, and the library's decompression drops them when the
+ * config accounts for them. */
+static bool dropped_on_decompress(const ct_tensor *t, const ct_qconfig *cfg)
+{
+	const char *dot = strrchr(t->name, '.');
+	const char *local = dot ? dot + 1 : t->name;
+	static const char *const act[] = { "input_scale", "input_zero_point",
+					   "input_global_scale", NULL };
+	static const char *const out_act[] = { "output_scale", "output_zero_point", NULL };
+	static const char *const kv[] = { "k_scale", "v_scale", "q_scale", "k_zero_point",
+					  "v_zero_point", NULL };
+	bool has_in = false, has_out = false;
+	for (size_t g = 0; g < cfg->n_groups; g++) {
+		has_in = has_in || cfg->groups[g].input_activations;
+		has_out = has_out || cfg->groups[g].output_activations;
+	}
+	for (size_t i = 0; act[i]; i++)
+		if (has_in && strcmp(local, act[i]) == 0)
+			return true;
+	for (size_t i = 0; out_act[i]; i++)
+		if (has_out && strcmp(local, out_act[i]) == 0)
+			return true;
+	for (size_t i = 0; kv[i]; i++)
+		if (cfg->kv_cache_scheme && strcmp(local, kv[i]) == 0)
+			return true;
+	return false;
+}
+
 int ct_plan_decompress(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_dtype out_dtype,
 		       ct_plan **out, ct_error *err)
 {
@@ -807,6 +838,8 @@ int ct_plan_decompress(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_dtype 
 			if (compressed_module_of(ck, t, module, sizeof(module)))
 				rc = plan_decode_module(p, s, t, module, cfg, qm, &arch, out_dtype,
 							err);
+			else if (dropped_on_decompress(t, cfg))
+				p->n_dropped++;
 			else
 				rc = add_copy(p, s, t, err);
 		}

@@ -64,6 +64,7 @@ typedef struct ct_plan {
 	uint64_t sparse_zeros;     /* zeros among the sparsity targets' weights */
 	uint64_t sparse_numel;     /* elements of the sparsity targets' weights */
 	ct_strlist warnings;       /* for the user: targets or ignore entries matching nothing */
+	size_t n_dropped;          /* decompress: activation and KV-cache parameters left out */
 } ct_plan;
 
 typedef struct ct_quant_opts {
@@ -96,7 +97,9 @@ int ct_plan_check_nonempty(const ct_plan *p, ct_error *err);
 int ct_plan_select_sparse(const ct_checkpoint *ckpt, ct_qconfig *cfg, ct_error *err);
 
 /* Plans decompressing ckpt described by cfg: every compressed module becomes
- * its dense weight (in out_dtype when not CT_DTYPE_COUNT). */
+ * its dense weight (in out_dtype when not CT_DTYPE_COUNT); activation and
+ * KV-cache parameters the config accounts for (input_scale, k_scale, ...)
+ * are left out, as the library's decompression leaves them. */
 int ct_plan_decompress(const ct_checkpoint *ckpt, const ct_qconfig *cfg, ct_dtype out_dtype,
 		       ct_plan **out, ct_error *err);
 

@@ -260,8 +260,63 @@ void ct_qparams_free(ct_qparams *p)
 {
 	free(p->scale);
 	free(p->zp);
+	free(p->g_idx);
+	free(p->g_scale);
+	free(p->g_zp);
 	p->scale = NULL;
 	p->zp = NULL;
+	p->g_idx = NULL;
+	p->g_scale = NULL;
+	p->g_zp = NULL;
+}
+
+int ct_qparams_load_g_idx(ct_qparams *p, const ct_tensor *t, ct_error *err)
+{
+	const ct_qargs *a = p->args;
+	if (a->strategy != CT_STRAT_GROUP)
+		return ct_fail(err, CT_EINPUT, "weight_g_idx: stored, but the strategy is not "
+			       "group (activation order needs groups)");
+	if ((t->dtype != CT_I32 && t->dtype != CT_I64) || t->ndim != 1 || t->nelem != p->cols)
+		return ct_fail(err, CT_EINPUT, "weight_g_idx: %s with %" PRIu64 " elements "
+			       "(expected I32 [%" PRIu64 "], a group per column)",
+			       ct_dtype_name(t->dtype), t->nelem, p->cols);
+	uint64_t *count = calloc(p->scols ? p->scols : 1, sizeof(uint64_t));
+	int32_t *g = malloc((size_t)p->cols * sizeof(int32_t));
+	if (!count || !g) {
+		free(count);
+		free(g);
+		return ct_fail(err, CT_EIO, "out of memory");
+	}
+	bool trivial = true;
+	int rc = CT_OK;
+	for (uint64_t j = 0; j < p->cols; j++) {
+		int64_t v = ct_load_i64(t->dtype, t->data, j);
+		if (v < 0 || (uint64_t)v >= p->scols) {
+			rc = ct_fail(err, CT_EINPUT, "weight_g_idx: column %" PRIu64 " has group %"
+				     PRId64 " (expected 0 to %" PRIu64 ")", j, v, p->scols - 1);
+			break;
+		}
+		g[j] = (int32_t)v;
+		count[v]++;
+		trivial = trivial && (uint64_t)v == j / p->cell_cols;
+	}
+	for (uint64_t k = 0; !rc && k < p->scols; k++)
+		if (count[k] != p->cell_cols)
+			rc = ct_fail(err, CT_EINPUT, "weight_g_idx: group %" PRIu64 " holds %"
+				     PRIu64 " columns (expected group_size %" PRIu64 ")", k,
+				     count[k], p->cell_cols);
+	free(count);
+	if (rc || trivial) {
+		free(g);
+		return rc;
+	}
+	p->g_idx = g;
+	p->g_scale = malloc((size_t)p->cols * sizeof(float));
+	if (p->zp)
+		p->g_zp = malloc((size_t)p->cols * sizeof(int32_t));
+	if (!p->g_scale || (p->zp && !p->g_zp))
+		return ct_fail(err, CT_EIO, "out of memory");
+	return CT_OK;
 }
 
 /* The dtype scales are cast to: the configured scale_dtype; NVFP4 scales
@@ -547,6 +602,18 @@ void ct_dequant_row(const ct_qparams *p, uint64_t r, const int32_t *q, ct_dtype 
 	ct_kernel_code code = a->type == CT_QTYPE_INT ? CT_K_INT :
 			      a->num_bits == 8 ? CT_K_FP8 : CT_K_FP4;
 	const int32_t *z = p->zp ? p->zp + base : NULL;
+	if (p->g_idx && !p->has_gs) {
+		/* activation order: gather the scale (and zero point) of each
+		 * column's group, then dequantize column by column */
+		for (uint64_t j = 0; j < p->cols; j++) {
+			p->g_scale[j] = p->scale[base + (uint64_t)p->g_idx[j]];
+			if (z)
+				p->g_zp[j] = z[p->g_idx[j]];
+		}
+		ct_k_dequant(p->simd, code, ct_dequant_dtype(p), out_dt, q, (size_t)p->cols, 1,
+			     p->g_scale, z ? p->g_zp : NULL, out);
+		return;
+	}
 	if (!p->has_gs) {
 		ct_k_dequant(p->simd, code, ct_dequant_dtype(p), out_dt, q, (size_t)p->cols,
 			     (size_t)p->cell_cols, p->scale + base, z, out);

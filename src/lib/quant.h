@@ -50,6 +50,9 @@ typedef struct ct_qparams {
 	bool check_grid;           /* frozen weights: quantizing must be lossless */
 	bool check_overflow;       /* some code may decompress to ±Inf in the weight dtype */
 	bool simd;                 /* vector kernels allowed (on by default) */
+	int32_t *g_idx;            /* activation order: the group of each column, or NULL */
+	float *g_scale;            /* with g_idx: one row of scales gathered per column */
+	int32_t *g_zp;             /* with g_idx and zero points: the same for them */
 } ct_qparams;
 
 /* Checks that the weight shape fits args (group divides columns, even
@@ -76,6 +79,13 @@ int ct_qparams_compute(const ct_qargs *args, const ct_wview *w, float gs,
  * dequantizer): scale values per cell, optional zero points. */
 int ct_qparams_init(const ct_qargs *args, ct_dtype wd, uint64_t rows, uint64_t cols,
 		    ct_qparams *p, ct_error *err);
+
+/* Reads weight_g_idx (I32 or I64 [cols]) for group-strategy params: the
+ * scale of column j is then that of group g_idx[j]. Refuses indices out
+ * of range, and groups that do not hold exactly group_size columns (the
+ * library's GPTQ writes each group full). A g_idx equal to j / group_size
+ * everywhere changes nothing and is not kept. */
+int ct_qparams_load_g_idx(ct_qparams *p, const struct ct_tensor *t, ct_error *err);
 
 void ct_qparams_free(ct_qparams *p);
 
