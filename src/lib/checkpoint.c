@@ -284,6 +284,57 @@ static int find_unlisted(ct_checkpoint *c, ct_error *err)
 	return rc;
 }
 
+static int single_shard(ct_checkpoint *c, const char *name, ct_error *err)
+{
+	c->shard_names = calloc(1, sizeof(char *));
+	c->shards = calloc(1, sizeof(ct_st_file *));
+	if (!c->shard_names || !c->shards || !(c->shard_names[0] = strdup(name)))
+		return ct_fail(err, CT_EIO, "out of memory");
+	c->n_shards = 1;
+	return CT_OK;
+}
+
+/* A directory without model.safetensors or an index: its *.safetensors
+ * files are the shards, in name order (Mistral's consolidated.safetensors). */
+static int unindexed_shards(ct_checkpoint *c, ct_error *err)
+{
+	DIR *d = opendir(c->dir);
+	if (!d)
+		return ct_fail(err, CT_EIO, "%s: cannot list: %s", c->dir, strerror(errno));
+	size_t cap = 0;
+	int rc = CT_OK;
+	struct dirent *de;
+	while (!rc && (de = readdir(d))) {
+		if (!ends_with(de->d_name, ".safetensors") || de->d_name[0] == '.')
+			continue;
+		if (c->n_shards == cap) {
+			size_t ncap = cap ? cap * 2 : 4;
+			char **names = realloc(c->shard_names, ncap * sizeof(char *));
+			if (!names) {
+				rc = ct_fail(err, CT_EIO, "out of memory");
+				break;
+			}
+			c->shard_names = names;
+			cap = ncap;
+		}
+		if (!(c->shard_names[c->n_shards] = strdup(de->d_name))) {
+			rc = ct_fail(err, CT_EIO, "out of memory");
+			break;
+		}
+		c->n_shards++;
+	}
+	closedir(d);
+	if (!rc && c->n_shards == 0)
+		rc = ct_fail(err, CT_EINPUT, "%s: no model.safetensors, no "
+			     "*.safetensors.index.json and no other *.safetensors (not a model "
+			     "directory)", c->dir);
+	if (!rc && !(c->shards = calloc(c->n_shards, sizeof(ct_st_file *))))
+		rc = ct_fail(err, CT_EIO, "out of memory");
+	if (!rc)
+		qsort(c->shard_names, c->n_shards, sizeof(char *), cmp_str);
+	return rc;
+}
+
 static char *dir_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -364,27 +415,30 @@ int ct_ckpt_open(const char *path, ct_checkpoint **out, ct_error *err)
 			if (!rc)
 				rc = find_unlisted(c, err);
 		} else {
-			c->shard_names = calloc(1, sizeof(char *));
-			c->shards = calloc(1, sizeof(ct_st_file *));
-			if (!c->shard_names || !c->shards ||
-			    !(c->shard_names[0] = strdup("model.safetensors"))) {
-				rc = ct_fail(err, CT_EIO, "out of memory");
-				goto done;
-			}
-			c->n_shards = 1;
 			char *p = path_join(c->dir, "model.safetensors");
 			bool exists = p && access(p, F_OK) == 0;
 			free(p);
-			if (!exists) {
-				rc = ct_fail(err, CT_EINPUT, "%s: no model.safetensors and no "
-					     "*.safetensors.index.json (not a model directory)",
-					     c->dir);
+			/* Mistral's native layout: consolidated.safetensors and no index */
+			rc = exists ? single_shard(c, "model.safetensors", err) :
+				     unindexed_shards(c, err);
+			if (rc)
 				goto done;
-			}
 		}
 		if (rc)
 			goto done;
-		char *cfg = path_join(c->dir, "config.json");
+		/* config.json, else Mistral's params.json */
+		c->config_name = "config.json";
+		char *cfg = path_join(c->dir, c->config_name);
+		if (cfg && access(cfg, F_OK) != 0) {
+			char *params = path_join(c->dir, "params.json");
+			if (params && access(params, F_OK) == 0) {
+				free(cfg);
+				cfg = params;
+				c->config_name = "params.json";
+			} else {
+				free(params);
+			}
+		}
 		if (!cfg) {
 			rc = ct_fail(err, CT_EIO, "out of memory");
 			goto done;

@@ -36,7 +36,8 @@ typedef struct ct_checkpoint {
 	size_t n_tensors;
 	ct_tref *tensors;       /* shard order, then file order within a shard */
 	size_t *by_name;        /* indices into tensors, sorted by name */
-	json_t *config;         /* config.json, or NULL */
+	json_t *config;         /* config.json (or params.json), or NULL */
+	const char *config_name; /* "config.json", or "params.json" (Mistral) */
 	json_t *index;          /* the index JSON, or NULL */
 	char **unlisted;        /* *.safetensors beside an index that it does not list */
 	size_t n_unlisted;      /* (read by nobody, copied by nobody; the CLI warns) */
