@@ -150,6 +150,16 @@ has x "$TMP/bigcode.q" transformer.h.0.attn.c_attn.weight_packed I32 &&
 	has x "$TMP/bigcode.q" transformer.wte.weight F32 &&
 	pass "GPTBigCode: c_attn quantized, wte dense" || fail "GPTBigCode: c_attn quantized, wte dense"
 
+# a model directory as llm-compressor saves it: the config only in config.json
+# (targets Linear, ignore lm_head), no checksums, the embedding dense
+if [ -d "$FIX" ]; then
+	expect "an llm-compressor-style model directory" 0 "" \
+		quantize -q --plain-metadata -c "$TMP/linear.json" "$FIX" "$TMP/llmc"
+	expect "verify accepts it (embedding dense, Linear targets)" 0 "" verify -q "$TMP/llmc"
+	expect "verify --against the original" 0 "" verify -q --against "$FIX" "$TMP/llmc"
+	expect "decompress reads it" 0 "" decompress -q "$TMP/llmc" "$TMP/llmc.d"
+fi
+
 # ---- targets and ignore entries that match nothing ------------------------------
 cat >"$TMP/unused.json" <<EOF
 {"config_groups": {"g": {"targets": ["Linear", "re:.*nothing_here\$"], $W4}}, "ignore": ["lm_head", "model.no_such"]}

@@ -30,7 +30,7 @@ expect "--exact fails on a lossy checkpoint" 1 "" verify --against "$FIX" --exac
 expect "--exact passes on the original itself" 0 "" verify --against "$FIX" --exact "$FIX"
 expect "thresholds need --against" 2 "need --against" verify --exact "$TMP/w4"
 expect "--json" 0 "" verify --json --against "$FIX" "$TMP/w4"
-grep -q '"schema": 1' "$TMP/out" && grep -q '"ok": true' "$TMP/out" && grep -q '"snr_db"' "$TMP/out" &&
+grep -q '"schema": 2' "$TMP/out" && grep -q '"ok": true' "$TMP/out" && grep -q '"snr_db"' "$TMP/out" &&
 	pass "--json has schema, ok and per-tensor metrics" || fail "--json has schema, ok and per-tensor metrics"
 
 # one flipped data byte
@@ -46,7 +46,7 @@ expect "plain-metadata output verifies (structure only)" 0 "" verify "$TMP/w8"
 grep -q 'without checksums' "$TMP/out" && pass "verify says checksums are absent" || fail "verify says checksums are absent"
 poke "$TMP/w8/model-00002-of-00002.safetensors" model.layers.1.self_attn.k_proj.weight_scale '\300\177'
 expect "a NaN scale fails" 1 "" verify "$TMP/w8"
-grep -q 'k_proj: weight_scale: scale 0 is nan' "$TMP/out" && pass "the NaN scale is named" ||
+grep -q 'k_proj.weight  weight_scale: scale 0 is nan' "$TMP/out" && pass "the NaN scale is named" ||
 	fail "the NaN scale is named" "$(head -3 "$TMP/out")"
 
 # a config that no longer matches the tensors

@@ -16,7 +16,7 @@ typedef struct verify_args {
 	const cli_command *self;
 	const char *config;
 	const char *against;
-	bool json, exact;
+	bool json, exact, require_checksums;
 	bool has_snr, has_cos, has_abs;
 	double min_snr, min_cos, max_abs;
 	int threads;
@@ -69,26 +69,59 @@ static int on_opt(void *ctx, int id, const char *arg)
 	return EXIT_OK;
 }
 
-/* Applies the thresholds to every compared tensor. */
+/* value printed with the fewest significant digits (at least `least`) that
+ * tell it apart from limit, so that "0.99383512 below 0.99383600" shows why */
+static void show_apart(char *buf, size_t size, double value, double limit, int least)
+{
+	char a[64], b[64];
+	int digits = least;
+	for (; digits < 17; digits++) {
+		snprintf(a, sizeof(a), "%.*g", digits, value);
+		snprintf(b, sizeof(b), "%.*g", digits, limit);
+		if (strcmp(a, b) != 0)
+			break;
+	}
+	snprintf(buf, size, "%.*g", digits, value);
+}
+
+/* The shortest text that reads back as x (a threshold as the user gave it). */
+static const char *shortest(char *buf, size_t size, double x)
+{
+	char full[64];
+	snprintf(full, sizeof(full), "%.17g", x);
+	for (int d = 1; d <= 17; d++) {
+		snprintf(buf, size, "%.*g", d, x);
+		/* 200 is "200", not "2e+02" */
+		if (strtod(buf, NULL) == x && (!strchr(buf, 'e') || strchr(full, 'e')))
+			break;
+	}
+	return buf;
+}
+
+/* Applies the thresholds to every compared tensor and module. */
 static void apply_thresholds(const verify_args *a, ct_verify_report *r)
 {
-	char buf[256];
+	char buf[256], v[64], l[64];
 	for (size_t i = 0; i < r->n_tensors; i++) {
 		ct_verify_tensor *t = &r->tensors[i];
 		if (!t->compared || !t->ok)
 			continue;
 		buf[0] = '\0';
-		if (a->exact && !t->exact)
+		if (a->exact && !t->exact) {
 			snprintf(buf, sizeof(buf), "not bit-identical to the original (--exact)");
-		else if (a->has_snr && !(t->snr_db >= a->min_snr))
-			snprintf(buf, sizeof(buf), "SNR %.2f dB below --min-snr-db %g", t->snr_db,
-				 a->min_snr);
-		else if (a->has_cos && !(t->cosine >= a->min_cos))
-			snprintf(buf, sizeof(buf), "cosine %.6f below --min-cosine %g", t->cosine,
-				 a->min_cos);
-		else if (a->has_abs && !(t->max_abs_err <= a->max_abs))
-			snprintf(buf, sizeof(buf), "max abs err %.6g above --max-abs-err %g",
-				 t->max_abs_err, a->max_abs);
+		} else if (a->has_snr && !(t->snr_db >= a->min_snr)) {
+			show_apart(v, sizeof(v), t->snr_db, a->min_snr, 4);
+			snprintf(buf, sizeof(buf), "SNR %s dB below --min-snr-db %s", v,
+				 shortest(l, sizeof(l), a->min_snr));
+		} else if (a->has_cos && !(t->cosine >= a->min_cos)) {
+			show_apart(v, sizeof(v), t->cosine, a->min_cos, 6);
+			snprintf(buf, sizeof(buf), "cosine %s below --min-cosine %s", v,
+				 shortest(l, sizeof(l), a->min_cos));
+		} else if (a->has_abs && !(t->max_abs_err <= a->max_abs)) {
+			show_apart(v, sizeof(v), t->max_abs_err, a->max_abs, 6);
+			snprintf(buf, sizeof(buf), "max abs err %s above --max-abs-err %s", v,
+				 shortest(l, sizeof(l), a->max_abs));
+		}
 		if (buf[0]) {
 			t->ok = false;
 			t->problem = strdup(buf);
@@ -97,40 +130,69 @@ static void apply_thresholds(const verify_args *a, ct_verify_report *r)
 	}
 }
 
+/* A number for JSON, which has no infinity or NaN: those become the
+ * strings "inf", "-inf" and "nan", so an exact match (SNR "inf") and a
+ * broken one ("nan") stay apart. */
 static json_t *num(double v)
 {
-	/* JSON has no infinity: an exact match reports null SNR */
-	return isfinite(v) ? json_real(v) : json_null();
+	if (isnan(v))
+		return json_string("nan");
+	if (isinf(v))
+		return json_string(v > 0 ? "inf" : "-inf");
+	return json_real(v);
+}
+
+static void put_fidelity(json_t *o, const ct_verify_tensor *t)
+{
+	if (!t->compared)
+		return;
+	json_object_set_new(o, "max_abs_err", num(t->max_abs_err));
+	json_object_set_new(o, "rmse", num(t->rmse));
+	json_object_set_new(o, "snr_db", num(t->snr_db));
+	json_object_set_new(o, "cosine", num(t->cosine));
+	json_object_set_new(o, "exact", json_boolean(t->exact));
 }
 
 static int print_json(const ct_verify_report *r)
 {
 	json_t *doc = json_object();
-	json_t *arr = json_array();
+	json_t *tensors = json_array(), *modules = json_array(), *ckpt = json_array();
 	for (size_t i = 0; i < r->n_tensors; i++) {
 		const ct_verify_tensor *t = &r->tensors[i];
 		json_t *o = json_object();
+		if (t->kind == CT_VK_CHECKPOINT) {
+			json_object_set_new(o, "what", json_string(t->name));
+			json_object_set_new(o, "file", json_string(t->file));
+			json_object_set_new(o, "problem", json_string(t->problem ? t->problem : ""));
+			json_array_append_new(ckpt, o);
+			continue;
+		}
 		json_object_set_new(o, "name", json_string(t->name));
 		json_object_set_new(o, "file", json_string(t->file));
 		json_object_set_new(o, "ok", json_boolean(t->ok));
 		if (t->problem)
 			json_object_set_new(o, "problem", json_string(t->problem));
-		if (t->compared) {
-			json_object_set_new(o, "max_abs_err", num(t->max_abs_err));
-			json_object_set_new(o, "rmse", num(t->rmse));
-			json_object_set_new(o, "snr_db", num(t->snr_db));
-			json_object_set_new(o, "cosine", num(t->cosine));
-			json_object_set_new(o, "exact", json_boolean(t->exact));
+		put_fidelity(o, t);
+		if (t->kind == CT_VK_MODULE) {
+			json_object_set_new(o, "module", json_string(t->module ? t->module : ""));
+			json_object_set_new(o, "max_step", num(t->max_step));
+			json_array_append_new(modules, o);
+		} else {
+			json_array_append_new(tensors, o);
 		}
-		json_array_append_new(arr, o);
 	}
-	json_object_set_new(doc, "schema", json_integer(1));
+	json_object_set_new(doc, "schema", json_integer(2));
 	json_object_set_new(doc, "ok", json_boolean(r->ok));
+	json_object_set_new(doc, "tensors_stored", json_integer((json_int_t)r->n_stored));
 	json_object_set_new(doc, "checksums_checked", json_integer((json_int_t)r->n_checksums));
+	json_object_set_new(doc, "files_with_checksums",
+			    json_integer((json_int_t)r->n_shards_with_checksums));
 	json_object_set_new(doc, "files_without_checksums",
 			    json_integer((json_int_t)r->n_shards_without_checksums));
 	json_object_set_new(doc, "modules_decoded", json_integer((json_int_t)r->n_decoded));
-	json_object_set_new(doc, "tensors", arr);
+	json_object_set_new(doc, "checkpoint", ckpt);
+	json_object_set_new(doc, "tensors", tensors);
+	json_object_set_new(doc, "modules", modules);
 	char *s = ct_pyjson_dumps(doc, true);
 	json_decref(doc);
 	if (!s)
@@ -162,9 +224,11 @@ static void print_human(const char *path, const ct_verify_report *r)
 		bad += !t->ok;
 		if (t->compared) {
 			compared++;
-			min_snr = fmin(min_snr, t->snr_db);
-			min_cos = fmin(min_cos, t->cosine);
-			max_abs = fmax(max_abs, t->max_abs_err);
+			/* a NaN is the worst value, never skipped as fmin would */
+			min_snr = isnan(t->snr_db) || isnan(min_snr) ? NAN : fmin(min_snr, t->snr_db);
+			min_cos = isnan(t->cosine) || isnan(min_cos) ? NAN : fmin(min_cos, t->cosine);
+			max_abs = isnan(t->max_abs_err) || isnan(max_abs) ? NAN :
+				  fmax(max_abs, t->max_abs_err);
 		}
 	}
 	printf("%s: %s", path, r->ok ? "OK" : "FAILED");
@@ -199,7 +263,7 @@ static void print_human(const char *path, const ct_verify_report *r)
 		}
 		free(order);
 	}
-	printf("%zu tensors, %zu modules decoded, ", r->n_tensors, r->n_decoded);
+	printf("%zu tensors stored, %zu modules decoded, ", r->n_stored, r->n_decoded);
 	if (r->n_shards_without_checksums)
 		printf("%zu file(s) without checksums (structure checked only), ",
 		       r->n_shards_without_checksums);
@@ -208,6 +272,91 @@ static void print_human(const char *path, const ct_verify_report *r)
 		printf("; against the original: min SNR %.2f dB, min cosine %.6f, max abs err "
 		       "%.4g", min_snr, min_cos, max_abs);
 	printf("\n");
+}
+
+/* The first place where two JSON values differ, as a path ("config_groups.
+ * group_0.weights.num_bits"), into buf; false when they are equal. */
+static bool first_difference(const json_t *a, const json_t *b, char *buf, size_t size)
+{
+	if (json_equal(a, b))
+		return false;
+	if (json_is_object(a) && json_is_object(b)) {
+		const char *k;
+		json_t *v;
+		json_object_foreach((json_t *)a, k, v) {
+			json_t *w = json_object_get(b, k);
+			if (!w || !json_equal(v, w)) {
+				size_t n = strlen(buf);
+				snprintf(buf + n, size - n, "%s%s", n ? "." : "", k);
+				if (w)
+					first_difference(v, w, buf, size);
+				return true;
+			}
+		}
+		json_object_foreach((json_t *)b, k, v) {
+			if (!json_object_get(a, k)) {
+				size_t n = strlen(buf);
+				snprintf(buf + n, size - n, "%s%s", n ? "." : "", k);
+				return true;
+			}
+		}
+	}
+	return true;
+}
+
+/* Where loaders and ctensors find the config, and whether they agree:
+ * config.json (what transformers and vLLM read) against the copy in the
+ * shard metadata. Problems become checkpoint entries of r. */
+static int check_config_sources(const ct_checkpoint *ck, const ct_verify_report *rep,
+				ct_verify_report *r)
+{
+	json_t *loader = NULL, *embedded = NULL;
+	ct_error e;
+	ct_error_clear(&e);
+	const char *cname = ck->config_name ? ck->config_name : "config.json";
+	int rc = CT_OK;
+	if (ct_ckpt_loader_qconfig(ck, &loader, &e) || ct_ckpt_embedded_qconfig(ck, &embedded, &e))
+		rc = ct_verify_report_add(r, CT_VK_CHECKPOINT, "(config)", cname, "%s", e.msg);
+	bool compressed = rep->n_decoded > 0;
+	for (size_t i = 0; !compressed && i < rep->n_tensors; i++)
+		compressed = rep->tensors[i].kind == CT_VK_MODULE;
+	if (!rc && ck->kind == CT_CKPT_DIR && !ck->config)
+		rc = ct_verify_report_add(r, CT_VK_CHECKPOINT, "(config)", "config.json",
+					  "the model directory has no config.json: loaders cannot "
+					  "read it%s", compressed ? ", nor tell that it is compressed" :
+					  "");
+	else if (!rc && ck->kind == CT_CKPT_DIR && compressed && !loader)
+		rc = ct_verify_report_add(r, CT_VK_CHECKPOINT, "(config)", cname,
+					  "%s has no quantization_config, but the checkpoint holds "
+					  "compressed modules: loaders would read them as dense%s",
+					  cname, embedded ? " (a copy is embedded in the shard "
+					  "metadata)" : "");
+	char path[512] = "";
+	if (!rc && loader && embedded && first_difference(loader, embedded, path, sizeof(path)))
+		rc = ct_verify_report_add(r, CT_VK_CHECKPOINT, "(config)", cname,
+					  "%s's quantization_config differs from the copy in %s's "
+					  "__metadata__ at %s (loaders use %s's)", cname,
+					  ck->shard_names[0], path[0] ? path : "(top level)", cname);
+	json_decref(loader);
+	json_decref(embedded);
+	return rc;
+}
+
+/* Shards that carry ctensors' checksums and shards that do not, side by
+ * side, mean a file was replaced or edited by another tool. */
+static int check_checksum_coverage(const verify_args *a, ct_verify_report *r, const char *path)
+{
+	size_t with = r->n_shards_with_checksums, without = r->n_shards_without_checksums;
+	if (with && without)
+		return ct_verify_report_add(r, CT_VK_CHECKPOINT, "(checksums)", path, "%zu of %zu "
+					    "files carry no ctensors.xxh3 checksums while the others "
+					    "do (a file replaced or rewritten by another tool?)",
+					    without, with + without);
+	if (without && a->require_checksums)
+		return ct_verify_report_add(r, CT_VK_CHECKPOINT, "(checksums)", path, "%zu "
+					    "file%s without ctensors.xxh3 checksums "
+					    "(--require-checksums)", without, without == 1 ? "" : "s");
+	return CT_OK;
 }
 
 int cmd_verify(int argc, char **argv, const cli_command *self)
@@ -227,24 +376,47 @@ int cmd_verify(int argc, char **argv, const cli_command *self)
 	ct_checkpoint *ck = NULL, *orig = NULL;
 	ct_qconfig *cfg = NULL;
 	ct_verify_report *r = NULL;
+	/* a config that cannot be read is a finding too, unless it was named */
+	char cfg_problem[CT_ERROR_MSG_MAX] = "";
 	int rc = cli_open_checkpoint(path, &ck, &err);
 	if (!rc && a.config) {
 		rc = cli_load_checkpoint_config(ck, a.config, &cfg, &err);
 	} else if (!rc) {
 		json_t *j = NULL;
-		rc = ct_ckpt_qconfig(ck, &j, &err);
-		if (!rc && j)
-			rc = ct_qconfig_parse(j, ck->config ? "config.json" : path, &cfg, &err);
+		int crc = ct_ckpt_qconfig(ck, &j, &err);
+		if (!crc && j)
+			crc = ct_qconfig_parse(j, ck->config && json_object_get(ck->config,
+					       "quantization_config") ? (ck->config_name ?
+					       ck->config_name : "config.json") : path, &cfg, &err);
 		json_decref(j);
+		if (crc == CT_EINPUT) {
+			snprintf(cfg_problem, sizeof(cfg_problem), "%s", err.msg);
+			ct_error_clear(&err);
+		} else {
+			rc = crc;
+		}
 	}
 	if (!rc && a.against)
 		rc = cli_open_checkpoint(a.against, &orig, &err);
 	if (!rc)
 		rc = ct_verify(ck, cfg, orig, a.threads, &r, &err);
+	if (!rc && cfg_problem[0])
+		rc = ct_verify_report_add(r, CT_VK_CHECKPOINT, "(config)", path, "%s", cfg_problem);
+	if (!rc && !a.config)
+		rc = check_config_sources(ck, r, r);
+	if (!rc)
+		rc = check_checksum_coverage(&a, r, path);
+	if (rc == CT_EIO && r && !err.msg[0])
+		ct_fail(&err, CT_EIO, "out of memory");
 	if (rc) {
 		st = cli_fail(&err);
 	} else {
+		if (orig)
+			ct_verify_apply_default_rule(r);
 		apply_thresholds(&a, r);
+		r->ok = true;
+		for (size_t i = 0; i < r->n_tensors; i++)
+			r->ok = r->ok && r->tensors[i].ok;
 		if (a.json)
 			st = print_json(r);
 		else if (cli_verbosity > 0 || !r->ok)

@@ -496,24 +496,35 @@ char *ct_ckpt_shard_path(const ct_checkpoint *c, size_t i)
 	return path_join(c->dir, c->shard_names[i]);
 }
 
-int ct_ckpt_qconfig(const ct_checkpoint *c, json_t **out, ct_error *err)
+/* An empty object is what some exporters write for "no quantization". */
+static bool absent_config(const json_t *q)
+{
+	return !q || (json_is_object(q) && json_object_size(q) == 0);
+}
+
+int ct_ckpt_loader_qconfig(const ct_checkpoint *c, json_t **out, ct_error *err)
 {
 	*out = NULL;
-	if (c->config) {
-		json_t *q = json_object_get(c->config, "quantization_config");
-		if (!q)
-			q = json_object_get(c->config, "compression_config");
-		if (!q)
-			q = json_object_get(json_object_get(c->config, "text_config"),
-					    "quantization_config");
-		if (q) {
-			if (!json_is_object(q))
-				return ct_fail(err, CT_EINPUT, "%s/config.json: quantization_config "
-					       "is not an object", c->dir);
-			*out = json_incref(q);
-			return CT_OK;
-		}
-	}
+	if (!c->config)
+		return CT_OK;
+	json_t *q = json_object_get(c->config, "quantization_config");
+	if (absent_config(q))
+		q = json_object_get(json_object_get(c->config, "text_config"),
+				    "quantization_config");
+	if (absent_config(q))
+		q = json_object_get(c->config, "compression_config");
+	if (absent_config(q))
+		return CT_OK;
+	if (!json_is_object(q))
+		return ct_fail(err, CT_EINPUT, "%s/%s: quantization_config is not an object",
+			       c->dir, c->config_name ? c->config_name : "config.json");
+	*out = json_incref(q);
+	return CT_OK;
+}
+
+int ct_ckpt_embedded_qconfig(const ct_checkpoint *c, json_t **out, ct_error *err)
+{
+	*out = NULL;
 	const char *s = c->n_shards ? ct_st_meta(c->shards[0], "quantization_config") : NULL;
 	if (!s)
 		return CT_OK;
@@ -525,6 +536,18 @@ int ct_ckpt_qconfig(const ct_checkpoint *c, json_t **out, ct_error *err)
 			       "JSON object%s%s", c->shards[0]->path, q ? "" : ": ",
 			       q ? "" : jerr.text);
 	}
+	if (absent_config(q)) {
+		json_decref(q);
+		return CT_OK;
+	}
 	*out = q;
 	return CT_OK;
+}
+
+int ct_ckpt_qconfig(const ct_checkpoint *c, json_t **out, ct_error *err)
+{
+	int rc = ct_ckpt_loader_qconfig(c, out, err);
+	if (rc || *out)
+		return rc;
+	return ct_ckpt_embedded_qconfig(c, out, err);
 }

@@ -59,6 +59,14 @@ const ct_tref *ct_ckpt_find(const ct_checkpoint *c, const char *name);
  * A malformed embedded config is an error. */
 int ct_ckpt_qconfig(const ct_checkpoint *c, json_t **out, ct_error *err);
 
+/* The config a loader reads: config.json's (or params.json's)
+ * quantization_config, text_config.quantization_config or
+ * compression_config; NULL when none. An empty object counts as none. */
+int ct_ckpt_loader_qconfig(const ct_checkpoint *c, json_t **out, ct_error *err);
+
+/* The copy ctensors embeds in the first shard's __metadata__, or NULL. */
+int ct_ckpt_embedded_qconfig(const ct_checkpoint *c, json_t **out, ct_error *err);
+
 /* Path of shard i joined to the directory (malloc'd). */
 char *ct_ckpt_shard_path(const ct_checkpoint *c, size_t i);
 

@@ -40,6 +40,11 @@ void ct_plan_free(ct_plan *p)
 		ct_st_builder_free(p->shards[s].builder);
 	}
 	free(p->shards);
+	for (size_t i = 0; i < p->n_problems; i++) {
+		free(p->problems[i].module);
+		free(p->problems[i].message);
+	}
+	free(p->problems);
 	ct_strlist_free(&p->warnings);
 	free(p);
 }
@@ -680,6 +685,12 @@ static int plan_decode_module(ct_plan *p, size_t s, const ct_tensor *t, const ch
 	lookup_ctx l = { ck, module, NULL };
 	bool sparse = lookup(&l, "compressed") != NULL;
 	bool quant = lookup(&l, "weight_scale") != NULL;
+	const ct_tensor *dense = lookup(&l, "weight");
+	const ct_tensor *packed = lookup(&l, "weight_packed");
+	if (dense && (packed || sparse))
+		return ct_fail(err, CT_EINPUT, "%s: %s: holds both a weight (%s) and compressed "
+			       "tensors (%s): which one a loader takes is undefined", fname, module,
+			       ct_dtype_name(dense->dtype), packed ? "weight_packed" : "compressed");
 	int g = -1;
 	if (quant) {
 		/* a compressed module holds a 2-D weight */
@@ -818,8 +829,46 @@ static bool dropped_on_decompress(const ct_tensor *t, const ct_qconfig *cfg)
 	return false;
 }
 
+/* Records a module that cannot be decoded (lenient planning), once. */
+static int add_problem(ct_plan *p, const char *module, size_t shard, const char *msg,
+		       ct_error *err)
+{
+	for (size_t i = p->n_problems; i > 0; i--)
+		if (strcmp(p->problems[i - 1].module, module) == 0)
+			return CT_OK;
+	ct_plan_problem *grown = realloc(p->problems, (p->n_problems + 1) * sizeof(*grown));
+	if (!grown)
+		return ct_fail(err, CT_EIO, "out of memory");
+	p->problems = grown;
+	ct_plan_problem *x = &grown[p->n_problems];
+	x->module = strdup(module);
+	x->message = strdup(msg);
+	x->shard = shard;
+	if (!x->module || !x->message) {
+		free(x->module);
+		free(x->message);
+		return ct_fail(err, CT_EIO, "out of memory");
+	}
+	p->n_problems++;
+	return CT_OK;
+}
+
+static bool module_failed(const ct_plan *p, const char *module)
+{
+	for (size_t i = p->n_problems; i > 0; i--)
+		if (strcmp(p->problems[i - 1].module, module) == 0)
+			return true;
+	return false;
+}
+
 int ct_plan_decompress(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_dtype out_dtype,
 		       ct_plan **out, ct_error *err)
+{
+	return ct_plan_decompress_ex(ck, cfg, out_dtype, false, out, err);
+}
+
+int ct_plan_decompress_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_dtype out_dtype,
+			  bool lenient, ct_plan **out, ct_error *err)
 {
 	*out = NULL;
 	ct_qmatch *qm = NULL;
@@ -835,10 +884,24 @@ int ct_plan_decompress(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_dtype 
 		const ct_st_file *f = ck->shards[s];
 		for (size_t i = 0; i < f->n_tensors && !rc; i++) {
 			const ct_tensor *t = &f->tensors[i];
-			if (compressed_module_of(ck, t, module, sizeof(module)))
+			if (compressed_module_of(ck, t, module, sizeof(module))) {
+				if (lenient && module_failed(p, module))
+					continue;
+				ct_plan_shard *sh = &p->shards[s];
+				size_t before = sh->n_items;
 				rc = plan_decode_module(p, s, t, module, cfg, qm, &arch, out_dtype,
 							err);
-			else if (dropped_on_decompress(t, cfg))
+				if (rc == CT_EINPUT && lenient) {
+					/* keep planning: verify reports every module */
+					while (sh->n_items > before) {
+						sh->n_items--;
+						free(sh->items[sh->n_items].module);
+						memset(&sh->items[sh->n_items], 0, sizeof(ct_plan_item));
+					}
+					rc = add_problem(p, module, s, err->msg, err);
+					ct_error_clear(err);
+				}
+			} else if (dropped_on_decompress(t, cfg))
 				p->n_dropped++;
 			else
 				rc = add_copy(p, s, t, err);

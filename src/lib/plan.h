@@ -53,6 +53,13 @@ typedef struct ct_plan_shard {
 	ct_st_builder *builder;
 } ct_plan_shard;
 
+/* A module lenient planning could not decode, and why. */
+typedef struct ct_plan_problem {
+	char *module;
+	char *message;
+	size_t shard;
+} ct_plan_problem;
+
 typedef struct ct_plan {
 	const ct_checkpoint *ckpt;
 	const ct_qconfig *cfg;
@@ -65,6 +72,8 @@ typedef struct ct_plan {
 	uint64_t sparse_numel;     /* elements of the sparsity targets' weights */
 	ct_strlist warnings;       /* for the user: targets or ignore entries matching nothing */
 	size_t n_dropped;          /* decompress: activation and KV-cache parameters left out */
+	ct_plan_problem *problems; /* lenient decompress: modules left out, with the reason */
+	size_t n_problems;
 } ct_plan;
 
 typedef struct ct_quant_opts {
@@ -102,6 +111,11 @@ int ct_plan_select_sparse(const ct_checkpoint *ckpt, ct_qconfig *cfg, ct_error *
  * are left out, as the library's decompression leaves them. */
 int ct_plan_decompress(const ct_checkpoint *ckpt, const ct_qconfig *cfg, ct_dtype out_dtype,
 		       ct_plan **out, ct_error *err);
+
+/* The same; lenient (for verify) records each module that cannot be
+ * decoded in p->problems and plans the rest, instead of failing. */
+int ct_plan_decompress_ex(const ct_checkpoint *ckpt, const ct_qconfig *cfg, ct_dtype out_dtype,
+			  bool lenient, ct_plan **out, ct_error *err);
 
 void ct_plan_free(ct_plan *p);
 

@@ -15,17 +15,65 @@
 #include "kernels.h"
 #include "plan.h"
 
+static void set_problem(ct_verify_tensor *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 void ct_verify_report_free(ct_verify_report *r)
 {
 	if (!r)
 		return;
 	for (size_t i = 0; i < r->n_tensors; i++) {
 		free(r->tensors[i].name);
+		free(r->tensors[i].module);
 		free(r->tensors[i].file);
 		free(r->tensors[i].problem);
 	}
 	free(r->tensors);
 	free(r);
+}
+
+int ct_verify_report_add(ct_verify_report *r, ct_verify_kind kind, const char *name,
+			 const char *file, const char *fmt, ...)
+{
+	ct_verify_tensor *grown = realloc(r->tensors, (r->n_tensors + 1) * sizeof(*grown));
+	if (!grown)
+		return CT_EIO;
+	r->tensors = grown;
+	ct_verify_tensor *v = &grown[r->n_tensors++];
+	memset(v, 0, sizeof(*v));
+	v->kind = kind;
+	v->name = strdup(name ? name : "(checkpoint)");
+	v->file = strdup(file ? file : "");
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	v->problem = strdup(buf);
+	v->ok = false;
+	r->ok = false;
+	return v->name && v->file && v->problem ? CT_OK : CT_EIO;
+}
+
+void ct_verify_apply_default_rule(ct_verify_report *r)
+{
+	for (size_t i = 0; i < r->n_tensors; i++) {
+		ct_verify_tensor *v = &r->tensors[i];
+		if (v->kind != CT_VK_MODULE || !v->compared || !v->ok)
+			continue;
+		if (v->max_step == 0.0 && !(v->max_abs_err == 0.0))
+			set_problem(v, "differs from the original, but its format is lossless "
+				    "(max abs err %.6g)", v->max_abs_err);
+		else if (isnan(v->snr_db) || v->snr_db < 0.0)
+			set_problem(v, "SNR %.2f dB: the error is larger than the signal",
+				    v->snr_db);
+		else if (isfinite(v->max_step) && !(v->max_abs_err <= 2.0 * v->max_step))
+			set_problem(v, "max abs err %.6g is more than twice the largest "
+				    "quantization step of its groups (%.6g): not what its scheme "
+				    "can produce", v->max_abs_err, v->max_step);
+		if (!v->ok)
+			r->ok = false;
+	}
 }
 
 static void set_problem(ct_verify_tensor *t, const char *fmt, ...)
@@ -56,6 +104,7 @@ static void check_checksums(const ct_checkpoint *ck, size_t s, ct_verify_report 
 		r->n_shards_without_checksums++;
 		return;
 	}
+	r->n_shards_with_checksums++;
 	json_error_t jerr;
 	json_t *map = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
 	for (size_t i = 0; i < f->n_tensors; i++) {
@@ -357,6 +406,181 @@ static void check_targets(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_qma
 	(void)r;
 }
 
+static const ct_tensor *module_tensor(const ct_checkpoint *ck, const char *module,
+				      const char *local)
+{
+	char name[4096 + 64];
+	if (snprintf(name, sizeof(name), "%s.%s", module, local) >= (int)sizeof(name))
+		return NULL;
+	const ct_tref *r = ct_ckpt_find(ck, name);
+	return r ? r->t : NULL;
+}
+
+/* The largest step between two neighbouring values a module's grid can
+ * represent: its largest scale times the widest gap of the code grid (1 for
+ * int, 2 for FP4 E2M1 between 4 and 6, 32 for FP8 E4M3 between 416 and
+ * 448). 0 for lossless (sparse-only) modules; NAN when it cannot be told. */
+static double module_max_step(const ct_checkpoint *ck, const ct_plan_item *it)
+{
+	if (!it->codec)
+		return 0.0;
+	const ct_qargs *a = it->desc.args;
+	const ct_tensor *sc = module_tensor(ck, it->module, "weight_scale");
+	if (!a || !sc || !sc->data)
+		return NAN;
+	double mx = 0.0;
+	for (uint64_t i = 0; i < sc->nelem; i++) {
+		double v = sc->dtype == CT_U8 ? ldexp(1.0, (int)sc->data[i] - 127) :
+			   ct_dtype_is_float(sc->dtype) ? ct_load_f32(sc->dtype, sc->data, i) : NAN;
+		if (!(v <= mx))
+			mx = v;
+	}
+	if (a->strategy == CT_STRAT_TENSOR_GROUP) {
+		const ct_tensor *g = module_tensor(ck, it->module, "weight_global_scale");
+		float gs;
+		if (!g || g->dtype != CT_F32 || g->nelem != 1)
+			return NAN;
+		memcpy(&gs, g->data, 4);
+		mx /= gs;
+	}
+	double gap = a->type == CT_QTYPE_INT ? 1.0 : a->num_bits == 4 ? 2.0 : 32.0;
+	return mx * gap;
+}
+
+static bool local_is_any(const char *local, const char *const *names)
+{
+	for (size_t i = 0; names[i]; i++)
+		if (strcmp(local, names[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Checks an activation parameter (input_scale, k_scale, ...): a float
+ * tensor whose values are finite and > 0 (zero points: integers). */
+static void check_act_param(const ct_tensor *t, ct_verify_tensor *v)
+{
+	const char *dot = strrchr(t->name, '.');
+	bool zp = dot && strstr(dot, "zero_point");
+	if (zp) {
+		if (!ct_dtype_is_int(t->dtype) && !ct_dtype_is_float(t->dtype))
+			set_problem(v, "dtype %s is not a zero point dtype", ct_dtype_name(t->dtype));
+		return;
+	}
+	if (!ct_dtype_is_float(t->dtype) || ct_dtype_size(t->dtype) < 2) {
+		set_problem(v, "dtype %s (expected F32, F16 or BF16)", ct_dtype_name(t->dtype));
+		return;
+	}
+	if (t->nelem == 0) {
+		set_problem(v, "holds no value");
+		return;
+	}
+	for (uint64_t i = 0; i < t->nelem; i++) {
+		float x = ct_load_f32(t->dtype, t->data, i);
+		if (!isfinite(x) || !(x > 0.0f)) {
+			set_problem(v, "value %" PRIu64 " is %g (expected finite and > 0)", i,
+				    (double)x);
+			return;
+		}
+	}
+}
+
+/* Checks of a decodable module beyond its codec: activation order as the
+ * config says, and the static activation parameters its scheme needs. */
+static void check_module(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_plan_item *it,
+			 ct_verify_tensor *v)
+{
+	if (!cfg || it->group < 0 || (size_t)it->group >= cfg->n_groups)
+		return;
+	const ct_qscheme *sc = &cfg->groups[it->group];
+	const ct_qargs *w = sc->weights;
+	bool g_idx = module_tensor(ck, it->module, "weight_g_idx") != NULL;
+	if (w && w->actorder == CT_ACT_GROUP && !g_idx)
+		set_problem(v, "config group %s says actorder \"group\" but %s.weight_g_idx is "
+			    "missing", sc->name, it->module);
+	else if (w && w->actorder != CT_ACT_GROUP && g_idx)
+		set_problem(v, "%s.weight_g_idx is stored but config group %s does not say "
+			    "actorder \"group\"", it->module, sc->name);
+	const ct_qargs *in = sc->input_activations;
+	bool static_in = in && in->dynamic == CT_DYN_FALSE;
+	bool local_in = in && in->dynamic == CT_DYN_LOCAL;
+	const ct_tensor *is = module_tensor(ck, it->module, "input_scale");
+	const ct_tensor *igs = module_tensor(ck, it->module, "input_global_scale");
+	const ct_tensor *izp = module_tensor(ck, it->module, "input_zero_point");
+	if (static_in && !is)
+		set_problem(v, "config group %s has static input activations but %s.input_scale "
+			    "is missing", sc->name, it->module);
+	else if (!static_in && is)
+		set_problem(v, "%s.input_scale is stored but config group %s has no static input "
+			    "activations", it->module, sc->name);
+	else if (static_in && !in->symmetric && !izp)
+		set_problem(v, "config group %s has asymmetric static input activations but "
+			    "%s.input_zero_point is missing", sc->name, it->module);
+	else if (local_in && in->strategy == CT_STRAT_TENSOR_GROUP && !igs)
+		set_problem(v, "config group %s has NVFP4 input activations but "
+			    "%s.input_global_scale is missing", sc->name, it->module);
+	else if (!(local_in || static_in) && igs)
+		set_problem(v, "%s.input_global_scale is stored but config group %s does not "
+			    "quantize its input statically", it->module, sc->name);
+}
+
+/* Activation and KV-cache parameters of every stored tensor: valid values,
+ * and present only where the config accounts for them. */
+static void check_act_tensors(const ct_checkpoint *ck, const ct_qconfig *cfg,
+			      ct_verify_tensor **slot)
+{
+	static const char *const act[] = { "input_scale", "input_zero_point",
+					   "input_global_scale", "output_scale",
+					   "output_zero_point", NULL };
+	static const char *const kv[] = { "k_scale", "v_scale", "q_scale", NULL };
+	bool has_out = false;
+	for (size_t g = 0; cfg && g < cfg->n_groups; g++)
+		has_out = has_out || cfg->groups[g].output_activations;
+	for (size_t i = 0; i < ck->n_tensors; i++) {
+		const ct_tensor *t = ck->tensors[i].t;
+		const char *dot = strrchr(t->name, '.');
+		const char *local = dot ? dot + 1 : t->name;
+		if (local_is_any(local, kv)) {
+			if (!cfg || !cfg->kv_cache_scheme)
+				set_problem(slot[i], "a KV-cache scale, but the config has no "
+					    "kv_cache_scheme");
+			else
+				check_act_param(t, slot[i]);
+		} else if (local_is_any(local, act)) {
+			if (!cfg || (strncmp(local, "output_", 7) == 0 && !has_out))
+				set_problem(slot[i], "an activation parameter, but the config does "
+					    "not quantize that activation");
+			else
+				check_act_param(t, slot[i]);
+		}
+	}
+	/* a static kv_cache_scheme needs k_scale and v_scale on every attention
+	 * module that has projections */
+	const json_t *kvs = cfg ? cfg->kv_cache_scheme : NULL;
+	const json_t *dyn = json_object_get(kvs, "dynamic");
+	if (!kvs || (dyn && !json_is_false(dyn)))
+		return;
+	char module[4096];
+	for (size_t i = 0; i < ck->n_tensors; i++) {
+		const ct_tensor *t = ck->tensors[i].t;
+		if (!ct_module_of(t->name, module, sizeof(module)))
+			continue;
+		size_t n = strlen(module);
+		/* the attention module is the parent of k_proj */
+		static const char kp[] = ".k_proj";
+		if (n < sizeof(kp) - 1 || strcmp(module + n - (sizeof(kp) - 1), kp) != 0)
+			continue;
+		if (strcmp(t->name + n, ".weight") != 0 && strcmp(t->name + n, ".weight_packed") != 0)
+			continue;
+		module[n - (sizeof(kp) - 1)] = '\0';
+		for (size_t k = 0; k < 2; k++) {
+			const char *want = k ? "v_scale" : "k_scale";
+			if (!module_tensor(ck, module, want))
+				set_problem(slot[i], "the config has a static kv_cache_scheme but "
+					    "%s.%s is missing", module, want);
+		}
+	}
+}
+
 int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoint *orig,
 	      int threads, ct_verify_report **out, ct_error *err)
 {
@@ -370,19 +594,16 @@ int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoin
 	ct_qconfig none;
 	memset(&none, 0, sizeof(none));
 	none.version_minor = 18;
-	int rc = ct_plan_decompress(ck, cfg ? cfg : &none, CT_DTYPE_COUNT, &plan, err);
+	int rc = ct_plan_decompress_ex(ck, cfg ? cfg : &none, CT_DTYPE_COUNT, true, &plan, err);
 	if (rc && rc != CT_EIO) {
-		/* a checkpoint the config cannot describe: one problem */
-		r->tensors = calloc(1, sizeof(ct_verify_tensor));
-		if (!r->tensors) {
-			free(r);
+		/* a config that cannot describe any checkpoint: one problem */
+		rc = ct_verify_report_add(r, CT_VK_CHECKPOINT, "(config)", ck->shard_names[0],
+					  "%s", err->msg);
+		ct_error_clear(err);
+		if (rc) {
+			ct_verify_report_free(r);
 			return ct_fail(err, CT_EIO, "out of memory");
 		}
-		r->n_tensors = 1;
-		r->tensors[0].name = strdup("(checkpoint)");
-		r->tensors[0].file = strdup(ck->shard_names[0]);
-		r->tensors[0].problem = strdup(err->msg);
-		ct_error_clear(err);
 		*out = r;
 		return CT_OK;
 	}
@@ -395,7 +616,8 @@ int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoin
 	size_t n_items = 0;
 	for (size_t s = 0; s < plan->n_shards; s++)
 		n_items += plan->shards[s].n_items;
-	r->tensors = calloc(ck->n_tensors + n_items + 1, sizeof(ct_verify_tensor));
+	r->tensors = calloc(ck->n_tensors + n_items + plan->n_problems + 1,
+			    sizeof(ct_verify_tensor));
 	ct_verify_tensor **slot = calloc(ck->n_tensors + 1, sizeof(*slot));
 	vstate st = { .ck = ck, .orig = orig };
 	st.jobs = calloc(n_items + 1, sizeof(vjob));
@@ -414,6 +636,29 @@ int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoin
 		v->file = strdup(ck->shard_names[ck->tensors[i].shard]);
 		slot[i] = v;
 	}
+	r->n_stored = ck->n_tensors;
+	/* modules that cannot be decoded, each with its reason */
+	for (size_t i = 0; i < plan->n_problems; i++) {
+		const ct_plan_problem *pp = &plan->problems[i];
+		ct_verify_tensor *v = &r->tensors[r->n_tensors++];
+		char name[4096];
+		snprintf(name, sizeof(name), "%s.weight", pp->module);
+		v->kind = CT_VK_MODULE;
+		v->ok = true;
+		v->name = strdup(name);
+		v->module = strdup(pp->module);
+		v->file = strdup(ck->shard_names[pp->shard]);
+		v->max_step = NAN;
+		/* the message already names the file and module */
+		const char *msg = pp->message;
+		size_t fl = strlen(v->file ? v->file : "");
+		if (v->file && strncmp(msg, v->file, fl) == 0 && strncmp(msg + fl, ": ", 2) == 0)
+			msg += fl + 2;
+		size_t ml = strlen(pp->module);
+		if (strncmp(msg, pp->module, ml) == 0 && strncmp(msg + ml, ": ", 2) == 0)
+			msg += ml + 2;
+		set_problem(v, "%s", msg);
+	}
 	size_t base = 0;
 	for (size_t s = 0; s < ck->n_shards; s++) {
 		check_checksums(ck, s, r, slot + base);
@@ -426,6 +671,7 @@ int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoin
 			ct_qmatch_free(qm);
 		}
 	}
+	check_act_tensors(ck, cfg, slot);
 	/* jobs: copies map to their tensor's entry, modules get new entries */
 	for (size_t s = 0; s < plan->n_shards; s++) {
 		for (size_t i = 0; i < plan->shards[s].n_items; i++) {
@@ -439,9 +685,13 @@ int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoin
 				ct_verify_tensor *v = &r->tensors[r->n_tensors++];
 				char name[4096];
 				snprintf(name, sizeof(name), "%s.weight", it->module);
+				v->kind = CT_VK_MODULE;
 				v->ok = true;
 				v->name = strdup(name);
+				v->module = strdup(it->module);
 				v->file = strdup(ck->shard_names[s]);
+				v->max_step = module_max_step(ck, it);
+				check_module(ck, cfg, it, v);
 				j->v = v;
 				r->n_decoded++;
 			}

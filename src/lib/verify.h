@@ -18,14 +18,25 @@
 #include "checkpoint.h"
 #include "qconfig.h"
 
+/* What an entry of the report is about. */
+typedef enum ct_verify_kind {
+	CT_VK_TENSOR,          /* a stored tensor: checksum, structure, passthrough fidelity */
+	CT_VK_MODULE,          /* a compressed module: decodes, fidelity of its weight */
+	CT_VK_CHECKPOINT,      /* the checkpoint as a whole: files, index, config */
+} ct_verify_kind;
+
 typedef struct ct_verify_tensor {
-	char *name;            /* tensor (or module weight) name */
+	ct_verify_kind kind;
+	char *name;            /* tensor name; a module's: its weight ("X.weight") */
+	char *module;          /* CT_VK_MODULE: the module name */
 	char *file;            /* shard it lives in */
 	bool ok;               /* every check on it passed */
 	char *problem;         /* first failed check, or NULL */
 	bool compared;         /* fidelity measured against the original */
 	bool exact;            /* bit-identical after decompression */
 	double max_abs_err, rmse, snr_db, cosine;
+	double max_step;       /* CT_VK_MODULE: largest quantization step of its groups
+				* (0 for lossless formats, NAN when unknown) */
 } ct_verify_tensor;
 
 typedef struct ct_verify_report {
@@ -33,6 +44,8 @@ typedef struct ct_verify_report {
 	size_t n_tensors;
 	size_t n_checksums;         /* tensors whose checksum was checked */
 	size_t n_shards_without_checksums;
+	size_t n_shards_with_checksums;
+	size_t n_stored;            /* stored tensors (entries of kind CT_VK_TENSOR from the checkpoint) */
 	size_t n_decoded;           /* compressed modules decoded */
 	bool has_config;
 	bool ok;                    /* every tensor ok */
@@ -44,6 +57,18 @@ typedef struct ct_verify_report {
  * itself could not run (out of memory: CT_EIO). */
 int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoint *orig,
 	      int threads, ct_verify_report **out, ct_error *err);
+
+/* Adds a failed entry of the given kind (for checks made outside ct_verify:
+ * files, index, config). Returns CT_EIO when out of memory. */
+int ct_verify_report_add(ct_verify_report *r, ct_verify_kind kind, const char *name,
+			 const char *file, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* The rule --against applies without thresholds: a module whose largest
+ * error exceeds twice the largest quantization step of its groups, or
+ * whose SNR is negative, or a lossless (sparse) module that is not exact,
+ * fails. Marks such entries and clears r->ok. */
+void ct_verify_apply_default_rule(ct_verify_report *r);
 
 void ct_verify_report_free(ct_verify_report *r);
 
