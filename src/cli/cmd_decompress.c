@@ -75,10 +75,13 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 	int rc = ct_ckpt_open(input, &ck, &err);
 	if (!rc)
 		rc = cli_load_checkpoint_config(ck, a.config, &cfg, &err);
-	if (!rc)
-		rc = ct_plan_decompress(ck, cfg, a.dtype, &plan, &err);
 	cli_write_opts wo = a.write;
 	wo.dest = output;
+	wo.config_path = a.config;
+	if (!rc)
+		rc = cli_output_open(&wo, ck, &wo.out, &err);
+	if (!rc)
+		rc = ct_plan_decompress(ck, cfg, a.dtype, &plan, &err);
 	if (!rc)
 		rc = cli_layout_plan(plan, ck, &wo, &err);
 	if (!rc)
@@ -86,6 +89,7 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 	if (!rc && cli_verbosity > 0)
 		fprintf(stderr, "ctensors: %s -> %s: %" PRIu64 " weights decompressed\n", input,
 			output, plan->params_quantized);
+	cli_output_close(wo.out);
 	int status = rc ? cli_fail(&err) : EXIT_OK;
 	ct_plan_free(plan);
 	ct_qconfig_free(cfg);

@@ -929,6 +929,9 @@ int cmd_inspect(int argc, char **argv, const cli_command *self)
 	else
 		st = print_human(&in, &a);
 	if (!st && (fflush(stdout) != 0 || ferror(stdout))) {
+		int e = errno;
+		cli_check_stream(stdout);   /* a reader that left: no message */
+		errno = e;
 		cli_error("standard output: %s", strerror(errno ? errno : EIO));
 		st = EXIT_SYSTEM;
 	}
