@@ -7,7 +7,8 @@ for t in $CT_UNIT; do
 	echo "== unit: $(basename "$t")"
 	"$t" || status=1
 done
-for s in tests/cli.sh tests/matching.sh tests/inspect.sh tests/verify.sh tests/faults.sh tests/golden.sh tests/malformed.sh \
+for s in tests/cli.sh tests/matching.sh tests/inspect.sh tests/verify.sh tests/faults.sh tests/safety.sh \
+	 tests/wild.sh tests/golden.sh tests/malformed.sh \
 	 tests/man.sh tests/completion.sh; do
 	[ -f "$s" ] || continue
 	echo "== $s"

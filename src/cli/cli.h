@@ -101,55 +101,24 @@ int cli_default_threads(void);
 /* ct_ckpt_open, warning about weight files the index does not list. */
 int cli_open_checkpoint(const char *path, ct_checkpoint **out, ct_error *err);
 
-/* ---- output (output.c) ---- */
-
-typedef struct cli_output cli_output;
-
-/* Prepares to write dest for inputs ckpt: refuses dest equal to or inside
- * an input, and an existing dest without force. Output mirrors the input:
- * a file for a file, a directory for a directory. */
-int cli_output_open(const char *dest, const ct_checkpoint *in, bool force, cli_output **out,
-		    ct_error *err);
-
-/* Opens temporary files for every shard of plan (whose builders are laid
- * out), reserves their space, and fills sinks[]. */
-int cli_output_begin(cli_output *o, ct_plan *plan, ct_sink *sinks, ct_error *err);
-
-/* Writes a small file (index, config.json) into the output directory. */
-int cli_output_put(cli_output *o, const char *name, const char *data, size_t len,
-		   ct_error *err);
-
-/* Copies the input directory's other files (not shards, index or
- * config.json) into the output. */
-int cli_output_copy_others(cli_output *o, const ct_checkpoint *in, ct_error *err);
-
-/* fsyncs and renames everything into place. */
-int cli_output_commit(cli_output *o, ct_error *err);
-
-/* Removes everything written (on error); frees o. Safe on NULL. */
-void cli_output_abort(cli_output *o);
-void cli_output_free(cli_output *o);
-
-bool cli_output_is_dir(const cli_output *o);
-
-/* Installs handlers that remove temporary files on SIGINT/SIGTERM/SIGHUP and
- * make SIGXFSZ an ordinary write error. */
-void cli_install_signal_handlers(void);
-
 /* ---- shared by quantize/compress/decompress ---- */
 
 /* Lays out every shard's builder with the metadata and checksums, then
  * (unless dry_run) writes the output: shards, index, other files,
  * config.json (with qconfig_json as quantization_config, or removed when
  * NULL), in that order. */
+typedef struct cli_output cli_output;
+
 typedef struct cli_write_opts {
 	const char *dest;
+	const char *config_path;      /* -c FILE: an input too, or NULL */
 	bool force;
 	bool plain_metadata;
 	int threads;
 	int progress;                 /* 1 --progress, 0 --no-progress, -1 automatic */
 	const char *qconfig_compact;  /* for __metadata__, or NULL */
 	json_t *qconfig_json;         /* for config.json, or NULL to remove */
+	cli_output *out;              /* from cli_output_open; NULL for a dry run */
 } cli_write_opts;
 
 /* Handles an option every writing command shares (-f, -j, --plain-metadata,
@@ -165,6 +134,7 @@ cli_write_opts cli_write_defaults(void);
 int cli_open_dense_input(const char *path, bool allow_frozen, ct_checkpoint **out,
 			 ct_error *err);
 
+/* Writes plan into o->out (opened) and commits it. */
 int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
 		   ct_error *err);
 int cli_layout_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
@@ -186,6 +156,52 @@ int cli_encode(const ct_checkpoint *ck, struct ct_qconfig *cfg, const cli_encode
  * checkpoint's own (config.json or embedded metadata). */
 int cli_load_checkpoint_config(const ct_checkpoint *ck, const char *path,
 			       struct ct_qconfig **cfg, ct_error *err);
+
+/* ---- output (output.c) ---- */
+
+/* Prepares to write w->dest for input in, before any work: refuses (exit
+ * status 2) an empty OUTPUT, one that is, holds or lies inside an input
+ * (shards, index, config.json, the model directory, w->config_path), an
+ * existing one that is not a file (for a file input) or a model directory
+ * (for a directory input) or that exists without w->force, a missing or
+ * unwritable directory; warns of leftovers of killed runs; then creates
+ * the temporary file or directory. Output mirrors the input: a file for a
+ * file, a directory for a directory. */
+int cli_output_open(const cli_write_opts *w, const ct_checkpoint *in, cli_output **out,
+		    ct_error *err);
+
+/* Creates temporary files for every shard of plan (whose builders are laid
+ * out), reserves their space, and fills sinks[]. However many shards, at
+ * most a bounded number of descriptors are open at once. */
+int cli_output_begin(cli_output *o, ct_plan *plan, ct_sink *sinks, ct_error *err);
+
+/* Writes a small file (index, config.json) into the output directory. */
+int cli_output_put(cli_output *o, const char *name, const char *data, size_t len,
+		   ct_error *err);
+
+/* Copies the input directory's other files (not shards, index or
+ * config.json; those listed at open) into the output. */
+int cli_output_copy_others(cli_output *o, const ct_checkpoint *in, ct_error *err);
+
+/* fsyncs and renames everything into place, replacing only what was
+ * accepted at open: an output that appeared meanwhile fails (exit 2). */
+int cli_output_commit(cli_output *o, ct_error *err);
+
+/* Removes everything written unless committed; frees o. Safe on NULL. */
+void cli_output_close(cli_output *o);
+
+bool cli_output_is_dir(const cli_output *o);
+
+/* Installs handlers that remove the temporary files on every catchable
+ * terminating signal and then die of it, ignore SIGPIPE (see
+ * cli_check_stream), make SIGXFSZ an ordinary write error and SIGBUS on a
+ * mapped input exit status 4. */
+void cli_install_signal_handlers(void);
+
+/* After writing to stdout or stderr: notes a reader that went away (EPIPE),
+ * which stops a job (exit 4) and silences further messages. */
+void cli_check_stream(FILE *f);
+bool cli_pipe_broken(void);
 
 /* Human-readable size ("1.5 MB"). */
 const char *cli_human_bytes(uint64_t n, char *buf, size_t size);

@@ -716,6 +716,9 @@ int cmd_completion(int argc, char **argv, const cli_command *self)
 		return cli_usage(self, "'%s' is not a supported shell (bash, zsh or fish)", shell);
 	emit(stdout);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
+		int e = errno;
+		cli_check_stream(stdout);   /* a reader that left: no message */
+		errno = e;
 		cli_error("cannot write to standard output: %s", strerror(errno ? errno : EIO));
 		return EXIT_SYSTEM;
 	}

@@ -95,7 +95,9 @@ int cmd_compress(int argc, char **argv, const cli_command *self)
 		return cli_usage(self, "give exactly one of -F FORMAT and -c CONFIG");
 	if (argc - optind != 2)
 		return cli_usage(self, "expected INPUT and OUTPUT");
-	const char *input = argv[optind], *output = argv[optind + 1];
+	const char *input = argv[optind];
+	a.write.dest = argv[optind + 1];
+	a.write.config_path = a.config;
 	ct_error err;
 	ct_error_clear(&err);
 	ct_checkpoint *ck = NULL;
@@ -103,6 +105,9 @@ int cmd_compress(int argc, char **argv, const cli_command *self)
 	int rc = load_config(&a, &cfg, &err);
 	if (!rc)
 		rc = cli_open_dense_input(input, cfg->n_groups > 0, &ck, &err);
+	/* before choosing the targets, which reads every candidate weight */
+	if (!rc && !a.dry_run)
+		rc = cli_output_open(&a.write, ck, &a.write.out, &err);
 	if (!rc && a.format)
 		rc = ct_plan_select_sparse(ck, cfg, &err);
 	if (!rc) {
@@ -112,9 +117,9 @@ int cmd_compress(int argc, char **argv, const cli_command *self)
 				   .frozen = cfg->n_groups > 0 },
 			.write = a.write,
 		};
-		eo.write.dest = output;
 		rc = cli_encode(ck, cfg, &eo, &err);
 	}
+	cli_output_close(a.write.out);
 	int status = rc ? cli_fail(&err) : EXIT_OK;
 	ct_qconfig_free(cfg);
 	ct_ckpt_close(ck);

@@ -45,7 +45,7 @@ int cli_load_checkpoint_config(const ct_checkpoint *ck, const char *path, ct_qco
 		rc = ct_json_load_file(path, 64u << 20, &j, err);
 	} else {
 		rc = ct_ckpt_qconfig(ck, &j, err);
-		label = ck->config ? "config.json" : ck->shard_names[0];
+		label = ck->config ? ck->config_name : ck->shard_names[0];
 		if (!rc && !j)
 			rc = ct_fail(err, CT_EINPUT, "%s: no quantization_config in the checkpoint "
 				     "(name one with -c CONFIG)", ck->shard_names[0]);
@@ -75,10 +75,13 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 	int rc = cli_open_checkpoint(input, &ck, &err);
 	if (!rc)
 		rc = cli_load_checkpoint_config(ck, a.config, &cfg, &err);
-	if (!rc)
-		rc = ct_plan_decompress(ck, cfg, a.dtype, &plan, &err);
 	cli_write_opts wo = a.write;
 	wo.dest = output;
+	wo.config_path = a.config;
+	if (!rc)
+		rc = cli_output_open(&wo, ck, &wo.out, &err);
+	if (!rc)
+		rc = ct_plan_decompress(ck, cfg, a.dtype, &plan, &err);
 	if (!rc)
 		rc = cli_layout_plan(plan, ck, &wo, &err);
 	if (!rc)
@@ -86,6 +89,7 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 	if (!rc && cli_verbosity > 0)
 		fprintf(stderr, "ctensors: %s -> %s: %" PRIu64 " weights decompressed\n", input,
 			output, plan->params_quantized);
+	cli_output_close(wo.out);
 	int status = rc ? cli_fail(&err) : EXIT_OK;
 	ct_plan_free(plan);
 	ct_qconfig_free(cfg);

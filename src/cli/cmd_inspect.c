@@ -101,7 +101,7 @@ static int inspect_load(inspect *in, const inspect_args *a, ct_error *err)
 		 * hide the tensors: describe them from their names and say why */
 		ct_error perr;
 		ct_error_clear(&perr);
-		const char *label = ck->config ? "config.json" : ck->shard_names[0];
+		const char *label = ck->config ? ck->config_name : ck->shard_names[0];
 		if (ct_qconfig_parse(in->qjson, label, &in->cfg, &perr) != CT_OK) {
 			snprintf(in->cfg_note, sizeof(in->cfg_note), "%s", perr.msg);
 			in->cfg = NULL;
@@ -932,6 +932,9 @@ int cmd_inspect(int argc, char **argv, const cli_command *self)
 	else
 		st = print_human(&in, &a);
 	if (!st && (fflush(stdout) != 0 || ferror(stdout))) {
+		int e = errno;
+		cli_check_stream(stdout);   /* a reader that left: no message */
+		errno = e;
 		cli_error("standard output: %s", strerror(errno ? errno : EIO));
 		st = EXIT_SYSTEM;
 	}

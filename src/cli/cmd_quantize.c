@@ -136,7 +136,9 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 		return cli_usage(self, "give exactly one of -s SCHEME and -c CONFIG");
 	if (argc - optind != 2)
 		return cli_usage(self, "expected INPUT and OUTPUT");
-	const char *input = argv[optind], *output = argv[optind + 1];
+	const char *input = argv[optind];
+	a.write.dest = argv[optind + 1];
+	a.write.config_path = a.config;
 
 	ct_error err;
 	ct_error_clear(&err);
@@ -150,6 +152,9 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 	if (!rc && cfg->n_groups == 0)
 		rc = ct_fail(&err, CT_EUSAGE, "%s: the config has no quantization groups (use "
 			     "'ctensors compress' for a sparsity-only config)", a.config);
+	/* the output is checked (and its temporary made) before the work */
+	if (!rc && !a.dry_run)
+		rc = cli_output_open(&a.write, ck, &a.write.out, &err);
 	if (!rc) {
 		static const char *const preset_ignore[] = { "lm_head" };
 		cli_encode_opts eo = {
@@ -160,9 +165,9 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 				   .n_implicit_ignore = a.scheme ? 1 : 0 },
 			.write = a.write,
 		};
-		eo.write.dest = output;
 		rc = cli_encode(ck, cfg, &eo, &err);
 	}
+	cli_output_close(a.write.out);
 	int status = rc ? cli_fail(&err) : EXIT_OK;
 	ct_qconfig_free(cfg);
 	ct_ckpt_close(ck);

@@ -12,6 +12,8 @@ int cli_verbosity = 1;
 
 void cli_error(const char *fmt, ...)
 {
+	if (cli_pipe_broken())
+		return;   /* the reader is gone: nothing more to the broken pipe */
 	va_list ap;
 	fputs("ctensors: ", stderr);
 	va_start(ap, fmt);
@@ -22,7 +24,7 @@ void cli_error(const char *fmt, ...)
 
 void cli_warn(const char *fmt, ...)
 {
-	if (cli_verbosity < 1)
+	if (cli_verbosity < 1 || cli_pipe_broken())
 		return;
 	va_list ap;
 	fputs("ctensors: warning: ", stderr);
@@ -47,9 +49,11 @@ int cli_exit_status(int code)
 int cli_fail(const ct_error *err)
 {
 	/* messages come from files: escape what could drive the terminal */
-	fputs("ctensors: ", stderr);
-	cli_put_safe(stderr, err->msg[0] ? err->msg : "unknown error");
-	fputc('\n', stderr);
+	if (!cli_pipe_broken()) {
+		fputs("ctensors: ", stderr);
+		cli_put_safe(stderr, err->msg[0] ? err->msg : "unknown error");
+		fputc('\n', stderr);
+	}
 	return cli_exit_status(err->code ? err->code : CT_EINTERNAL);
 }
 

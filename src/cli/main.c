@@ -4,11 +4,13 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define COMMON_WRITE_OPTS                                                               \
-	{ 'f', "force", no_argument, NULL, "replace an existing output", NULL },          \
+	{ 'f', "force", no_argument, NULL,                                                \
+	  "replace an existing output file, or model directory of model files", NULL },    \
 	{ 'j', "threads", required_argument, "N", "worker threads (default: all cores)",  \
 	  NULL },                                                                         \
 	{ OPT_PLAIN_METADATA, "plain-metadata", no_argument, NULL,                        \
@@ -210,5 +212,17 @@ int main(int argc, char **argv)
 	if (!c)
 		return cli_usage(NULL, "'%s' is not a ctensors command", name);
 	cli_install_signal_handlers();
-	return c->run(argc - 1, argv + 1, c);
+	int status = c->run(argc - 1, argv + 1, c);
+	/* output that did not reach its reader is a failed run (SIGPIPE is
+	 * ignored so that a job can clean up: a closed pipe shows here) */
+	if (status == EXIT_OK && (fflush(stdout) != 0 || ferror(stdout))) {
+		int e = errno;
+		cli_check_stream(stdout);
+		cli_error("standard output: write error: %s", strerror(e));
+		status = EXIT_SYSTEM;
+	}
+	cli_check_stream(stderr);
+	if (cli_pipe_broken() && status == EXIT_OK)
+		status = EXIT_SYSTEM;
+	return status;
 }

@@ -2,38 +2,91 @@
  * output.c - every rule about writing files (CLI.md "Safety").
  *
  * A file output is written to a temporary sibling and renamed into place; a
- * directory output is built in a temporary sibling directory, config.json
- * last, and renamed into place, so the destination never exists half
- * written, not even after SIGKILL. On error or SIGINT/SIGTERM/SIGHUP every
- * temporary file is removed.
+ * directory output is built in a temporary sibling directory and renamed
+ * into place, so the destination never exists half written, not even after
+ * SIGKILL. The rename never replaces what the job did not agree to replace
+ * when it started: an output that appeared meanwhile is left alone. On an
+ * error or a terminating signal every temporary file is removed.
+ *
+ * Everything that can be refused is refused in cli_output_open, before the
+ * work starts: an output that is, holds or lies inside an input, an existing
+ * output that is not a file or model directory of the kind being written, a
+ * missing or unwritable directory, a too-small open-file limit.
  */
 #include "cli.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-/* Temporary paths the signal handler removes; written before the files are
- * created, so a signal can only find a path whose file may not exist yet. */
-#define MAX_TEMPS 4096
-static char *temp_paths[MAX_TEMPS];
-static volatile sig_atomic_t n_temps;
-static char *temp_dir;  /* removed after its files */
+/* ------------------------------------------------ the signal handlers --- */
 
-static void on_signal(int sig)
+/* Temporary paths the signal handlers remove. A path is published before
+ * its file is created, so a signal can only find a path whose file may not
+ * exist yet, never a file nobody knows about. The list is changed only by
+ * the main thread with the handled signals blocked, and only when no other
+ * thread runs (before and after ct_plan_execute), so a handler never sees
+ * a node being freed. */
+typedef struct temp_node {
+	struct temp_node *next;
+	char path[];
+} temp_node;
+
+static _Atomic(temp_node *) temp_list;
+static _Atomic(const char *) temp_dir;   /* removed after its files */
+
+/* Terminating signals that can be caught. SIGPIPE is ignored (a closed
+ * pipe is an EPIPE write error instead), SIGXFSZ too (write() then fails
+ * with EFBIG), SIGBUS has its own handler. */
+static const int fatal_signals[] = {
+	SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGALRM, SIGUSR1, SIGUSR2, SIGVTALRM, SIGPROF,
+	SIGXCPU, SIGPOLL, SIGPWR, SIGSYS, SIGTRAP, SIGABRT, SIGSEGV, SIGILL, SIGFPE,
+#ifdef SIGSTKFLT
+	SIGSTKFLT,
+#endif
+};
+
+#define MAX_SIG 65
+static struct sigaction saved_action[MAX_SIG];   /* what was installed before ours */
+
+static void remove_temps(void)
 {
-	for (sig_atomic_t i = n_temps; i > 0; i--)
-		if (temp_paths[i - 1])
-			unlink(temp_paths[i - 1]);
-	if (temp_dir)
-		rmdir(temp_dir);
-	signal(sig, SIG_DFL);
+	for (temp_node *n = atomic_load(&temp_list); n; n = n->next)
+		unlink(n->path);
+	const char *d = atomic_load(&temp_dir);
+	if (d)
+		rmdir(d);
+}
+
+static void on_fatal(int sig, siginfo_t *info, void *uctx)
+{
+	(void)uctx;
+	remove_temps();
+	/* Then die of the same signal, so the exit status says which: the
+	 * previous action (the default, or a sanitizer's report) takes over. */
+	struct sigaction sa = sig < MAX_SIG ? saved_action[sig] : (struct sigaction){ 0 };
+	if (sig >= MAX_SIG || sa.sa_handler == SIG_IGN) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+	}
+	sigaction(sig, &sa, NULL);
+	/* a real fault repeats when the instruction does; anything sent is resent */
+	if ((sig == SIGSEGV || sig == SIGILL || sig == SIGFPE) && info && info->si_code > 0)
+		return;
 	raise(sig);
 }
 
@@ -45,59 +98,153 @@ static void on_sigbus(int sig)
 	(void)sig;
 	static const char msg[] = "ctensors: an input file was truncated or changed while "
 				  "being read (SIGBUS); nothing was written\n";
-	for (sig_atomic_t i = n_temps; i > 0; i--)
-		if (temp_paths[i - 1])
-			unlink(temp_paths[i - 1]);
-	if (temp_dir)
-		rmdir(temp_dir);
+	remove_temps();
 	ssize_t ignored = write(STDERR_FILENO, msg, sizeof(msg) - 1);
 	(void)ignored;
 	_exit(EXIT_SYSTEM);
+}
+
+static void handled_set(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
+		sigaddset(set, fatal_signals[i]);
+	for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
+		sigaddset(set, s);
+	sigaddset(set, SIGBUS);
 }
 
 void cli_install_signal_handlers(void)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	/* past the file-size limit, write() then fails with EFBIG */
+	sa.sa_sigaction = on_fatal;
+	sa.sa_flags = SA_SIGINFO;
+	/* one cleanup at a time: the others wait until it is done */
+	sigfillset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
+		sigaction(fatal_signals[i], &sa, &saved_action[fatal_signals[i]]);
+	for (int s = SIGRTMIN; s <= SIGRTMAX && s < MAX_SIG; s++)
+		sigaction(s, &sa, &saved_action[s]);
 	signal(SIGXFSZ, SIG_IGN);
-	sa.sa_handler = on_sigbus;
-	sigaction(SIGBUS, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction bus;
+	memset(&bus, 0, sizeof(bus));
+	bus.sa_handler = on_sigbus;
+	sigfillset(&bus.sa_mask);
+	sigaction(SIGBUS, &bus, NULL);
 }
 
-static int register_temp(char *path)
+static void block_signals(sigset_t *old)
 {
-	if (n_temps >= MAX_TEMPS)
-		return -1;
-	temp_paths[n_temps] = path;
-	n_temps = n_temps + 1;
-	return 0;
+	sigset_t set;
+	handled_set(&set);
+	pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
+static void restore_signals(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+static temp_node *register_temp(const char *path)
+{
+	size_t n = strlen(path);
+	temp_node *t = malloc(sizeof(*t) + n + 1);
+	if (!t)
+		return NULL;
+	memcpy(t->path, path, n + 1);
+	sigset_t old;
+	block_signals(&old);
+	t->next = atomic_load(&temp_list);
+	atomic_store(&temp_list, t);
+	restore_signals(&old);
+	return t;
+}
+
+/* Forgets the path just registered (its name was taken by another file). */
+static void unregister_last(temp_node *t)
+{
+	sigset_t old;
+	block_signals(&old);
+	atomic_store(&temp_list, t->next);
+	restore_signals(&old);
+	free(t);
+}
+
+/* Forgets every temporary path: after the commit, or once removed. */
 static void unregister_temps(void)
 {
-	n_temps = 0;
-	temp_dir = NULL;
+	sigset_t old;
+	block_signals(&old);
+	temp_node *t = atomic_exchange(&temp_list, NULL);
+	atomic_store(&temp_dir, NULL);
+	restore_signals(&old);
+	while (t) {
+		temp_node *next = t->next;
+		free(t);
+		t = next;
+	}
 }
 
+/* -------------------------------------------------- broken pipes --- */
+
+static atomic_bool pipe_broken;
+
+void cli_check_stream(FILE *f)
+{
+	if (!ferror(f))
+		return;
+	/* the write end of a pipe or socket whose reader is gone polls as an
+	 * error: that, not errno (which later calls may change), says EPIPE */
+	struct pollfd p = { fileno(f), POLLOUT, 0 };
+	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)))
+		atomic_store(&pipe_broken, true);
+}
+
+bool cli_pipe_broken(void)
+{
+	return atomic_load(&pipe_broken);
+}
+
+/* ------------------------------------------------------------ paths --- */
+
 typedef struct out_file {
-	char *final;         /* final path */
-	char *tmp;           /* temporary path */
-	int fd;
+	char *name;          /* for messages */
+	temp_node *node;     /* node->path: where it is written */
+	int fd;              /* -1 while closed */
+	bool synced;         /* fsynced and closed for good */
+	unsigned users;      /* writes in progress through fd */
+	uint64_t used;       /* when fd was last taken, for closing the least recent */
 } out_file;
+
+typedef struct shard_sink {
+	struct cli_output *o;
+	size_t file;         /* index into o->files */
+} shard_sink;
 
 struct cli_output {
 	bool is_dir;
 	bool force;
-	char *dest;          /* as given */
-	char *work_dir;      /* directory the files go to (temp dir for directory output) */
+	bool replace;        /* dest existed and was accepted for replacement */
+	dev_t old_dev;       /* ... and was this one */
+	ino_t old_ino;
+	char *dest;          /* as given, without trailing slashes */
+	char *parent;        /* the directory dest is in */
+	char *work_dir;      /* directory output: the temporary directory */
+	char **writes;       /* top-level names a directory output will hold */
+	size_t n_writes;
+	char **copies;       /* the input directory's other files, listed at open */
+	size_t n_copies;
 	out_file *files;
 	size_t n_files, cap_files;
+	shard_sink *sinks;
+	/* shards are written concurrently in any order; at most max_open of
+	 * their descriptors are open at once, so none grow with the shards */
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	size_t n_open, max_open;
+	uint64_t tick;
 	bool committed;
 };
 
@@ -135,116 +282,452 @@ static char *parent_of(const char *path)
 	return strndup(path, (size_t)(slash - path));
 }
 
+static const char *base_of(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
 static bool same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
-/* Refuses dest when it is, or (for a directory) lies inside, an input. */
-static int check_not_input(const char *dest, const ct_checkpoint *in, ct_error *err)
+static const char *kind_of(mode_t m)
 {
-	struct stat ds;
-	bool dest_exists = stat(dest, &ds) == 0;
-	for (size_t i = 0; i < in->n_shards; i++) {
-		char *p = ct_ckpt_shard_path(in, i);
-		struct stat ss;
-		bool same = p && dest_exists && stat(p, &ss) == 0 && same_file(&ss, &ds);
-		bool same_name = p && strcmp(p, dest) == 0;
-		free(p);
-		if (same || same_name)
-			return ct_fail(err, CT_EUSAGE, "%s: output is an input file (refusing to "
-				       "write over the input)", dest);
+	return S_ISREG(m) ? "a file" : S_ISDIR(m) ? "a directory" : S_ISLNK(m) ? "a symbolic link" :
+	       S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" :
+	       S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a file";
+}
+
+/* A name no one else picks: DEST.ctensors-tmp-PID-XXXXXX. The pid lets a
+ * later run tell a leftover of a killed run from the work of a live one. */
+static char *temp_name(const char *dest, const char *what)
+{
+	static const char digits[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	unsigned char r[6];
+	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec;
+		for (size_t i = 0; i < sizeof(r); i++, x >>= 8)
+			r[i] = (unsigned char)x;
 	}
-	if (in->kind != CT_CKPT_DIR)
-		return CT_OK;
-	struct stat is;
-	if (stat(in->dir, &is) != 0)
-		return CT_OK;
-	if (dest_exists && same_file(&is, &ds))
-		return ct_fail(err, CT_EUSAGE, "%s: output is the input directory (refusing to "
-			       "write over the input)", dest);
-	/* walk up from dest's parent: an ancestor equal to the input dir means
-	 * the output would be inside the input */
-	char *cur = parent_of(dest);
+	char suffix[7];
+	for (size_t i = 0; i < 6; i++)
+		suffix[i] = digits[r[i] % 62];
+	suffix[6] = '\0';
+	size_t n = strlen(dest) + strlen(what) + 48;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s.ctensors-%s-%ld-%s", dest, what, (long)getpid(), suffix);
+	return p;
+}
+
+/* Messages name files found on disk: escape them as cli_fail does. */
+static void warn_safe(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warn_safe(const char *fmt, ...)
+{
+	if (cli_verbosity < 1 || cli_pipe_broken())
+		return;
+	char buf[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fputs("ctensors: warning: ", stderr);
+	cli_put_safe(stderr, buf);
+	fputc('\n', stderr);
+}
+
+/* ---------------------------------------------------- input overlap --- */
+
+/* True when dir is path itself or one of its ancestors, comparing inodes
+ * along the real path (symbolic links resolved) of path, or of its nearest
+ * existing ancestor when path does not exist yet. Inodes also catch a bind
+ * mount that shows one directory under two names. */
+static bool path_within(const char *path, const struct stat *dir)
+{
 	char real[PATH_MAX];
-	if (cur && realpath(cur, real)) {
-		free(cur);
-		cur = strdup(real);
-	}
-	while (cur) {
-		struct stat cs;
-		if (stat(cur, &cs) == 0 && same_file(&cs, &is)) {
-			free(cur);
-			return ct_fail(err, CT_EUSAGE, "%s: output is inside the input directory "
-				       "%s (choose a destination outside it)", dest, in->dir);
+	char *p = strdup(path);
+	while (p && !realpath(p, real)) {
+		char *up = parent_of(p);
+		if (up && strcmp(up, p) == 0) {
+			free(up);
+			up = NULL;
 		}
-		if (strcmp(cur, "/") == 0 || strcmp(cur, ".") == 0)
-			break;
-		char *up = parent_of(cur);
-		free(cur);
-		cur = up;
+		free(p);
+		p = up;
 	}
-	free(cur);
+	if (!p)
+		return false;
+	free(p);
+	for (;;) {
+		struct stat st;
+		if (stat(real, &st) == 0 && same_file(&st, dir))
+			return true;
+		char *slash = strrchr(real, '/');
+		if (!slash || (slash == real && real[1] == '\0'))
+			return false;
+		if (slash == real)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+}
+
+typedef struct input_ref {
+	char *path;
+	const char *what;    /* "input file", "input directory", "config" */
+	struct stat st;
+} input_ref;
+
+/* Refuses dest when it is an input, holds one, or lies inside the input
+ * directory: replacing it would destroy the model being read. Inputs are
+ * every shard, the index, config.json, the model directory and -c FILE. */
+static int check_not_input(const char *dest, const ct_checkpoint *in, const char *config_path,
+			   ct_error *err)
+{
+	size_t cap = in->n_shards + 4, n = 0;
+	input_ref *refs = calloc(cap, sizeof(*refs));
+	if (!refs)
+		return ct_fail(err, CT_EIO, "out of memory");
+	for (size_t i = 0; i < in->n_shards; i++)
+		refs[n++] = (input_ref){ ct_ckpt_shard_path(in, i), "input file", { 0 } };
+	if (in->kind == CT_CKPT_DIR) {
+		if (in->index_name)
+			refs[n++] = (input_ref){ join(in->dir, in->index_name), "input file", { 0 } };
+		if (in->config)
+			refs[n++] = (input_ref){ join(in->dir, in->config_name ? in->config_name :
+						    "config.json"), "input file", { 0 } };
+		refs[n++] = (input_ref){ strdup(in->dir), "input directory", { 0 } };
+	}
+	if (config_path)
+		refs[n++] = (input_ref){ strdup(config_path), "config", { 0 } };
+	int rc = CT_OK;
+	for (size_t i = 0; i < n && !rc; i++)
+		if (!refs[i].path)
+			rc = ct_fail(err, CT_EIO, "out of memory");
+	struct stat ds;
+	bool dest_exists = stat(dest, &ds) == 0;   /* through a symbolic link */
+	for (size_t i = 0; i < n && !rc; i++) {
+		input_ref *r = &refs[i];
+		if (stat(r->path, &r->st) != 0) {
+			r->what = NULL;   /* gone: nothing of it to protect */
+			continue;
+		}
+		bool same = (dest_exists && same_file(&ds, &r->st)) || strcmp(dest, r->path) == 0;
+		if (same && S_ISDIR(r->st.st_mode))
+			rc = ct_fail(err, CT_EUSAGE, "%s: output is the input directory (refusing to "
+				     "write over the input)", dest);
+		else if (same)
+			rc = ct_fail(err, CT_EUSAGE, "%s: output is %s %s (refusing to write over "
+				     "the input)", dest, strcmp(r->what, "config") == 0 ? "the config" :
+				     "an input file", r->path);
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		input_ref *r = &refs[i];
+		if (!r->what)
+			continue;
+		if (dest_exists && S_ISDIR(ds.st_mode) && path_within(r->path, &ds))
+			rc = ct_fail(err, CT_EUSAGE, "%s: output contains the %s %s (refusing to "
+				     "replace a directory that holds an input; choose another OUTPUT)",
+				     dest, r->what, r->path);
+		else if (S_ISDIR(r->st.st_mode) && path_within(dest, &r->st))
+			rc = ct_fail(err, CT_EUSAGE, "%s: output is inside the input directory %s "
+				     "(choose a destination outside it)", dest, r->path);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(refs[i].path);
+	free(refs);
+	return rc;
+}
+
+/* ------------------------------------------- what may be replaced --- */
+
+/* Files a Hugging Face model directory holds besides its weights. */
+static bool model_file_name(const char *n)
+{
+	static const char *const suffixes[] = { ".safetensors", ".json", ".model", ".tiktoken",
+						".jinja", ".py" };
+	static const char *const names[] = { "merges.txt", "vocab.txt", ".gitattributes",
+					     "README.md", "LICENSE", "LICENSE.txt", "LICENSE.md",
+					     "NOTICE", "USE_POLICY.md" };
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+		if (ends_with(n, suffixes[i]) && strlen(n) > strlen(suffixes[i]))
+			return true;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(n, names[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool job_writes(const cli_output *o, const char *n)
+{
+	for (size_t i = 0; i < o->n_writes; i++)
+		if (strcmp(o->writes[i], n) == 0)
+			return true;
+	return false;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "a", "a and b", "a, b and c", "a, b, c, d and 5 more" */
+static void append_list(char *buf, size_t size, char *const *items, size_t n)
+{
+	size_t shown = n > 4 ? 4 : n, len = strlen(buf);
+	for (size_t i = 0; i < shown && len < size; i++) {
+		const char *sep = i == 0 ? "" : (i + 1 == shown && n == shown) ? " and " : ", ";
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", sep, items[i]);
+	}
+	if (n > shown && len < size)
+		snprintf(buf + len, size - len, " and %zu more", n - shown);
+}
+
+/* An existing directory is replaced only when it is a model directory of
+ * the kind being written: regular files only (no subdirectory, no link),
+ * each a model file or a file this job writes, at least one of them
+ * weights or an index. */
+static int check_replaceable_dir(const cli_output *o, ct_error *err)
+{
+	int fd = open(o->dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return ct_fail(err, CT_EIO, "%s: cannot list: %s", o->dest, strerror(e));
+	}
+	char **bad = NULL;
+	size_t n_bad = 0, n_entries = 0;
+	bool weights = false;
+	int rc = CT_OK;
+	struct dirent *de;
+	while (!rc && (de = readdir(d))) {
+		const char *n = de->d_name;
+		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+			continue;
+		n_entries++;
+		struct stat st;
+		bool ok = false;
+		const char *mark = "";
+		if (fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			ok = S_ISREG(st.st_mode) && (model_file_name(n) || job_writes(o, n));
+			weights |= S_ISREG(st.st_mode) && (ends_with(n, ".safetensors") ||
+							   ends_with(n, ".safetensors.index.json"));
+			mark = S_ISDIR(st.st_mode) ? "/" : S_ISLNK(st.st_mode) ? " (a symbolic link)" :
+			       S_ISREG(st.st_mode) ? "" : " (not a file)";
+		}
+		if (ok)
+			continue;
+		char **nb = realloc(bad, (n_bad + 1) * sizeof(*bad));
+		size_t len = strlen(n) + strlen(mark) + 1;
+		char *item = nb ? malloc(len) : NULL;
+		if (!item) {
+			bad = nb ? nb : bad;
+			rc = ct_fail(err, CT_EIO, "out of memory");
+			break;
+		}
+		snprintf(item, len, "%s%s", n, mark);
+		bad = nb;
+		bad[n_bad++] = item;
+	}
+	closedir(d);
+	if (!rc && n_bad) {
+		qsort(bad, n_bad, sizeof(*bad), cmp_str);
+		char list[1024] = "";
+		append_list(list, sizeof(list), bad, n_bad);
+		rc = ct_fail(err, CT_EUSAGE, "%s/: is a directory holding %s, which %s (refusing to "
+			     "replace it; remove it or choose another OUTPUT)", o->dest, list,
+			     n_bad == 1 ? "is not a model file" : "are not model files");
+	} else if (!rc && !weights) {
+		rc = ct_fail(err, CT_EUSAGE, "%s/: is %s without *.safetensors or an index, not a "
+			     "model directory (refusing to replace it; remove it or choose another "
+			     "OUTPUT)", o->dest, n_entries ? "a directory" : "an empty directory");
+	}
+	for (size_t i = 0; i < n_bad; i++)
+		free(bad[i]);
+	free(bad);
+	return rc;
+}
+
+/* What is at dest decides whether it may be replaced, with --force or
+ * without: only a file by a file, a model directory by a directory. */
+static int check_existing(cli_output *o, const struct stat *st, ct_error *err)
+{
+	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+		return ct_fail(err, CT_EUSAGE, "%s: is %s (refusing to replace it; remove it or "
+			       "choose another OUTPUT)", o->dest, kind_of(st->st_mode));
+	if (S_ISDIR(st->st_mode) && !o->is_dir)
+		return ct_fail(err, CT_EUSAGE, "%s: is a directory, but the output of a file is a "
+			       "file (refusing to replace it; choose another OUTPUT)", o->dest);
+	if (S_ISREG(st->st_mode) && o->is_dir)
+		return ct_fail(err, CT_EUSAGE, "%s: is a file, but the output of a model directory "
+			       "is a directory (refusing to replace it; choose another OUTPUT)",
+			       o->dest);
+	if (S_ISDIR(st->st_mode)) {
+		int rc = check_replaceable_dir(o, err);
+		if (rc)
+			return rc;
+	}
+	if (!o->force)
+		return ct_fail(err, CT_EUSAGE, "%s: already exists (use --force to replace it)",
+			       o->dest);
+	o->replace = true;
+	o->old_dev = st->st_dev;
+	o->old_ino = st->st_ino;
 	return CT_OK;
 }
 
-int cli_output_open(const char *dest, const ct_checkpoint *in, bool force, cli_output **out,
-		    ct_error *err)
+/* ------------------------------------------------------ before work --- */
+
+/* Leftovers of runs that were killed (SIGKILL, a crash, a power cut) are
+ * reported, not removed: a name alone cannot prove they are ours. */
+static void warn_stale(const char *dir)
 {
-	*out = NULL;
-	int rc = check_not_input(dest, in, err);
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	size_t found = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *p = strstr(de->d_name, ".ctensors-tmp-");
+		if (!p)
+			continue;
+		p += strlen(".ctensors-tmp-");
+		char *end;
+		errno = 0;
+		long pid = strtol(p, &end, 10);
+		if (errno || pid <= 0 || end == p || *end != '-' || strlen(end + 1) != 6)
+			continue;
+		if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if (++found <= 8)
+			warn_safe("%s%s%s: left by an interrupted ctensors run (process %ld no longer "
+				  "runs); it can be removed", strcmp(dir, ".") == 0 ? "" : dir,
+				  strcmp(dir, ".") == 0 ? "" : "/", de->d_name, pid);
+	}
+	closedir(d);
+	if (found > 8)
+		warn_safe("%s: %zu more such leftovers", dir, found - 8);
+}
+
+/* The open-file limit: shard descriptors are kept below it, opened and
+ * closed as writes need them; what remains is for the rest of the job. */
+#define FD_RESERVE 16
+#define FD_MIN_SHARDS 4
+#define FD_MAX_SHARDS 64
+
+static int plan_descriptors(cli_output *o, ct_error *err)
+{
+	struct rlimit rl;
+	uint64_t lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ?
+		       (uint64_t)rl.rlim_cur : UINT64_MAX;
+	if (lim < FD_RESERVE + FD_MIN_SHARDS)
+		return ct_fail(err, CT_EIO, "the open-file limit (ulimit -n) is %" PRIu64 "; "
+			       "ctensors needs at least %d", lim, FD_RESERVE + FD_MIN_SHARDS);
+	o->max_open = lim - FD_RESERVE > FD_MAX_SHARDS ? FD_MAX_SHARDS : (size_t)(lim - FD_RESERVE);
+	return CT_OK;
+}
+
+static int add_name(char ***list, size_t *n, const char *name, ct_error *err)
+{
+	char **nl = realloc(*list, (*n + 1) * sizeof(**list));
+	if (!nl)
+		return ct_fail(err, CT_EIO, "out of memory");
+	*list = nl;
+	if (!(nl[*n] = strdup(name)))
+		return ct_fail(err, CT_EIO, "out of memory");
+	(*n)++;
+	return CT_OK;
+}
+
+/* The names a directory output will hold: the shards, the index,
+ * config.json, and the input directory's other regular files, listed now
+ * so that the job copies what it was checked against. */
+static int list_outputs(cli_output *o, const ct_checkpoint *in, ct_error *err)
+{
+	int rc = CT_OK;
+	for (size_t i = 0; i < in->n_shards && !rc; i++)
+		rc = add_name(&o->writes, &o->n_writes, in->shard_names[i], err);
+	if (!rc && in->index_name)
+		rc = add_name(&o->writes, &o->n_writes, in->index_name, err);
+	if (!rc)
+		rc = add_name(&o->writes, &o->n_writes, in->config_name ? in->config_name :
+			      "config.json", err);
 	if (rc)
 		return rc;
-	struct stat st;
-	if (lstat(dest, &st) == 0 && !force)
-		return ct_fail(err, CT_EUSAGE, "%s: already exists (use --force to replace it)",
-			       dest);
-	if (lstat(dest, &st) == 0 && S_ISLNK(st.st_mode) && in->kind == CT_CKPT_DIR)
-		return ct_fail(err, CT_EUSAGE, "%s: is a symbolic link (refusing to replace it "
-			       "with a directory)", dest);
-	cli_output *o = calloc(1, sizeof(*o));
-	if (!o || !(o->dest = strdup(dest))) {
-		free(o);
-		return ct_fail(err, CT_EIO, "out of memory");
+	DIR *d = opendir(in->dir);
+	if (!d)
+		return ct_fail(err, CT_EIO, "%s: cannot list: %s", in->dir, strerror(errno));
+	struct dirent *de;
+	while (!rc && (de = readdir(d))) {
+		const char *n = de->d_name;
+		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || job_writes(o, n))
+			continue;
+		/* weight files the index does not list are no part of the
+		 * checkpoint (cli_open_checkpoint warned about them) */
+		size_t len = strlen(n);
+		if (len >= 12 && strcmp(n + len - 12, ".safetensors") == 0)
+			continue;
+		char *src = join(in->dir, n);
+		struct stat st;
+		if (!src)
+			rc = ct_fail(err, CT_EIO, "out of memory");
+		else if (stat(src, &st) == 0 && S_ISREG(st.st_mode))
+			rc = add_name(&o->copies, &o->n_copies, n, err);
+		else if (stat(src, &st) == 0 && S_ISDIR(st.st_mode))
+			warn_safe("%s: subdirectory not copied", src);
+		free(src);
 	}
-	o->is_dir = in->kind == CT_CKPT_DIR;
-	o->force = force;
-	char *parent = parent_of(dest);
-	if (!parent) {
-		cli_output_free(o);
-		return ct_fail(err, CT_EIO, "out of memory");
-	}
-	if (o->is_dir) {
-		size_t n = strlen(dest);
-		char *tmpl = malloc(n + 32);
-		if (!tmpl) {
-			free(parent);
-			cli_output_free(o);
-			return ct_fail(err, CT_EIO, "out of memory");
-		}
-		while (n > 1 && dest[n - 1] == '/')
-			n--;
-		snprintf(tmpl, n + 32, "%.*s.ctensors-tmp-XXXXXX", (int)n, dest);
-		if (!mkdtemp(tmpl)) {
-			int e = errno;
-			free(tmpl);
-			free(parent);
-			cli_output_free(o);
-			return ct_fail(err, CT_EIO, "%s: cannot create a directory next to it: %s",
-				       dest, strerror(e));
-		}
-		o->work_dir = tmpl;
-		temp_dir = tmpl;
-		free(parent);
-	} else {
-		o->work_dir = parent;
-	}
-	*out = o;
-	return CT_OK;
+	closedir(d);
+	for (size_t i = 0; i < o->n_copies && !rc; i++)
+		rc = add_name(&o->writes, &o->n_writes, o->copies[i], err);
+	return rc;
 }
 
-/* Creates a temporary file that will become name in the output. */
-static int new_file(cli_output *o, const char *name, out_file **f, ct_error *err)
+/* Creating the directory or file now proves the parent writable, whoever
+ * runs us (access() says yes to root even on a read-only bind mount). */
+static int create_error(const cli_output *o, int e, ct_error *err)
+{
+	return ct_fail(err, e == EACCES || e == EPERM ? CT_EUSAGE : CT_EIO,
+		       "%s: cannot create files in %s: %s", o->dest, o->parent, strerror(e));
+}
+
+static int make_work_dir(cli_output *o, ct_error *err)
+{
+	for (int attempt = 0; attempt < 100; attempt++) {
+		char *p = temp_name(o->dest, "tmp");
+		if (!p)
+			return ct_fail(err, CT_EIO, "out of memory");
+		atomic_store(&temp_dir, p);
+		/* 0777: the umask (or a default ACL) decides, as for any new directory */
+		if (mkdir(p, 0777) == 0) {
+			o->work_dir = p;
+			return CT_OK;
+		}
+		int e = errno;
+		atomic_store(&temp_dir, NULL);
+		free(p);
+		if (e != EEXIST)
+			return create_error(o, e, err);
+	}
+	return ct_fail(err, CT_EIO, "%s: cannot find a free temporary name", o->dest);
+}
+
+/* Creates the temporary file that will become name (a directory output) or
+ * dest (a file output); opened for writing in *fd. */
+static int new_file(cli_output *o, const char *name, size_t *index, int *fd, ct_error *err)
 {
 	if (o->n_files == o->cap_files) {
 		size_t cap = o->cap_files ? o->cap_files * 2 : 16;
@@ -254,47 +737,107 @@ static int new_file(cli_output *o, const char *name, out_file **f, ct_error *err
 		o->files = nf;
 		o->cap_files = cap;
 	}
-	out_file *x = &o->files[o->n_files];
-	memset(x, 0, sizeof(*x));
-	x->fd = -1;
-	if (o->is_dir) {
-		x->final = join(o->work_dir, name);
-		x->tmp = x->final ? strdup(x->final) : NULL;
-	} else {
-		x->final = strdup(o->dest);
-		size_t n = strlen(o->dest);
-		x->tmp = malloc(n + 32);
-		if (x->tmp)
-			snprintf(x->tmp, n + 32, "%s.ctensors-tmp-XXXXXX", o->dest);
+	for (int attempt = 0; attempt < 100; attempt++) {
+		char *path = o->is_dir ? join(o->work_dir, name) : temp_name(o->dest, "tmp");
+		temp_node *node = path ? register_temp(path) : NULL;
+		free(path);
+		if (!node)
+			return ct_fail(err, CT_EIO, "out of memory");
+		/* 0666: the umask decides the mode, as for any new file */
+		int f = open(node->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (f < 0) {
+			int e = errno;
+			unregister_last(node);
+			if (e == EEXIST && !o->is_dir)
+				continue;
+			if (o->is_dir)
+				return ct_fail(err, CT_EIO, "%s: cannot create: %s", name, strerror(e));
+			return create_error(o, e, err);
+		}
+		out_file *x = &o->files[o->n_files];
+		*x = (out_file){ .name = strdup(o->is_dir ? name : o->dest), .node = node, .fd = -1 };
+		o->n_files++;   /* listed now, so that close() removes it */
+		if (!x->name) {
+			close(f);
+			return ct_fail(err, CT_EIO, "out of memory");
+		}
+		*index = o->n_files - 1;
+		*fd = f;
+		return CT_OK;
 	}
-	if (!x->final || !x->tmp) {
-		free(x->final);
-		free(x->tmp);
+	return ct_fail(err, CT_EIO, "%s: cannot find a free temporary name", o->dest);
+}
+
+int cli_output_open(const cli_write_opts *w, const ct_checkpoint *in, cli_output **out,
+		    ct_error *err)
+{
+	*out = NULL;
+	const char *given = w->dest;
+	if (!given || !*given)
+		return ct_fail(err, CT_EUSAGE, "OUTPUT is empty (name the file or directory to "
+			       "write)");
+	cli_output *o = calloc(1, sizeof(*o));
+	if (!o)
 		return ct_fail(err, CT_EIO, "out of memory");
+	pthread_mutex_init(&o->lock, NULL);
+	pthread_cond_init(&o->freed, NULL);
+	o->is_dir = in->kind == CT_CKPT_DIR;
+	o->force = w->force;
+	size_t n = strlen(given);
+	bool slash = n > 1 && given[n - 1] == '/';
+	while (n > 1 && given[n - 1] == '/')
+		n--;
+	o->dest = strndup(given, n);
+	o->parent = o->dest ? parent_of(o->dest) : NULL;
+	int rc = o->dest && o->parent ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
+	const char *base = o->dest ? base_of(o->dest) : "";
+	if (!rc && (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || strcmp(o->dest, "/") == 0))
+		rc = ct_fail(err, CT_EUSAGE, "%s: names a directory only by '.', '..' or '/' "
+			     "(give OUTPUT its own name)", given);
+	if (!rc)
+		rc = check_not_input(o->dest, in, w->config_path, err);
+	if (!rc && o->is_dir)
+		rc = list_outputs(o, in, err);
+	struct stat st;
+	bool exists = !rc && lstat(o->dest, &st) == 0;
+	if (!rc && exists)
+		rc = check_existing(o, &st, err);
+	if (!rc && !exists && slash && !o->is_dir)
+		rc = ct_fail(err, CT_EUSAGE, "%s: ends in '/', but the output of a file is a file "
+			     "(drop the '/')", given);
+	struct stat ps;
+	if (!rc && stat(o->parent, &ps) != 0)
+		rc = ct_fail(err, errno == ENOENT || errno == ENOTDIR ? CT_EUSAGE : CT_EIO,
+			     "%s: the directory %s %s", o->dest, o->parent,
+			     errno == ENOENT ? "does not exist (create it first)" : strerror(errno));
+	if (!rc && !S_ISDIR(ps.st_mode))
+		rc = ct_fail(err, CT_EUSAGE, "%s: %s is %s, not a directory", o->dest, o->parent,
+			     kind_of(ps.st_mode));
+	if (!rc && access(o->parent, W_OK | X_OK) != 0)
+		rc = create_error(o, errno, err);
+	if (!rc)
+		rc = plan_descriptors(o, err);
+	if (!rc)
+		warn_stale(o->parent);
+	if (!rc && o->is_dir)
+		rc = make_work_dir(o, err);
+	if (!rc && !o->is_dir) {
+		size_t idx;
+		int fd;
+		/* written through the shard sink, which opens it again */
+		rc = new_file(o, NULL, &idx, &fd, err);
+		if (!rc)
+			close(fd);
 	}
-	if (register_temp(x->tmp) != 0) {
-		free(x->final);
-		free(x->tmp);
-		return ct_fail(err, CT_EIO, "too many output files");
+	if (rc) {
+		cli_output_close(o);
+		return rc;
 	}
-	if (o->is_dir)
-		x->fd = open(x->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	else
-		x->fd = mkstemp(x->tmp);
-	if (x->fd < 0) {
-		int e = errno;
-		n_temps = n_temps - 1;
-		free(x->final);
-		free(x->tmp);
-		return ct_fail(err, CT_EIO, "%s: cannot create: %s", o->is_dir ? name : o->dest,
-			       strerror(e));
-	}
-	if (!o->is_dir)
-		fchmod(x->fd, 0644);
-	o->n_files++;
-	*f = x;
+	*out = o;
 	return CT_OK;
 }
+
+/* ------------------------------------------------------------ writing --- */
 
 static int io_error(const char *path, int e, ct_error *err)
 {
@@ -306,24 +849,21 @@ static int io_error(const char *path, int e, ct_error *err)
 	return ct_fail(err, CT_EIO, "%s: write error: %s", path, strerror(e));
 }
 
-typedef struct fd_sink {
-	int fd;
-	const char *path;
-} fd_sink;
-
-static int fd_pwrite(void *ctx, const void *buf, size_t len, uint64_t off, ct_error *err)
+static int write_all(int fd, const char *label, const void *buf, size_t len, uint64_t off,
+		     ct_error *err)
 {
-	fd_sink *s = ctx;
+	if (cli_pipe_broken())
+		return ct_fail(err, CT_EIO, "standard output or error: broken pipe");
 	const char *p = buf;
 	while (len) {
-		ssize_t n = pwrite(s->fd, p, len, (off_t)off);
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return io_error(s->path, errno, err);
+			return io_error(label, errno, err);
 		}
 		if (n == 0)
-			return io_error(s->path, ENOSPC, err);
+			return io_error(label, ENOSPC, err);
 		p += n;
 		len -= (size_t)n;
 		off += (uint64_t)n;
@@ -331,28 +871,129 @@ static int fd_pwrite(void *ctx, const void *buf, size_t len, uint64_t off, ct_er
 	return CT_OK;
 }
 
-static fd_sink *sink_ctx;   /* one per shard, owned by the output */
-static size_t n_sink_ctx;
+/* Takes the descriptor of file i, opening it again if it was closed, and
+ * closing the least recently used idle one when max_open are open. */
+static int take_fd(cli_output *o, size_t i, int *fd, ct_error *err)
+{
+	int rc = CT_OK;
+	pthread_mutex_lock(&o->lock);
+	out_file *f = &o->files[i];
+	while (f->fd < 0 && o->n_open >= o->max_open) {
+		out_file *victim = NULL;
+		for (size_t k = 0; k < o->n_files; k++) {
+			out_file *c = &o->files[k];
+			if (c->fd >= 0 && c->users == 0 && (!victim || c->used < victim->used))
+				victim = c;
+		}
+		if (!victim) {
+			/* every open one is being written by another thread */
+			pthread_cond_wait(&o->freed, &o->lock);
+			continue;
+		}
+		int c = close(victim->fd);
+		int e = errno;
+		victim->fd = -1;
+		o->n_open--;
+		if (c != 0 && e != EINTR) {
+			rc = io_error(victim->name, e, err);
+			break;
+		}
+	}
+	if (!rc && f->fd < 0) {
+		f->fd = open(f->node->path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (f->fd < 0)
+			rc = ct_fail(err, CT_EIO, "%s: cannot open again: %s", f->name,
+				     strerror(errno));
+		else
+			o->n_open++;
+	}
+	if (!rc) {
+		f->users++;
+		f->used = ++o->tick;
+		*fd = f->fd;
+	}
+	pthread_mutex_unlock(&o->lock);
+	return rc;
+}
+
+static void give_fd(cli_output *o, size_t i)
+{
+	pthread_mutex_lock(&o->lock);
+	o->files[i].users--;
+	pthread_cond_signal(&o->freed);
+	pthread_mutex_unlock(&o->lock);
+}
+
+static int shard_pwrite(void *ctx, const void *buf, size_t len, uint64_t off, ct_error *err)
+{
+	shard_sink *s = ctx;
+	int fd;
+	int rc = take_fd(s->o, s->file, &fd, err);
+	if (rc)
+		return rc;
+	rc = write_all(fd, s->o->files[s->file].name, buf, len, off, err);
+	give_fd(s->o, s->file);
+	return rc;
+}
+
+static int sync_close(int fd, const char *name, ct_error *err)
+{
+	int rc = fsync(fd) == 0 ? CT_OK : io_error(name, errno, err);
+	if (close(fd) != 0 && !rc && errno != EINTR)
+		rc = io_error(name, errno, err);
+	return rc;
+}
+
+/* Syncs and closes shard file i for good, opening it again if its
+ * descriptor was closed (fsync on any descriptor flushes the file). */
+static int sync_file(cli_output *o, size_t i, ct_error *err)
+{
+	out_file *f = &o->files[i];
+	if (f->synced)
+		return CT_OK;
+	int fd = f->fd;
+	if (fd >= 0)
+		o->n_open--;
+	else if ((fd = open(f->node->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return ct_fail(err, CT_EIO, "%s: cannot open again: %s", f->name, strerror(errno));
+	f->fd = -1;
+	f->synced = true;
+	return sync_close(fd, f->name, err);
+}
 
 int cli_output_begin(cli_output *o, ct_plan *plan, ct_sink *sinks, ct_error *err)
 {
-	free(sink_ctx);
-	sink_ctx = calloc(plan->n_shards ? plan->n_shards : 1, sizeof(fd_sink));
-	n_sink_ctx = plan->n_shards;
-	if (!sink_ctx)
+	free(o->sinks);
+	o->sinks = calloc(plan->n_shards ? plan->n_shards : 1, sizeof(*o->sinks));
+	if (!o->sinks)
 		return ct_fail(err, CT_EIO, "out of memory");
 	for (size_t s = 0; s < plan->n_shards; s++) {
-		out_file *f;
-		int rc = new_file(o, plan->shards[s].name, &f, err);
+		size_t idx = 0;
+		int fd = -1;
+		int rc;
+		if (o->is_dir) {
+			rc = new_file(o, plan->shards[s].name, &idx, &fd, err);
+		} else {
+			/* the one temporary file made at open */
+			idx = 0;
+			fd = open(o->files[0].node->path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+			rc = fd < 0 ? ct_fail(err, CT_EIO, "%s: cannot open again: %s", o->dest,
+					      strerror(errno)) : CT_OK;
+		}
 		if (rc)
 			return rc;
 		uint64_t size = ct_st_builder_file_size(plan->shards[s].builder);
 		/* Reserve the space now so a full disk fails before hours of work. */
-		if (size && fallocate(f->fd, 0, 0, (off_t)size) != 0 &&
-		    errno != EOPNOTSUPP && errno != ENOSYS)
-			return io_error(f->final, errno, err);
-		sink_ctx[s] = (fd_sink){ f->fd, o->is_dir ? plan->shards[s].name : o->dest };
-		sinks[s] = (ct_sink){ fd_pwrite, &sink_ctx[s] };
+		if (size && fallocate(fd, 0, 0, (off_t)size) != 0 && errno != EOPNOTSUPP &&
+		    errno != ENOSYS) {
+			rc = io_error(o->files[idx].name, errno, err);
+			close(fd);
+			return rc;
+		}
+		/* closed until the first write: descriptors must not grow with shards */
+		close(fd);
+		o->sinks[s] = (shard_sink){ o, idx };
+		sinks[s] = (ct_sink){ shard_pwrite, &o->sinks[s] };
 	}
 	return CT_OK;
 }
@@ -360,24 +1001,36 @@ int cli_output_begin(cli_output *o, ct_plan *plan, ct_sink *sinks, ct_error *err
 int cli_output_put(cli_output *o, const char *name, const char *data, size_t len,
 		   ct_error *err)
 {
-	out_file *f;
-	int rc = new_file(o, name, &f, err);
+	size_t idx;
+	int fd;
+	int rc = new_file(o, name, &idx, &fd, err);
 	if (rc)
 		return rc;
-	fd_sink s = { f->fd, name };
-	return fd_pwrite(&s, data, len, 0, err);
+	rc = write_all(fd, name, data, len, 0, err);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	o->files[idx].synced = true;
+	return sync_close(fd, name, err);
 }
 
 static int copy_file(cli_output *o, const char *src, const char *name, ct_error *err)
 {
-	int in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return ct_fail(err, CT_EIO, "%s: cannot open: %s", src, strerror(errno));
-	out_file *f;
-	int rc = new_file(o, name, &f, err);
+	int in;
+	uint64_t size;
+	int rc = ct_open_regular(src, &in, &size, err);
+	if (rc)
+		return rc;
+	size_t idx;
+	int fd;
+	rc = new_file(o, name, &idx, &fd, err);
+	if (rc) {
+		close(in);
+		return rc;
+	}
 	char buf[1 << 16];
 	uint64_t off = 0;
-	fd_sink s = { rc ? -1 : f->fd, name };
 	while (!rc) {
 		ssize_t n = read(in, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -388,47 +1041,32 @@ static int copy_file(cli_output *o, const char *src, const char *name, ct_error 
 		}
 		if (n == 0)
 			break;
-		rc = fd_pwrite(&s, buf, (size_t)n, off, err);
+		rc = write_all(fd, name, buf, (size_t)n, off, err);
 		off += (uint64_t)n;
 	}
 	close(in);
-	return rc;
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	o->files[idx].synced = true;
+	return sync_close(fd, name, err);
 }
 
 int cli_output_copy_others(cli_output *o, const ct_checkpoint *in, ct_error *err)
 {
 	if (!o->is_dir)
 		return CT_OK;
-	DIR *d = opendir(in->dir);
-	if (!d)
-		return ct_fail(err, CT_EIO, "%s: cannot list: %s", in->dir, strerror(errno));
 	int rc = CT_OK;
-	struct dirent *de;
-	while (!rc && (de = readdir(d))) {
-		const char *n = de->d_name;
-		if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0')))
-			continue;
-		if (strcmp(n, "config.json") == 0 || (in->index_name && strcmp(n, in->index_name) == 0))
-			continue;
-		/* shards are written, not copied; weight files the index does not
-		 * list are no part of the checkpoint (cli_open_checkpoint warned) */
-		size_t len = strlen(n);
-		if (len >= 12 && strcmp(n + len - 12, ".safetensors") == 0)
-			continue;
-		char *src = join(in->dir, n);
-		struct stat st;
-		if (!src) {
-			rc = ct_fail(err, CT_EIO, "out of memory");
-		} else if (stat(src, &st) == 0 && S_ISREG(st.st_mode)) {
-			rc = copy_file(o, src, n, err);
-		} else if (cli_verbosity > 0 && S_ISDIR(st.st_mode)) {
-			cli_warn("%s: subdirectory not copied", src);
-		}
+	for (size_t i = 0; i < o->n_copies && !rc; i++) {
+		char *src = join(in->dir, o->copies[i]);
+		rc = src ? copy_file(o, src, o->copies[i], err) : ct_fail(err, CT_EIO, "out of memory");
 		free(src);
 	}
-	closedir(d);
 	return rc;
 }
+
+/* ------------------------------------------------------------ commit --- */
 
 static int fsync_dir(const char *dir, ct_error *err)
 {
@@ -441,122 +1079,210 @@ static int fsync_dir(const char *dir, ct_error *err)
 	return rc;
 }
 
-/* Removes a directory tree that ctensors built (regular files only). */
-static void remove_tree(const char *dir)
+static int appeared(const cli_output *o, ct_error *err)
 {
-	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			char *p = join(dir, de->d_name);
-			if (p) {
-				struct stat st;
-				if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-					remove_tree(p);
-				else
-					unlink(p);
-				free(p);
-			}
+	return ct_fail(err, CT_EUSAGE, "%s: %s while writing; nothing replaced (remove it or "
+		       "choose another OUTPUT)", o->dest, o->replace ? "was replaced by another "
+		       "file" : "appeared");
+}
+
+/* Moves src to dst only if dst does not exist, atomically. */
+static int move_noreplace(const cli_output *o, const char *src, bool dir, ct_error *err)
+{
+	if (renameat2(AT_FDCWD, src, AT_FDCWD, o->dest, RENAME_NOREPLACE) == 0)
+		return CT_OK;
+	int e = errno;
+	if (e == EEXIST || e == ENOTEMPTY)
+		return appeared(o, err);
+	if (e != EINVAL && e != ENOSYS && e != EOPNOTSUPP)
+		return ct_fail(err, CT_EIO, "%s: cannot rename into place: %s", o->dest,
+			       strerror(e));
+	/* a file system without RENAME_NOREPLACE */
+	if (!dir) {
+		if (link(src, o->dest) == 0) {
+			unlink(src);
+			return CT_OK;
 		}
-		closedir(d);
+		e = errno;
+		return e == EEXIST ? appeared(o, err) :
+		       ct_fail(err, CT_EIO, "%s: cannot link into place: %s", o->dest, strerror(e));
 	}
-	rmdir(dir);
+	/* claim the name with an empty directory, which rename() may replace;
+	 * one that someone filled meanwhile is theirs (ENOTEMPTY) */
+	if (mkdir(o->dest, 0700) != 0) {
+		e = errno;
+		return e == EEXIST ? appeared(o, err) :
+		       ct_fail(err, CT_EIO, "%s: cannot create: %s", o->dest, strerror(e));
+	}
+	if (rename(src, o->dest) == 0)
+		return CT_OK;
+	e = errno;
+	rmdir(o->dest);   /* only if still empty, i.e. still ours */
+	return e == EEXIST || e == ENOTEMPTY ? appeared(o, err) :
+	       ct_fail(err, CT_EIO, "%s: cannot rename into place: %s", o->dest, strerror(e));
+}
+
+/* Removes a replaced model directory: its model files, then itself.
+ * Anything else (which appeared after the check) stays, and so does the
+ * directory; false then. */
+static bool remove_model_dir(const cli_output *o, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    (model_file_name(de->d_name) || job_writes(o, de->d_name)))
+			unlinkat(fd, de->d_name, 0);
+	}
+	closedir(d);
+	return rmdir(path) == 0;
+}
+
+/* Swaps src and the existing dest, then makes sure what came out is what
+ * was checked at the start; if not, swaps back. *old_at: where the
+ * replaced output now is (src's name). Without RENAME_EXCHANGE (some file
+ * systems), *old_at stays NULL and errno says so. */
+static int exchange_checked(cli_output *o, const char *src, char **old_at, ct_error *err)
+{
+	if (renameat2(AT_FDCWD, src, AT_FDCWD, o->dest, RENAME_EXCHANGE) != 0) {
+		int e = errno;
+		if (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP)
+			return CT_OK;
+		return ct_fail(err, CT_EIO, "%s: cannot replace: %s", o->dest, strerror(e));
+	}
+	struct stat st;
+	if (lstat(src, &st) != 0 || st.st_dev != o->old_dev || st.st_ino != o->old_ino) {
+		/* replaced by someone between our look and the swap: give it back */
+		renameat2(AT_FDCWD, src, AT_FDCWD, o->dest, RENAME_EXCHANGE);
+		return appeared(o, err);
+	}
+	*old_at = strdup(src);
+	return *old_at ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
+}
+
+/* Puts the finished output in place with the handled signals blocked, so
+ * that a signal sees either the temporaries (and removes them) or the
+ * committed output (and leaves it). *old_at: where a replaced output now
+ * is, to be removed. */
+static int put_in_place(cli_output *o, char **old_at, ct_error *err)
+{
+	*old_at = NULL;
+	const char *src = o->is_dir ? o->work_dir : o->files[0].node->path;
+	struct stat st;
+	if (lstat(o->dest, &st) != 0)
+		return move_noreplace(o, src, o->is_dir, err);
+	/* only what was checked at the start may be replaced */
+	if (!o->replace || st.st_dev != o->old_dev || st.st_ino != o->old_ino)
+		return appeared(o, err);
+	int rc = o->is_dir ? check_replaceable_dir(o, err) : CT_OK;
+	if (!rc)
+		rc = exchange_checked(o, src, old_at, err);
+	if (rc || *old_at)
+		return rc;
+	/* without RENAME_EXCHANGE: a file is replaced by rename(); a directory
+	 * is moved aside, the new one moved in */
+	if (!o->is_dir) {
+		if (rename(src, o->dest) != 0)
+			return ct_fail(err, CT_EIO, "%s: cannot rename into place: %s", o->dest,
+				       strerror(errno));
+		return CT_OK;
+	}
+	char *aside = temp_name(o->dest, "old");
+	if (!aside)
+		return ct_fail(err, CT_EIO, "out of memory");
+	if (rename(o->dest, aside) != 0) {
+		int e = errno;
+		free(aside);
+		return ct_fail(err, CT_EIO, "%s: cannot replace: %s", o->dest, strerror(e));
+	}
+	rc = move_noreplace(o, o->work_dir, true, err);
+	if (rc) {
+		rename(aside, o->dest);
+		free(aside);
+		return rc;
+	}
+	*old_at = aside;
+	return CT_OK;
 }
 
 int cli_output_commit(cli_output *o, ct_error *err)
 {
+	if (cli_pipe_broken())
+		return ct_fail(err, CT_EIO, "standard output or error: broken pipe");
 	for (size_t i = 0; i < o->n_files; i++) {
-		out_file *f = &o->files[i];
-		if (fsync(f->fd) != 0)
-			return io_error(f->final, errno, err);
-		if (close(f->fd) != 0) {
-			f->fd = -1;
-			return io_error(f->final, errno, err);
-		}
-		f->fd = -1;
-		if (!o->is_dir && rename(f->tmp, f->final) != 0)
-			return ct_fail(err, CT_EIO, "%s: cannot rename into place: %s", f->final,
-				       strerror(errno));
+		int rc = sync_file(o, i, err);
+		if (rc)
+			return rc;
 	}
 	if (o->is_dir) {
 		int rc = fsync_dir(o->work_dir, err);
 		if (rc)
 			return rc;
-		struct stat st;
-		char *aside = NULL;
-		if (lstat(o->dest, &st) == 0) {
-			/* --force: move the old output aside, then drop it */
-			size_t n = strlen(o->dest) + 32;
-			aside = malloc(n);
-			if (!aside)
-				return ct_fail(err, CT_EIO, "out of memory");
-			snprintf(aside, n, "%s.ctensors-old-%ld", o->dest, (long)getpid());
-			if (rename(o->dest, aside) != 0) {
-				int e = errno;
-				free(aside);
-				return ct_fail(err, CT_EIO, "%s: cannot replace: %s", o->dest,
-					       strerror(e));
-			}
-		}
-		if (rename(o->work_dir, o->dest) != 0) {
-			int e = errno;
-			if (aside)
-				rename(aside, o->dest);
-			free(aside);
-			return ct_fail(err, CT_EIO, "%s: cannot rename into place: %s", o->dest,
-				       strerror(e));
-		}
-		if (aside) {
-			if (S_ISDIR(st.st_mode))
-				remove_tree(aside);
-			else
-				unlink(aside);
-			free(aside);
-		}
 	}
-	char *parent = parent_of(o->dest);
-	int rc = parent ? fsync_dir(parent, err) : CT_OK;
-	free(parent);
-	unregister_temps();
-	o->committed = true;
-	return rc;
-}
-
-void cli_output_abort(cli_output *o)
-{
-	if (!o)
-		return;
-	if (!o->committed) {
-		for (size_t i = 0; i < o->n_files; i++) {
-			if (o->files[i].fd >= 0)
-				close(o->files[i].fd);
-			o->files[i].fd = -1;
-			unlink(o->files[i].tmp);
-		}
-		if (o->is_dir && o->work_dir)
-			remove_tree(o->work_dir);
+	sigset_t mask;
+	block_signals(&mask);
+	char *old_at = NULL;
+	int rc = put_in_place(o, &old_at, err);
+	if (!rc) {
+		o->committed = true;
 		unregister_temps();
 	}
-	cli_output_free(o);
+	restore_signals(&mask);
+	if (rc)
+		return rc;
+	if (old_at && !o->is_dir)
+		unlink(old_at);   /* the replaced file */
+	else if (old_at && !remove_model_dir(o, old_at)) {
+		/* not under a tmp name, which a later run would call removable */
+		char *kept = strstr(old_at, ".ctensors-tmp-") ? temp_name(o->dest, "old") : NULL;
+		if (kept && rename(old_at, kept) == 0)
+			warn_safe("%s: the replaced output is kept in %s: files appeared in it while "
+				  "writing", o->dest, kept);
+		else
+			warn_safe("%s: the replaced output is kept in %s: files appeared in it while "
+				  "writing", o->dest, old_at);
+		free(kept);
+	}
+	free(old_at);
+	return fsync_dir(o->parent, err);
 }
 
-void cli_output_free(cli_output *o)
+void cli_output_close(cli_output *o)
 {
 	if (!o)
 		return;
-	for (size_t i = 0; i < o->n_files; i++) {
+	for (size_t i = 0; i < o->n_files; i++)
 		if (o->files[i].fd >= 0)
 			close(o->files[i].fd);
-		free(o->files[i].final);
-		free(o->files[i].tmp);
+	if (!o->committed) {
+		for (size_t i = 0; i < o->n_files; i++)
+			unlink(o->files[i].node->path);
+		if (o->work_dir)
+			rmdir(o->work_dir);
+		unregister_temps();
 	}
+	for (size_t i = 0; i < o->n_files; i++)
+		free(o->files[i].name);
+	for (size_t i = 0; i < o->n_writes; i++)
+		free(o->writes[i]);
+	for (size_t i = 0; i < o->n_copies; i++)
+		free(o->copies[i]);
+	free(o->writes);
+	free(o->copies);
 	free(o->files);
+	free(o->sinks);
 	free(o->dest);
+	free(o->parent);
 	free(o->work_dir);
+	pthread_cond_destroy(&o->freed);
+	pthread_mutex_destroy(&o->lock);
 	free(o);
-	free(sink_ctx);
-	sink_ctx = NULL;
-	n_sink_ctx = 0;
 }

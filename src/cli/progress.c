@@ -130,6 +130,7 @@ void cli_progress_item(void *ctx, uint64_t bytes_done, const ct_plan_item *it)
 		p->last = t;
 		draw(p, t, false);
 	}
+	cli_check_stream(stderr);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -144,6 +145,7 @@ void cli_progress_done(cli_progress *p, bool ok)
 	} else if (p->bar && ok) {
 		draw(p, now(), true);
 	}
+	cli_check_stream(stderr);
 	pthread_mutex_unlock(&p->lock);
 	pthread_mutex_destroy(&p->lock);
 }

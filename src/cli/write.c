@@ -107,13 +107,13 @@ static char *config_json(const ct_checkpoint *in, json_t *qconfig)
 int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
 		   ct_error *err)
 {
-	cli_output *out = NULL;
+	cli_output *out = o->out;
+	if (!out)
+		return ct_fail(err, CT_EINTERNAL, "%s: output not opened", o->dest);
 	ct_sink *sinks = calloc(plan->n_shards ? plan->n_shards : 1, sizeof(ct_sink));
 	if (!sinks)
 		return ct_fail(err, CT_EIO, "out of memory");
-	int rc = cli_output_open(o->dest, in, o->force, &out, err);
-	if (!rc)
-		rc = cli_output_begin(out, plan, sinks, err);
+	int rc = cli_output_begin(out, plan, sinks, err);
 	if (!rc) {
 		size_t n_items = 0;
 		for (size_t s = 0; s < plan->n_shards; s++)
@@ -136,17 +136,14 @@ int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts 
 			rc = cli_output_copy_others(out, in, err);
 		if (!rc && (in->config || o->qconfig_json)) {
 			char *cfg = config_json(in, o->qconfig_json);
-			rc = cfg ? cli_output_put(out, "config.json", cfg, strlen(cfg), err) :
+			rc = cfg ? cli_output_put(out, in->config_name ? in->config_name :
+						  "config.json", cfg, strlen(cfg), err) :
 				   ct_fail(err, CT_EIO, "out of memory");
 			free(cfg);
 		}
 	}
 	if (!rc)
 		rc = cli_output_commit(out, err);
-	if (rc)
-		cli_output_abort(out);
-	else
-		cli_output_free(out);
 	free(sinks);
 	return rc;
 }

@@ -30,17 +30,29 @@ static bool ends_with(const char *s, const char *suffix)
 	return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
-int ct_json_load_file(const char *path, size_t max_bytes, json_t **out, ct_error *err)
+/* optional: an absent file is no error, *out stays NULL */
+static int load_json(const char *path, size_t max_bytes, bool optional, json_t **out,
+		     ct_error *err)
 {
 	*out = NULL;
-	FILE *fp = fopen(path, "rb");
-	if (!fp)
-		return ct_fail(err, errno == ENOENT ? CT_EINPUT : CT_EIO, "%s: cannot open: %s",
-			       path, strerror(errno));
+	int fd;
+	uint64_t size;
+	int rc = ct_open_regular(path, &fd, &size, err);
+	if (rc) {
+		if (optional && access(path, F_OK) != 0 && errno == ENOENT) {
+			ct_error_clear(err);
+			return CT_OK;
+		}
+		return rc;
+	}
+	if (size > max_bytes) {
+		close(fd);
+		return ct_fail(err, CT_EINPUT, "%s: larger than %zu bytes", path, max_bytes);
+	}
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
-	int rc = CT_OK;
 	for (;;) {
+		/* read to the end, not to the size of the stat: the file may grow */
 		if (cap - len < 65536) {
 			if (cap >= max_bytes) {
 				rc = ct_fail(err, CT_EINPUT, "%s: larger than %zu bytes", path,
@@ -56,15 +68,18 @@ int ct_json_load_file(const char *path, size_t max_bytes, json_t **out, ct_error
 			buf = nb;
 			cap = ncap;
 		}
-		size_t got = fread(buf + len, 1, cap - len, fp);
-		len += got;
-		if (got == 0) {
-			if (ferror(fp))
-				rc = ct_fail(err, CT_EIO, "%s: read error", path);
+		ssize_t got = read(fd, buf + len, cap - len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = ct_fail(err, CT_EIO, "%s: read error: %s", path, strerror(errno));
 			break;
 		}
+		if (got == 0)
+			break;
+		len += (size_t)got;
 	}
-	fclose(fp);
+	close(fd);
 	if (rc) {
 		free(buf);
 		return rc;
@@ -76,6 +91,11 @@ int ct_json_load_file(const char *path, size_t max_bytes, json_t **out, ct_error
 		return ct_fail(err, CT_EINPUT, "%s: invalid JSON: %s (line %d, column %d)",
 			       path, jerr.text, jerr.line, jerr.column);
 	return CT_OK;
+}
+
+int ct_json_load_file(const char *path, size_t max_bytes, json_t **out, ct_error *err)
+{
+	return load_json(path, max_bytes, false, out, err);
 }
 
 static int cmp_tref_name(const void *a, const void *b, void *ctx)
@@ -443,11 +463,9 @@ int ct_ckpt_open(const char *path, ct_checkpoint **out, ct_error *err)
 			rc = ct_fail(err, CT_EIO, "out of memory");
 			goto done;
 		}
-		if (access(cfg, F_OK) == 0) {
-			rc = ct_json_load_file(cfg, CT_JSON_FILE_MAX, &c->config, err);
-			if (!rc && !json_is_object(c->config))
-				rc = ct_fail(err, CT_EINPUT, "%s: not a JSON object", cfg);
-		}
+		rc = load_json(cfg, CT_JSON_FILE_MAX, true, &c->config, err);
+		if (!rc && c->config && !json_is_object(c->config))
+			rc = ct_fail(err, CT_EINPUT, "%s: not a JSON object", cfg);
 		free(cfg);
 		if (rc)
 			goto done;

@@ -283,14 +283,27 @@ fail:
 	return rc;
 }
 
-int ct_st_open(const char *path, ct_st_file **out, ct_error *err)
+static const char *file_kind(mode_t m)
 {
-	*out = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ct_fail(err, errno == ENOENT ? CT_EINPUT : CT_EIO, "%s: cannot open: %s",
-			       path, strerror(errno));
+	return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" :
+	       S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : S_ISLNK(m) ? "a symbolic link" :
+	       "not a file";
+}
+
+int ct_open_regular(const char *path, int *fd_out, uint64_t *size, ct_error *err)
+{
+	*fd_out = -1;
+	/* look before opening: opening a device can have effects of its own
+	 * (a tape rewinds, a modem line is raised) */
 	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return ct_fail(err, CT_EINPUT, "%s: not a regular file (%s)", path,
+			       file_kind(st.st_mode));
+	/* O_NONBLOCK: a FIFO swapped in after the stat must not wait for a writer */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return ct_fail(err, errno == ENOENT || errno == ENOTDIR ? CT_EINPUT : CT_EIO,
+			       "%s: cannot open: %s", path, strerror(errno));
 	if (fstat(fd, &st) != 0) {
 		int e = errno;
 		close(fd);
@@ -298,9 +311,29 @@ int ct_st_open(const char *path, ct_st_file **out, ct_error *err)
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return ct_fail(err, CT_EINPUT, "%s: not a regular file", path);
+		return ct_fail(err, CT_EINPUT, "%s: not a regular file (%s)", path,
+			       file_kind(st.st_mode));
 	}
-	size_t size = (size_t)st.st_size;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+		int e = errno;
+		close(fd);
+		return ct_fail(err, CT_EIO, "%s: fcntl: %s", path, strerror(e));
+	}
+	*fd_out = fd;
+	*size = (uint64_t)st.st_size;
+	return CT_OK;
+}
+
+int ct_st_open(const char *path, ct_st_file **out, ct_error *err)
+{
+	*out = NULL;
+	int fd;
+	uint64_t fsize;
+	int rc = ct_open_regular(path, &fd, &fsize, err);
+	if (rc)
+		return rc;
+	size_t size = (size_t)fsize;
 	const uint8_t *map = NULL;
 	if (size > 0) {
 		void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -313,7 +346,7 @@ int ct_st_open(const char *path, ct_st_file **out, ct_error *err)
 	}
 	close(fd);
 	static const uint8_t empty[1];
-	int rc = ct_st_parse(path, map ? map : empty, size, out, err);
+	rc = ct_st_parse(path, map ? map : empty, size, out, err);
 	if (rc) {
 		if (map)
 			munmap((void *)map, size);

@@ -62,6 +62,11 @@ typedef struct ct_st_file {
  * rule broken (CT_EINPUT), or the system call that failed (CT_EIO). */
 int ct_st_open(const char *path, ct_st_file **out, ct_error *err);
 
+/* Opens an input for reading: a regular file only. A FIFO, device, socket
+ * or directory is refused (CT_EINPUT) at once, never waited on. *size is
+ * the file's size at open. */
+int ct_open_regular(const char *path, int *fd, uint64_t *size, ct_error *err);
+
 /* Validates buf[0..len) as a safetensors file without copying it; label names
  * it in messages. buf must outlive the result. For tests and fuzzing. */
 int ct_st_parse(const char *label, const uint8_t *buf, size_t len,
