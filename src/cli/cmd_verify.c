@@ -8,6 +8,7 @@
 
 #include "pyjson.h"
 #include "qconfig.h"
+#include "strbuf.h"
 #include "verify.h"
 
 #define WORST_SHOWN 10
@@ -41,6 +42,7 @@ static int on_opt(void *ctx, int id, const char *arg)
 	case OPT_AGAINST: a->against = arg; break;
 	case OPT_JSON: a->json = true; break;
 	case OPT_EXACT: a->exact = true; break;
+	case OPT_REQUIRE_CHECKSUMS: a->require_checksums = true; break;
 	case OPT_MIN_SNR:
 		if (!parse_double(arg, &a->min_snr))
 			return cli_usage(a->self, "--min-snr-db: '%s' is not a number", arg);
@@ -336,7 +338,8 @@ static int check_config_sources(const ct_checkpoint *ck, const ct_verify_report 
 		rc = ct_verify_report_add(r, CT_VK_CHECKPOINT, "(config)", cname,
 					  "%s's quantization_config differs from the copy in %s's "
 					  "__metadata__ at %s (loaders use %s's)", cname,
-					  ck->shard_names[0], path[0] ? path : "(top level)", cname);
+					  ck->n_shards ? ck->shard_names[0] : "the first shard",
+					  path[0] ? path : "(top level)", cname);
 	json_decref(loader);
 	json_decref(embedded);
 	return rc;
@@ -378,7 +381,9 @@ int cmd_verify(int argc, char **argv, const cli_command *self)
 	ct_verify_report *r = NULL;
 	/* a config that cannot be read is a finding too, unless it was named */
 	char cfg_problem[CT_ERROR_MSG_MAX] = "";
-	int rc = cli_open_checkpoint(path, &ck, &err);
+	/* a damaged checkpoint is a failed check: its defects are findings */
+	ct_strlist defects = { 0 };
+	int rc = ct_ckpt_open_lenient(path, &defects, &ck, &err);
 	if (!rc && a.config) {
 		rc = cli_load_checkpoint_config(ck, a.config, &cfg, &err);
 	} else if (!rc) {
@@ -400,6 +405,9 @@ int cmd_verify(int argc, char **argv, const cli_command *self)
 		rc = cli_open_checkpoint(a.against, &orig, &err);
 	if (!rc)
 		rc = ct_verify(ck, cfg, orig, a.threads, &r, &err);
+	for (size_t i = 0; !rc && i < defects.n; i++)
+		rc = ct_verify_report_add(r, CT_VK_CHECKPOINT, "(files)", path, "%s",
+					  defects.items[i]);
 	if (!rc && cfg_problem[0])
 		rc = ct_verify_report_add(r, CT_VK_CHECKPOINT, "(config)", path, "%s", cfg_problem);
 	if (!rc && !a.config)
@@ -410,6 +418,17 @@ int cmd_verify(int argc, char **argv, const cli_command *self)
 		ct_fail(&err, CT_EIO, "out of memory");
 	if (rc) {
 		st = cli_fail(&err);
+		if (a.json) {
+			/* a script piping into jq still gets one document */
+			json_t *doc = json_pack("{s:i,s:b,s:{s:s,s:i},s:[],s:[],s:[]}", "schema", 2,
+						"ok", 0, "error", "message", err.msg, "status", st,
+						"checkpoint", "tensors", "modules");
+			char *text = doc ? ct_pyjson_dumps(doc, true) : NULL;
+			if (text)
+				puts(text);
+			free(text);
+			json_decref(doc);
+		}
 	} else {
 		if (orig)
 			ct_verify_apply_default_rule(r);
@@ -430,6 +449,7 @@ int cmd_verify(int argc, char **argv, const cli_command *self)
 			st = EXIT_CHECK_FAILED;
 		}
 	}
+	ct_strlist_free(&defects);
 	ct_verify_report_free(r);
 	ct_qconfig_free(cfg);
 	ct_ckpt_close(orig);

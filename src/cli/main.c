@@ -95,6 +95,8 @@ static const cli_opt verify_opts[] = {
 	  "fail a tensor whose largest absolute error exceeds X", NULL },
 	{ OPT_EXACT, "exact", no_argument, NULL,
 	  "fail a tensor that is not bit-identical after decompression", NULL },
+	{ OPT_REQUIRE_CHECKSUMS, "require-checksums", no_argument, NULL,
+	  "fail a file that carries no ctensors.xxh3 checksums", NULL },
 	{ OPT_JSON, "json", no_argument, NULL, "one JSON document on stdout", NULL },
 	{ 'j', "threads", required_argument, "N", "worker threads (default: all cores)", NULL },
 	{ 'q', "quiet", no_argument, NULL, "print nothing unless a check fails", NULL },

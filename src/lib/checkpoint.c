@@ -1,9 +1,11 @@
 #include "checkpoint.h"
+#include "strbuf.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,112 @@ static bool ends_with(const char *s, const char *suffix)
 {
 	size_t a = strlen(s), b = strlen(suffix);
 	return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+/* Python's json.dump writes NaN, Infinity and -Infinity, and integers of
+ * any size; transformers reads them back. JSON has none of them, and
+ * jansson refuses integers beyond int64. Outside strings, the literals
+ * become null and integers of more than 18 digits become reals (null past
+ * the range of a double), none of which a quantization config relies on.
+ * Returns a malloc'd copy, NULL when out of memory. */
+static char *python_json_to_strict(const char *in, size_t n, size_t *out_len)
+{
+	/* "null" is no longer than any literal replaced; ".0" adds 2 per number */
+	size_t cap = n + n / 8 + 16;
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	bool in_str = false;
+	for (size_t i = 0; i < n;) {
+		char c = in[i];
+		if (o + 8 >= cap) {
+			char *g = realloc(out, cap * 2);
+			if (!g) {
+				free(out);
+				return NULL;
+			}
+			out = g;
+			cap *= 2;
+		}
+		if (in_str) {
+			out[o++] = c;
+			if (c == '\\' && i + 1 < n)
+				out[o++] = in[++i];
+			else if (c == '"')
+				in_str = false;
+			i++;
+			continue;
+		}
+		if (c == '"') {
+			in_str = true;
+			out[o++] = c;
+			i++;
+			continue;
+		}
+		static const char *const lits[] = { "-Infinity", "Infinity", "NaN" };
+		bool replaced = false;
+		for (size_t k = 0; k < 3 && !replaced; k++) {
+			size_t l = strlen(lits[k]);
+			if (n - i >= l && memcmp(in + i, lits[k], l) == 0) {
+				memcpy(out + o, "null", 4);
+				o += 4;
+				i += l;
+				replaced = true;
+			}
+		}
+		if (replaced)
+			continue;
+		if (c == '-' || (c >= '0' && c <= '9')) {
+			size_t j = i + (c == '-'), digits = 0;
+			while (j < n && in[j] >= '0' && in[j] <= '9') {
+				j++;
+				digits++;
+			}
+			bool integer = j >= n || (in[j] != '.' && in[j] != 'e' && in[j] != 'E');
+			if (integer && digits > 18) {
+				if (digits > 300) {
+					memcpy(out + o, "null", 4);
+					o += 4;
+					i = j;
+					continue;
+				}
+				while (o + (j - i) + 4 >= cap) {
+					char *g = realloc(out, cap * 2);
+					if (!g) {
+						free(out);
+						return NULL;
+					}
+					out = g;
+					cap *= 2;
+				}
+				memcpy(out + o, in + i, j - i);
+				o += j - i;
+				memcpy(out + o, ".0", 2);
+				o += 2;
+				i = j;
+				continue;
+			}
+			/* copy the whole number so that its digits are not looked at again */
+			while (o + (j - i) + 4 >= cap) {
+				char *g = realloc(out, cap * 2);
+				if (!g) {
+					free(out);
+					return NULL;
+				}
+				out = g;
+				cap *= 2;
+			}
+			memcpy(out + o, in + i, j - i);
+			o += j - i;
+			i = j;
+			continue;
+		}
+		out[o++] = c;
+		i++;
+	}
+	*out_len = o;
+	return out;
 }
 
 /* optional: an absent file is no error, *out stays NULL */
@@ -84,9 +192,16 @@ static int load_json(const char *path, size_t max_bytes, bool optional, json_t *
 		free(buf);
 		return rc;
 	}
-	json_error_t jerr;
-	*out = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES, &jerr);
+	size_t clen = 0;
+	char *clean = buf ? python_json_to_strict(buf, len, &clen) : NULL;
+	if (buf && !clean) {
+		free(buf);
+		return ct_fail(err, CT_EIO, "%s: out of memory", path);
+	}
 	free(buf);
+	json_error_t jerr;
+	*out = json_loadb(clean ? clean : "", clean ? clen : 0, JSON_REJECT_DUPLICATES, &jerr);
+	free(clean);
 	if (!*out)
 		return ct_fail(err, CT_EINPUT, "%s: invalid JSON: %s (line %d, column %d)",
 			       path, jerr.text, jerr.line, jerr.column);
@@ -129,6 +244,32 @@ static bool safe_shard_name(const char *s)
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A defect of the checkpoint: an error when opening strictly, a recorded
+ * problem when opening leniently (for verify). */
+static int defect(ct_checkpoint *c, ct_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int defect(ct_checkpoint *c, ct_error *err, const char *fmt, ...)
+{
+	char buf[CT_ERROR_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (!c->problems)
+		return ct_fail(err, CT_EINPUT, "%s", buf);
+	ct_strlist_addf(c->problems, "%s", buf);
+	return c->problems->failed ? ct_fail(err, CT_EIO, "out of memory") : CT_OK;
+}
+
+static bool was_dropped(const ct_checkpoint *c, const char *shard)
+{
+	for (size_t i = 0; i < c->n_dropped; i++)
+		if (strcmp(c->dropped[i], shard) == 0)
+			return true;
+	return false;
 }
 
 /* Collects the distinct shard names of weight_map in order of first mention. */
@@ -189,40 +330,49 @@ static int build_tensor_table(ct_checkpoint *c, const char *index_path, ct_error
 		}
 	}
 	qsort_r(c->by_name, c->n_tensors, sizeof(size_t), cmp_tref_name, c->tensors);
-	for (size_t i = 1; i < c->n_tensors; i++) {
+	int rc = CT_OK;
+	for (size_t i = 1; i < c->n_tensors && !rc; i++) {
 		const ct_tref *a = &c->tensors[c->by_name[i - 1]];
 		const ct_tref *b = &c->tensors[c->by_name[i]];
 		if (strcmp(a->t->name, b->t->name) == 0)
-			return ct_fail(err, CT_EINPUT, "%s: %s: tensor present in two shards, %s "
-				       "and %s", c->dir, a->t->name, c->shard_names[a->shard],
-				       c->shard_names[b->shard]);
+			rc = defect(c, err, "%s: %s: tensor present in two shards, %s and %s",
+				    c->dir, a->t->name, c->shard_names[a->shard],
+				    c->shard_names[b->shard]);
 	}
-	if (!c->index)
-		return CT_OK;
+	if (rc || !c->index)
+		return rc;
 	json_t *wm = json_object_get(c->index, "weight_map");
 	const char *key;
 	json_t *v;
+	uint64_t data_bytes = 0;
 	json_object_foreach(wm, key, v) {
+		if (rc)
+			break;
 		const ct_tref *r = ct_ckpt_find(c, key);
+		if (!r && was_dropped(c, json_string_value(v)))
+			continue;   /* the unreadable shard is reported already */
 		if (!r)
-			return ct_fail(err, CT_EINPUT, "%s: %s: listed in weight_map under %s but "
-				       "absent from every shard", index_path, key,
-				       json_string_value(v));
-		if (strcmp(c->shard_names[r->shard], json_string_value(v)) != 0)
-			return ct_fail(err, CT_EINPUT, "%s: %s: weight_map says %s but the tensor "
-				       "is in %s", index_path, key, json_string_value(v),
-				       c->shard_names[r->shard]);
+			rc = defect(c, err, "%s: %s: listed in weight_map under %s but absent from "
+				    "every shard", index_path, key, json_string_value(v));
+		else if (strcmp(c->shard_names[r->shard], json_string_value(v)) != 0)
+			rc = defect(c, err, "%s: %s: weight_map says %s but the tensor is in %s",
+				    index_path, key, json_string_value(v), c->shard_names[r->shard]);
 	}
-	if (json_object_size(wm) != c->n_tensors) {
-		for (size_t i = 0; i < c->n_tensors; i++) {
-			if (!json_object_get(wm, c->tensors[i].t->name))
-				return ct_fail(err, CT_EINPUT, "%s: %s: tensor in shard %s is not "
-					       "listed in the index", index_path,
-					       c->tensors[i].t->name,
-					       c->shard_names[c->tensors[i].shard]);
-		}
+	for (size_t i = 0; i < c->n_tensors && !rc; i++) {
+		data_bytes += c->tensors[i].t->end - c->tensors[i].t->begin;
+		if (!json_object_get(wm, c->tensors[i].t->name))
+			rc = defect(c, err, "%s: %s: tensor in shard %s is not listed in the index",
+				    index_path, c->tensors[i].t->name,
+				    c->shard_names[c->tensors[i].shard]);
 	}
-	return CT_OK;
+	/* total_size is informational for loaders: only a verify reports it */
+	json_t *ts = json_object_get(json_object_get(c->index, "metadata"), "total_size");
+	if (!rc && c->problems && !c->n_dropped && json_is_integer(ts) &&
+	    (uint64_t)json_integer_value(ts) != data_bytes)
+		rc = defect(c, err, "%s: metadata.total_size is %" JSON_INTEGER_FORMAT " but the "
+			    "shards hold %" PRIu64 " bytes of tensors", index_path,
+			    json_integer_value(ts), data_bytes);
+	return rc;
 }
 
 /* Finds the index file of a model directory: model.safetensors.index.json
@@ -365,6 +515,31 @@ static char *dir_of(const char *path)
 	return strndup(path, (size_t)(slash - path));
 }
 
+/* True when path starts like a safetensors file: a header length that fits
+ * and a JSON object after it. A truncated or padded file still does. */
+static bool looks_like_safetensors(const char *path)
+{
+	int fd;
+	uint64_t size;
+	ct_error e;
+	if (ct_open_regular(path, &fd, &size, &e) != CT_OK)
+		return false;
+	uint8_t len8[8];
+	bool ok = size >= 8 && read(fd, len8, 8) == 8;
+	uint64_t n = 0;
+	for (int i = 7; ok && i >= 0; i--)
+		n = n << 8 | len8[i];
+	ok = ok && n >= 2 && n <= size - 8 && n <= (100u << 20);
+	char *hdr = ok ? malloc((size_t)n) : NULL;
+	ok = hdr && read(fd, hdr, (size_t)n) == (ssize_t)n;
+	json_t *j = ok ? json_loadb(hdr, (size_t)n, 0, NULL) : NULL;
+	ok = json_is_object(j);
+	json_decref(j);
+	free(hdr);
+	close(fd);
+	return ok;
+}
+
 static int open_shards(ct_checkpoint *c, ct_error *err)
 {
 	for (size_t i = 0; i < c->n_shards; i++) {
@@ -372,14 +547,49 @@ static int open_shards(ct_checkpoint *c, ct_error *err)
 		if (!p)
 			return ct_fail(err, CT_EIO, "out of memory");
 		int rc = ct_st_open(p, &c->shards[i], err);
+		/* leniently, a shard that cannot be read is a problem of the
+		 * checkpoint; a bare file that is no safetensors at all stays
+		 * an error (nothing to verify) */
+		if (rc == CT_EINPUT && c->problems &&
+		    (c->kind == CT_CKPT_DIR || looks_like_safetensors(p))) {
+			ct_strlist_addf(c->problems, "%s", err->msg);
+			ct_error_clear(err);
+			char **d = realloc(c->dropped, (c->n_dropped + 1) * sizeof(char *));
+			if (d)
+				c->dropped = d;
+			if (!d || !(d[c->n_dropped] = strdup(c->shard_names[i]))) {
+				free(p);
+				return ct_fail(err, CT_EIO, "out of memory");
+			}
+			c->n_dropped++;
+			c->shards[i] = NULL;
+			rc = CT_OK;
+		}
 		free(p);
 		if (rc)
 			return rc;
 	}
+	/* keep only the shards that opened */
+	size_t k = 0;
+	for (size_t i = 0; i < c->n_shards; i++) {
+		if (c->shards[i]) {
+			c->shards[k] = c->shards[i];
+			c->shard_names[k++] = c->shard_names[i];
+		} else {
+			free(c->shard_names[i]);
+		}
+	}
+	c->n_shards = k;
 	return CT_OK;
 }
 
 int ct_ckpt_open(const char *path, ct_checkpoint **out, ct_error *err)
+{
+	return ct_ckpt_open_lenient(path, NULL, out, err);
+}
+
+int ct_ckpt_open_lenient(const char *path, ct_strlist *problems, ct_checkpoint **out,
+			 ct_error *err)
 {
 	*out = NULL;
 	struct stat st;
@@ -389,6 +599,7 @@ int ct_ckpt_open(const char *path, ct_checkpoint **out, ct_error *err)
 	ct_checkpoint *c = calloc(1, sizeof(*c));
 	if (!c)
 		return ct_fail(err, CT_EIO, "out of memory");
+	c->problems = problems;
 	int rc = CT_OK;
 	char *index_path = NULL;
 	if (S_ISDIR(st.st_mode)) {
@@ -475,6 +686,7 @@ int ct_ckpt_open(const char *path, ct_checkpoint **out, ct_error *err)
 		rc = build_tensor_table(c, index_path, err);
 done:
 	free(index_path);
+	c->problems = NULL;
 	if (rc) {
 		ct_ckpt_close(c);
 		return rc;
@@ -496,6 +708,9 @@ void ct_ckpt_close(ct_checkpoint *c)
 	for (size_t i = 0; i < c->n_unlisted; i++)
 		free(c->unlisted[i]);
 	free(c->unlisted);
+	for (size_t i = 0; i < c->n_dropped; i++)
+		free(c->dropped[i]);
+	free(c->dropped);
 	free(c->shards);
 	free(c->shard_names);
 	free(c->tensors);

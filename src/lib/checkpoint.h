@@ -41,12 +41,23 @@ typedef struct ct_checkpoint {
 	json_t *index;          /* the index JSON, or NULL */
 	char **unlisted;        /* *.safetensors beside an index that it does not list */
 	size_t n_unlisted;      /* (read by nobody, copied by nobody; the CLI warns) */
+	char **dropped;         /* lenient open: shards that could not be read */
+	size_t n_dropped;
+	struct ct_strlist *problems; /* during a lenient open only */
 } ct_checkpoint;
 
 /* Opens path (file, directory or index file) and validates it whole. A
  * model.safetensors beside an index that does not list it is refused:
  * transformers would load it instead of the shards. */
 int ct_ckpt_open(const char *path, ct_checkpoint **out, ct_error *err);
+/* The same for verify: defects of a checkpoint (a shard truncated, padded
+ * or missing, index entries wrong, missing or extra, a wrong total_size,
+ * a tensor in two shards) are added to problems and the rest is opened;
+ * only a path that is no checkpoint at all fails. */
+struct ct_strlist;
+int ct_ckpt_open_lenient(const char *path, struct ct_strlist *problems, ct_checkpoint **out,
+			 ct_error *err);
+
 void ct_ckpt_close(ct_checkpoint *c);
 
 /* The tensor called name, or NULL. */

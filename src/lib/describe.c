@@ -58,7 +58,7 @@ void ct_describer_free(ct_describer *d)
 
 /* The tensors a module may hold (FORMAT.md §2.1), found by name. */
 typedef struct modinfo {
-	const ct_tensor *weight, *packed, *scale, *zp, *wshape, *gscale;
+	const ct_tensor *weight, *packed, *scale, *zp, *wshape, *gscale, *g_idx;
 	const ct_tensor *comp, *bitmask, *offsets, *shape, *spacked, *meta;
 	ct_format fmt;             /* recognised layout (FORMAT.md §2.6) */
 	bool have_rc;              /* rows × cols of the logical weight known and checked */
@@ -244,6 +244,7 @@ static void gather(const ct_checkpoint *ck, const char *name, size_t mlen, modin
 	m->zp = sibling(ck, name, mlen, "weight_zero_point");
 	m->wshape = sibling(ck, name, mlen, "weight_shape");
 	m->gscale = sibling(ck, name, mlen, "weight_global_scale");
+	m->g_idx = sibling(ck, name, mlen, "weight_g_idx");
 	m->comp = sibling(ck, name, mlen, "compressed");
 	m->bitmask = sibling(ck, name, mlen, "bitmask");
 	m->offsets = m->comp ? sibling(ck, name, mlen, "row_offsets") : NULL;
@@ -565,6 +566,7 @@ void ct_describe_tensor(const ct_describer *d, const ct_tref *r, ct_tensor_desc 
 	out->role = role_of(t, local, t->name, mlen, &m, has_module);
 	out->format = m.fmt == CT_FMT_NONE ? CT_FMT_DENSE : m.fmt;
 	out->module_class = CT_MOD_COUNT;
+	out->act_order = m.g_idx != NULL;
 	int weight_rank = m.weight ? m.weight->ndim : out->format != CT_FMT_DENSE ? 2 : 0;
 	if (has_module && weight_rank) {
 		char stack[NAME_STACK];
@@ -678,7 +680,8 @@ const char *ct_tensor_desc_text(const ct_tensor_desc *td, char *buf, size_t size
 		if (td->format == CT_FMT_MARLIN_24)
 			snprintf(buf, size, "marlin-24%s%s packed weight", *f ? " " : "", f);
 		else
-			joined(buf, size, f, "packed weight");
+			joined(buf, size, f, td->act_order ? "packed weight, act-order" :
+			       "packed weight");
 		break;
 	case CT_ROLE_SCALE: joined(buf, size, s, "scale"); break;
 	case CT_ROLE_ZERO_POINT:

@@ -67,6 +67,7 @@ typedef struct ct_tensor_desc {
 	int64_t block[2];       /* block strategy: rows, cols */
 	bool asymmetric;        /* a zero point is stored, or the config says so */
 	uint64_t params;        /* logical parameters the tensor holds (see ct_describe_params) */
+	bool act_order;         /* the module stores weight_g_idx (GPTQ activation order) */
 	ct_modclass module_class; /* inferred class of the tensor's module (modclass.h);
 				   * CT_MOD_COUNT when the module holds no weight */
 } ct_tensor_desc;

@@ -57,7 +57,7 @@ static int plan_alloc(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_plan **
 		return ct_fail(err, CT_EIO, "out of memory");
 	p->ckpt = ck;
 	p->cfg = cfg;
-	p->shards = calloc(ck->n_shards, sizeof(ct_plan_shard));
+	p->shards = calloc(ck->n_shards ? ck->n_shards : 1, sizeof(ct_plan_shard));
 	if (!p->shards) {
 		free(p);
 		return ct_fail(err, CT_EIO, "out of memory");

@@ -597,7 +597,8 @@ int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoin
 	int rc = ct_plan_decompress_ex(ck, cfg ? cfg : &none, CT_DTYPE_COUNT, true, &plan, err);
 	if (rc && rc != CT_EIO) {
 		/* a config that cannot describe any checkpoint: one problem */
-		rc = ct_verify_report_add(r, CT_VK_CHECKPOINT, "(config)", ck->shard_names[0],
+		rc = ct_verify_report_add(r, CT_VK_CHECKPOINT, "(config)",
+					  ck->n_shards ? ck->shard_names[0] : ck->dir,
 					  "%s", err->msg);
 		ct_error_clear(err);
 		if (rc) {

@@ -6,7 +6,7 @@
  * SHAPE is dimensions joined by 'x' ("64x128", "256", "" for a scalar);
  * FILL is rand (default: deterministic values in [-1, 1)), zero, nan
  * (random with one NaN), inf, a number, or pmX (+X and -X alternating). DTYPE is F32, F16 or BF16 (or
- * I8/I32/U8 filled with small integers). __metadata__ is {"format":"pt"}.
+ * I8/I32/U8 filled with small integers; I64 with the number given). __metadata__ is {"format":"pt"}.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -129,6 +129,11 @@ int main(int argc, char **argv)
 			else if (sp[i].dt == CT_I32) {
 				int32_t x = (int32_t)(v * 1000);
 				memcpy(data + 4 * k, &x, 4);
+			} else if (sp[i].dt == CT_I64) {
+				/* a number fill is taken as it is (weight_shape) */
+				int64_t x = strcmp(sp[i].fill, "rand") == 0 ? (int64_t)(v * 1000) :
+					    (int64_t)atof(sp[i].fill);
+				memcpy(data + 8 * k, &x, 8);
 			}
 		}
 		if (ct_st_write(b, &sink, ids[i], data, (size_t)sp[i].nbytes, &err)) {
