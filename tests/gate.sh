@@ -52,7 +52,10 @@ grep -qF "ghost.weight: listed in weight_map under $S1 but absent from every sha
 	pass "an index entry for no tensor" || fail "an index entry for no tensor"
 cp -r "$TMP/w4" "$TMP/d4"
 sed -i 's/"total_size": [0-9]*/"total_size": 12345/' "$TMP/d4/model.safetensors.index.json"
-gate "a wrong total_size" 1 "metadata.total_size is 12345 but the shards hold" "$TMP/d4"
+gate "a wrong total_size in a checkpoint ctensors wrote" 1 "metadata.total_size is 12345 but the shards hold" "$TMP/d4"
+cp -r "$TMP/w4" "$TMP/d5"
+sed -i 's/"total_size": [0-9]*/"total_size": "big"/' "$TMP/d5/model.safetensors.index.json"
+gate "a total_size that is no size" 1 "metadata.total_size is not a size in bytes" "$TMP/d5"
 gate "a path that is no checkpoint: exit 3" 3 "" "$TMP/nothing-here"
 run_cli 3 verify --json "$TMP/nothing-here"
 grep -q '"ok": false' "$TMP/out" && grep -q '"status": 3' "$TMP/out" &&
@@ -156,6 +159,12 @@ if [ -d "$WILD" ]; then
 	awk 'BEGIN{ia=0} /"input_activations"/{ia=1} ia && /"dynamic": false/ { sub(/false/, "true"); ia=0 } {print}' \
 		"$WILD/fp8_w8a8_static_tensor_bf16/input/config.json" >"$TMP/st1/config.json"
 	gate "input_scale stored for dynamic input activations" 1 "input_scale is stored but config group" "$TMP/st1"
+	cp -r "$WILD/fp8_channel_dynamic_sharded_bf16/input" "$TMP/st3"
+	# the input made static per-tensor, which needs a stored input_scale
+	awk '/"input_activations"/ { ia = 1 } ia && /"dynamic": true/ { sub(/true/, "false") }
+	     ia && /"strategy": "token"/ { sub(/token/, "tensor"); ia = 0 } { print }' \
+		"$WILD/fp8_channel_dynamic_sharded_bf16/input/config.json" >"$TMP/st3/config.json"
+	gate "static input activations without input_scale" 1 "has static input activations but model.layers.0.mlp.down_proj.input_scale is missing" "$TMP/st3"
 	cp -r "$WILD/fp8_kv_cache_bf16/input" "$TMP/kv1"
 	awk '/"kv_cache_scheme": \{/ { print "  \"kv_cache_scheme\": null,"; skip = 1; next } skip && /^    \}/ { skip = 0; next } skip { next } { print }' \
 		"$WILD/fp8_kv_cache_bf16/input/config.json" >"$TMP/kv1/config.json"

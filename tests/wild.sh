@@ -32,5 +32,13 @@ for case in "$WILD"/*/; do
 	expect "$name: verify --against the expected dense model" 0 "" \
 		verify -q --exact --against "$case/expected_decompressed.safetensors" "$case/input"
 done
+# Mistral's layout keeps its own names: params.json, no config.json
+m="$TMP/mistral_consolidated_w4a16_bf16"
+if [ -d "$m" ]; then
+	[ -f "$m/params.json" ] && [ ! -e "$m/config.json" ] && ! grep -q quantization_config "$m/params.json" &&
+		[ -f "$m/consolidated.safetensors" ] &&
+		pass "mistral: the dense output has params.json without quantization_config" ||
+		fail "mistral: the dense output has params.json without quantization_config" "$(ls "$m")"
+fi
 [ "$n" -gt 0 ] && pass "$n Part 1 cases found" || fail "Part 1 cases found" "none in $WILD"
 finish

@@ -365,10 +365,18 @@ static int build_tensor_table(ct_checkpoint *c, const char *index_path, ct_error
 				    index_path, c->tensors[i].t->name,
 				    c->shard_names[c->tensors[i].shard]);
 	}
-	/* total_size is informational for loaders: only a verify reports it */
-	json_t *ts = json_object_get(json_object_get(c->index, "metadata"), "total_size");
-	if (!rc && c->problems && !c->n_dropped && json_is_integer(ts) &&
-	    (uint64_t)json_integer_value(ts) != data_bytes)
+	/* total_size is informational for loaders, so only verify reports it:
+	 * a value that is no size at all, or, in a checkpoint ctensors wrote
+	 * (which records the bytes it stores), one that differs from them.
+	 * compressed-tensors' own writer records other sizes. */
+	json_t *meta = json_object_get(c->index, "metadata");
+	json_t *ts = json_object_get(meta, "total_size");
+	bool ours = c->n_shards && ct_st_meta(c->shards[0], "ctensors.version");
+	if (!rc && c->problems && ts && !(json_is_integer(ts) && json_integer_value(ts) >= 0) &&
+	    !json_is_real(ts))
+		rc = defect(c, err, "%s: metadata.total_size is not a size in bytes", index_path);
+	else if (!rc && c->problems && ours && !c->n_dropped && json_is_integer(ts) &&
+		 (uint64_t)json_integer_value(ts) != data_bytes)
 		rc = defect(c, err, "%s: metadata.total_size is %" JSON_INTEGER_FORMAT " but the "
 			    "shards hold %" PRIu64 " bytes of tensors", index_path,
 			    json_integer_value(ts), data_bytes);
