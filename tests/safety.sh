@@ -371,8 +371,8 @@ if [ "$(id -u)" = 0 ] && unshare -r true 2>/dev/null; then
 	unshare -rm sh -c 'mount -t tmpfs -o ro tmpfs "$1" && exec "$2" quantize -s NVFP4A16 "$3" "$1/out.st"' \
 		sh "$TMP/ro" "$CT_BIN" "$TMP/nvnan.st" >"$TMP/out" 2>"$TMP/err"
 	st=$?
-	[ "$st" = 4 ] && grep -q 'Read-only file system' "$TMP/err" &&
-		pass "a read-only parent: exit 4 before planning" || fail "a read-only parent: exit 4 before planning" "status $st: $(cat "$TMP/err")"
+	[ "$st" = 2 ] && grep -q 'Read-only file system' "$TMP/err" &&
+		pass "a read-only parent: exit 2 before planning" || fail "a read-only parent: exit 2 before planning" "status $st: $(cat "$TMP/err")"
 else
 	skip "unwritable and read-only parents" "need root and user namespaces"
 fi

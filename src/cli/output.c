@@ -700,7 +700,8 @@ static int list_outputs(cli_output *o, const ct_checkpoint *in, ct_error *err)
  * runs us (access() says yes to root even on a read-only bind mount). */
 static int create_error(const cli_output *o, int e, ct_error *err)
 {
-	return ct_fail(err, e == EACCES || e == EPERM ? CT_EUSAGE : CT_EIO,
+	/* an unwritable destination is the user's to fix before any work */
+	return ct_fail(err, e == EACCES || e == EPERM || e == EROFS ? CT_EUSAGE : CT_EIO,
 		       "%s: cannot create files in %s: %s", o->dest, o->parent, strerror(e));
 }
 
