@@ -10,6 +10,7 @@
 #include "describe.h"
 #include "codec.h"
 #include "pyjson.h"
+#include "serving.h"
 #include "qconfig.h"
 
 /* Longest role text (describe.h promises 64 bytes suffice). */
@@ -292,6 +293,21 @@ done:
 	return order;
 }
 
+/* The verdict of `verify --serving vllm` on the headers and config, for the
+ * summary: problems (vLLM refuses or serves wrong numbers) and notes. */
+static bool vllm_verdict(const inspect *in, size_t *problems, size_t *notes)
+{
+	ct_serving_report *r = NULL;
+	ct_error err;
+	ct_error_clear(&err);
+	if (ct_serving_check_vllm(in->ck, in->cfg, NULL, &r, &err) != CT_OK)
+		return false;
+	*problems = r->n_failed;
+	*notes = r->n_findings - r->n_failed;
+	ct_serving_report_free(r);
+	return true;
+}
+
 static int print_json(const inspect *in, bool with_stats)
 {
 	const ct_checkpoint *ck = in->ck;
@@ -353,6 +369,11 @@ static int print_json(const inspect *in, bool with_stats)
 	}
 	json_object_set_new(t, "by_dtype", by);
 	json_object_set_new(doc, "totals", t);
+	size_t problems, notes;
+	if (vllm_verdict(in, &problems, &notes))
+		json_object_set_new(doc, "vllm", json_pack("{s:b,s:I,s:I}", "ok", problems == 0,
+							   "problems", (json_int_t)problems, "notes",
+							   (json_int_t)notes));
 	free(order);
 	char *s = ct_pyjson_dumps(doc, true);
 	json_decref(doc);
@@ -902,6 +923,16 @@ static int print_human(const inspect *in, const inspect_args *a)
 		       cli_human_bytes((uint64_t)((double)all.params *
 						 ct_dtype_size(dense_dtype(&all))), b1, sizeof(b1)));
 	print_config(in);
+	size_t problems, notes;
+	if (vllm_verdict(in, &problems, &notes)) {
+		if (problems)
+			printf("vllm             %zu problem%s: vLLM would refuse it or serve wrong "
+			       "numbers (ctensors verify --serving vllm)\n", problems,
+			       problems == 1 ? "" : "s");
+		else
+			printf("vllm             passes the loader check%s\n", notes ?
+			       " (notes: ctensors verify --serving vllm)" : "");
+	}
 done:
 	for (size_t i = 0; i < nl; i++)
 		free(lines[i].label);

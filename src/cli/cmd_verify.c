@@ -9,6 +9,7 @@
 #include "pyjson.h"
 #include "qconfig.h"
 #include "strbuf.h"
+#include "serving.h"
 #include "verify.h"
 
 #define WORST_SHOWN 10
@@ -18,6 +19,8 @@ typedef struct verify_args {
 	const char *config;
 	const char *against;
 	bool json, exact, require_checksums;
+	const char *serving;
+	ct_serving_target target;
 	bool has_snr, has_cos, has_abs;
 	double min_snr, min_cos, max_abs;
 	int threads;
@@ -43,6 +46,25 @@ static int on_opt(void *ctx, int id, const char *arg)
 	case OPT_JSON: a->json = true; break;
 	case OPT_EXACT: a->exact = true; break;
 	case OPT_REQUIRE_CHECKSUMS: a->require_checksums = true; break;
+	case OPT_SERVING:
+		if (strcmp(arg, "vllm") != 0)
+			return cli_usage(a->self, "--serving: '%s' is not a serving engine (vllm)",
+					 arg);
+		a->serving = arg;
+		break;
+	case OPT_GPU: {
+		const char *d = arg[0] == 's' && arg[1] == 'm' ? arg + 2 : arg;
+		if (!cli_parse_uint(d, 1000, &v) || v < 30)
+			return cli_usage(a->self, "--gpu: '%s' is not a compute capability (sm80, "
+					 "sm90, sm100, ...)", arg);
+		a->target.sm = (int)v;
+		break;
+	}
+	case OPT_TP:
+		if (!cli_parse_uint(arg, 1024, &v) || v == 0)
+			return cli_usage(a->self, "--tp: '%s' is not a positive integer", arg);
+		a->target.tp = (int)v;
+		break;
 	case OPT_MIN_SNR:
 		if (!parse_double(arg, &a->min_snr))
 			return cli_usage(a->self, "--min-snr-db: '%s' is not a number", arg);
@@ -155,7 +177,7 @@ static void put_fidelity(json_t *o, const ct_verify_tensor *t)
 	json_object_set_new(o, "exact", json_boolean(t->exact));
 }
 
-static int print_json(const ct_verify_report *r)
+static int print_json(const ct_verify_report *r, json_t *serving)
 {
 	json_t *doc = json_object();
 	json_t *tensors = json_array(), *modules = json_array(), *ckpt = json_array();
@@ -195,6 +217,8 @@ static int print_json(const ct_verify_report *r)
 	json_object_set_new(doc, "checkpoint", ckpt);
 	json_object_set_new(doc, "tensors", tensors);
 	json_object_set_new(doc, "modules", modules);
+	if (serving)
+		json_object_set_new(doc, "serving", serving);
 	char *s = ct_pyjson_dumps(doc, true);
 	json_decref(doc);
 	if (!s)
@@ -202,6 +226,68 @@ static int print_json(const ct_verify_report *r)
 	puts(s);
 	free(s);
 	return EXIT_OK;
+}
+
+static json_t *serving_json(const verify_args *a, const ct_serving_report *s)
+{
+	json_t *o = json_object(), *fs = json_array(), *ks = json_array();
+	for (size_t i = 0; i < s->n_findings; i++) {
+		const ct_finding *f = &s->findings[i];
+		json_array_append_new(fs, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "layer",
+						    f->layer, "rule", f->rule->id, "severity",
+						    ct_severity_name(f->severity), "message", f->message,
+						    "fix", f->rule->fix, "source", f->rule->source,
+						    "unverified", f->rule->unverified));
+	}
+	for (size_t i = 0; i < s->n_kernels; i++)
+		json_array_append_new(ks, json_pack("{s:s,s:s,s:s}", "group", s->kernels[i].group,
+						    "scheme", s->kernels[i].scheme, "kernel",
+						    s->kernels[i].kernel));
+	json_object_set_new(o, "engine", json_string(a->serving));
+	json_object_set_new(o, "gpu", a->target.sm ? json_integer(a->target.sm) : json_null());
+	json_object_set_new(o, "tp", a->target.tp ? json_integer(a->target.tp) : json_null());
+	json_object_set_new(o, "ok", json_boolean(s->n_failed == 0));
+	json_object_set_new(o, "layers", json_integer((json_int_t)s->n_layers));
+	json_object_set_new(o, "findings", fs);
+	json_object_set_new(o, "kernels", ks);
+	return o;
+}
+
+static void print_serving(const verify_args *a, const ct_serving_report *s)
+{
+	printf("vllm: %s", s->n_failed ? "FAILED" : "OK");
+	if (a->target.sm || a->target.tp) {
+		printf(" (");
+		if (a->target.sm)
+			printf("sm%d", a->target.sm);
+		if (a->target.tp)
+			printf("%sTP=%d", a->target.sm ? ", " : "", a->target.tp);
+		printf(")");
+	}
+	size_t notes = s->n_findings - s->n_failed;
+	printf(": %zu layers, %zu problem%s, %zu note%s\n", s->n_layers, s->n_failed,
+	       s->n_failed == 1 ? "" : "s", notes, notes == 1 ? "" : "s");
+	for (size_t i = 0; i < s->n_kernels; i++) {
+		printf("  group ");
+		cli_put_safe(stdout, s->kernels[i].group);
+		printf(": %s%s%s%s\n", s->kernels[i].scheme, s->kernels[i].kernel[0] ? " (" : "",
+		       s->kernels[i].kernel, s->kernels[i].kernel[0] ? ")" : "");
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < s->n_findings; i++) {
+			const ct_finding *f = &s->findings[i];
+			if ((f->severity == CT_SEV_NOTE) != (pass == 1))
+				continue;
+			if (pass == 1 && cli_verbosity < 1)
+				continue;
+			printf("  %s [%s] ", ct_severity_name(f->severity), f->rule->id);
+			cli_put_safe(stdout, f->layer);
+			printf(": ");
+			cli_put_safe(stdout, f->message);
+			printf("\n      fix: %s\n      from: %s%s\n", f->rule->fix, f->rule->source,
+			       f->rule->unverified ? " [unverified]" : "");
+		}
+	}
 }
 
 static int cmp_worst(const void *x, const void *y)
@@ -373,6 +459,8 @@ int cmd_verify(int argc, char **argv, const cli_command *self)
 		return cli_usage(self, "expected one CHECKPOINT");
 	if ((a.exact || a.has_snr || a.has_cos || a.has_abs) && !a.against)
 		return cli_usage(self, "thresholds need --against ORIGINAL");
+	if ((a.target.sm || a.target.tp) && !a.serving)
+		return cli_usage(self, "--gpu and --tp need --serving vllm");
 	const char *path = argv[optind];
 	ct_error err;
 	ct_error_clear(&err);
@@ -436,16 +524,52 @@ int cmd_verify(int argc, char **argv, const cli_command *self)
 		r->ok = true;
 		for (size_t i = 0; i < r->n_tensors; i++)
 			r->ok = r->ok && r->tensors[i].ok;
-		if (a.json)
-			st = print_json(r);
-		else if (cli_verbosity > 0 || !r->ok)
+		ct_serving_report *sv = NULL;
+		if (a.serving) {
+			json_t *j = NULL;
+			ct_qconfig *vcfg = NULL;
+			/* vLLM reads config.json, not the copy in the shard metadata */
+			int vrc = a.config ? CT_OK : ck->kind == CT_CKPT_DIR ?
+				  ct_ckpt_loader_qconfig(ck, &j, &err) : ct_ckpt_qconfig(ck, &j, &err);
+			if (!vrc && j)
+				vrc = ct_qconfig_parse(j, ck->config_name ? ck->config_name : path,
+						       &vcfg, &err);
+			json_decref(j);
+			if (!vrc)
+				vrc = ct_serving_check_vllm(ck, a.config ? cfg : vcfg, &a.target, &sv,
+							    &err);
+			ct_qconfig_free(vcfg);
+			if (vrc == CT_EINPUT) {
+				/* a config vLLM cannot parse is reported by verify already */
+				ct_error_clear(&err);
+				ct_serving_report_free(sv);
+				sv = NULL;
+			} else if (vrc) {
+				st = cli_fail(&err);
+			}
+			if (sv && sv->n_failed)
+				r->ok = false;
+		}
+		if (st) {
+			/* reported */
+		} else if (a.json) {
+			st = print_json(r, sv ? serving_json(&a, sv) : NULL);
+		} else if (cli_verbosity > 0 || !r->ok) {
 			print_human(path, r);
+			if (sv)
+				print_serving(&a, sv);
+		}
+		ct_serving_report_free(sv);
 		if (!st && !r->ok) {
 			size_t bad = 0;
 			for (size_t i = 0; i < r->n_tensors; i++)
 				bad += !r->tensors[i].ok;
-			cli_error("%s: verification failed (%zu problem%s; details on stdout)", path,
-				  bad, bad == 1 ? "" : "s");
+			if (bad)
+				cli_error("%s: verification failed (%zu problem%s; details on stdout)",
+					  path, bad, bad == 1 ? "" : "s");
+			else
+				cli_error("%s: vLLM would refuse it or serve wrong numbers (details on "
+					  "stdout)", path);
 			st = EXIT_CHECK_FAILED;
 		}
 	}

@@ -97,6 +97,12 @@ static const cli_opt verify_opts[] = {
 	  "fail a tensor that is not bit-identical after decompression", NULL },
 	{ OPT_REQUIRE_CHECKSUMS, "require-checksums", no_argument, NULL,
 	  "fail a file that carries no ctensors.xxh3 checksums", NULL },
+	{ OPT_SERVING, "serving", required_argument, "ENGINE",
+	  "also check what this engine's loader needs (vllm)", "vllm" },
+	{ OPT_GPU, "gpu", required_argument, "SM",
+	  "with --serving: the GPU served on (sm80, sm89, sm90, sm100, ...)",
+	  "sm75 sm80 sm86 sm89 sm90 sm100 sm120" },
+	{ OPT_TP, "tp", required_argument, "N", "with --serving: the tensor-parallel size", NULL },
 	{ OPT_JSON, "json", no_argument, NULL, "one JSON document on stdout", NULL },
 	{ 'j', "threads", required_argument, "N", "worker threads (default: all cores)", NULL },
 	{ 'q', "quiet", no_argument, NULL, "print nothing unless a check fails", NULL },
@@ -138,12 +144,17 @@ const cli_command cli_commands[] = {
 	  "Works on files written by ctensors (config inside) and by the Python library\n"
 	  "(config.json of the model directory, or -c CONFIG for a bare file).",
 	  decompress_opts },
-	{ "verify", cmd_verify, "[-c CONFIG] [--against ORIGINAL] [thresholds] [--json] CHECKPOINT",
+	{ "verify", cmd_verify, "[-c CONFIG] [--against ORIGINAL] [thresholds] "
+	  "[--serving vllm [--gpu SM] [--tp N]] [--json] CHECKPOINT",
 	  "Check a checkpoint's integrity, and its fidelity to the original.",
-	  "Checks structure, that every compressed module decodes, that the config and\n"
-	  "the tensors agree and that the ctensors.xxh3 checksums match. With --against,\n"
-	  "every tensor is decompressed and compared (max abs error, RMSE, SNR, cosine).\n"
-	  "Exit status 0 when every check passes, 1 when one fails.",
+	  "Reads the checkpoint as loaders do and reports every problem: damaged files\n"
+	  "and index, config.json against the tensors and the embedded config, structure,\n"
+	  "activation order and calibrated parameters, that every compressed module\n"
+	  "decodes, and the ctensors.xxh3 checksums. With --against, every module is\n"
+	  "decompressed and compared (max abs error, RMSE, SNR, cosine); a module far\n"
+	  "outside its scheme's error fails even without thresholds. --serving vllm adds\n"
+	  "vLLM's loader rules. Exit status 0 when every check passes, 1 when one fails\n"
+	  "or the checkpoint is damaged, 3 when the path is no checkpoint.",
 	  verify_opts },
 	{ "completion", cmd_completion, "bash|zsh|fish",
 	  "Print a shell completion script.",
