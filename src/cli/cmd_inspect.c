@@ -9,6 +9,7 @@
 
 #include "describe.h"
 #include "codec.h"
+#include "moe.h"
 #include "pyjson.h"
 #include "serving.h"
 #include "qconfig.h"
@@ -369,6 +370,22 @@ static int print_json(const inspect *in, bool with_stats)
 	}
 	json_object_set_new(t, "by_dtype", by);
 	json_object_set_new(doc, "totals", t);
+	ct_moe_block *moe = NULL;
+	size_t n_moe = 0;
+	ct_error merr;
+	if (ct_moe_find(ck, &moe, &n_moe, &merr) == CT_OK && n_moe) {
+		json_t *ma = json_array();
+		for (size_t m = 0; m < n_moe; m++)
+			json_array_append_new(ma, json_pack("{s:s,s:s,s:I,s:I,s:I}", "module",
+							    moe[m].prefix, "layout",
+							    moe[m].layout == CT_MOE_A ? "A" :
+							    moe[m].layout == CT_MOE_B ? "B" : "C",
+							    "experts", (json_int_t)moe[m].experts,
+							    "hidden", (json_int_t)moe[m].hidden,
+							    "intermediate", (json_int_t)moe[m].inter));
+		json_object_set_new(doc, "fused_experts", ma);
+	}
+	ct_moe_free(moe, n_moe);
 	size_t problems, notes;
 	if (vllm_verdict(in, &problems, &notes))
 		json_object_set_new(doc, "vllm", json_pack("{s:b,s:I,s:I}", "ok", problems == 0,
@@ -923,6 +940,22 @@ static int print_human(const inspect *in, const inspect_args *a)
 		       cli_human_bytes((uint64_t)((double)all.params *
 						 ct_dtype_size(dense_dtype(&all))), b1, sizeof(b1)));
 	print_config(in);
+	ct_moe_block *moe = NULL;
+	size_t n_moe = 0;
+	ct_error merr;
+	if (ct_moe_find(in->ck, &moe, &n_moe, &merr) == CT_OK) {
+		for (size_t m = 0; m < n_moe; m++) {
+			printf("experts          ");
+			cli_put_safe(stdout, moe[m].prefix);
+			printf(": %" PRIu64 " fused, layout %s\n", moe[m].experts,
+			       ct_moe_layout_name(moe[m].layout));
+		}
+		ct_moe_free(moe, n_moe);
+	} else {
+		printf("experts          ");
+		cli_put_safe(stdout, merr.msg);
+		printf("\n");
+	}
 	size_t problems, notes;
 	if (vllm_verdict(in, &problems, &notes)) {
 		if (problems)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "moe.h"
 #include "pyjson.h"
 #include "qconfig.h"
 
@@ -19,6 +20,17 @@ static void print_plan(const ct_plan *p)
 	for (size_t s = 0; s < p->n_shards; s++) {
 		const ct_plan_shard *sh = &p->shards[s];
 		printf("%s\n", sh->name);
+		for (size_t m = 0; m < p->n_moe; m++) {
+			const ct_moe_block *mb = &p->moe[m];
+			if (mb->shard_gate_up != s)
+				continue;
+			printf("  ");
+			cli_put_safe(stdout, mb->prefix);
+			printf(": fused experts, layout %s: split into %" PRIu64 " experts of "
+			       "gate_proj/up_proj [%" PRIu64 ", %" PRIu64 "] and down_proj [%" PRIu64
+			       ", %" PRIu64 "]\n", ct_moe_layout_name(mb->layout), mb->experts,
+			       mb->inter, mb->hidden, mb->hidden, mb->inter);
+		}
 		for (size_t i = 0; i < sh->n_items; i++) {
 			const ct_plan_item *it = &sh->items[i];
 			printf("  ");

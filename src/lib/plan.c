@@ -1,4 +1,5 @@
 #include "plan.h"
+#include "moe.h"
 #include "strbuf.h"
 
 #include <inttypes.h>
@@ -45,6 +46,13 @@ void ct_plan_free(ct_plan *p)
 		free(p->problems[i].message);
 	}
 	free(p->problems);
+	for (size_t i = 0; i < p->n_virt; i++) {
+		free(p->virt_names[i]);
+		free(p->virt[i]);
+	}
+	free(p->virt_names);
+	free(p->virt);
+	ct_moe_free(p->moe, p->n_moe);
 	ct_strlist_free(&p->warnings);
 	free(p);
 }
@@ -243,6 +251,30 @@ static bool needs_global_scale(const ct_plan_item *it)
 	       it->desc.args->strategy == CT_STRAT_TENSOR_GROUP;
 }
 
+/* The bytes of an item's source: mapped in its shard, or, for a part of a
+ * fused expert tensor that does not lie contiguously, gathered into *owned
+ * (the caller frees it). NULL when out of memory. */
+static const uint8_t *item_data(const ct_checkpoint *ck, const ct_plan_item *it, uint8_t **owned,
+				ct_error *err)
+{
+	*owned = NULL;
+	if (it->src->data || !it->moe)
+		return it->src->data;
+	uint8_t *buf = malloc(it->src->end ? (size_t)it->src->end : 1);
+	if (!buf) {
+		ct_fail(err, CT_EIO, "out of memory for %s", it->src->name);
+		return NULL;
+	}
+	ct_moe_part_gather(it->moe, it->expert, (ct_moe_part)it->part, buf);
+	/* the expert's slab of the fused tensor is done with for now */
+	size_t shard;
+	const ct_tensor *t = ct_moe_part_source(it->moe, (ct_moe_part)it->part, &shard);
+	uint64_t slab = (t->end - t->begin) / it->moe->experts;
+	ct_st_release(ck->shards[shard], t->data + it->expert * slab, slab);
+	*owned = buf;
+	return buf;
+}
+
 /* Global scales of the NVFP4 items: one per module, or the max absmax of a
  * fused set shared by its members. Reads each targeted weight once, which
  * also refuses NaN and Inf before anything is written. */
@@ -268,13 +300,20 @@ static int plan_global_scales(ct_plan *p, bool fuse, ct_error *err)
 			e[k].fused = fuse && fusion_key(it->module, e[k].key, sizeof(e[k].key));
 			if (!e[k].fused)
 				snprintf(e[k].key, sizeof(e[k].key), "%s", it->module);
-			ct_wview w = { it->desc.wd, it->desc.rows, it->desc.cols, it->src->data,
-				       p->ckpt->shards[s] };
+			uint8_t *owned;
+			const uint8_t *data = item_data(p->ckpt, it, &owned, err);
+			if (!data) {
+				rc = CT_EIO;
+				break;
+			}
+			ct_wview w = { it->desc.wd, it->desc.rows, it->desc.cols, data,
+				       owned ? NULL : p->ckpt->shards[s] };
 			uint64_t bad;
 			if (!ct_quant_absmax(&w, &e[k].absmax, &bad))
 				rc = ct_fail(err, CT_EINPUT, "%s: %s: element %" PRIu64 " is not "
 					     "finite (expected finite values to quantize)",
 					     p->ckpt->shard_names[s], it->src->name, bad);
+			free(owned);
 			k++;
 		}
 	}
@@ -486,6 +525,148 @@ static int plan_weight(ct_plan *p, size_t s, const ct_tensor *t, const char *mod
 	return rc;
 }
 
+typedef struct plan_ctx {
+	ct_plan *p;
+	ct_qmatch *qm;
+	const sparse_match *sm;
+	const ct_quant_opts *o;
+	ct_qconfig *cfg;
+	const ct_arch *arch;
+} plan_ctx;
+
+/* Plans one tensor, a stored one or a part of a fused expert tensor: its
+ * item (quantized, sparse-compressed or copied) and, for a weight kept
+ * dense, why. */
+static int plan_tensor(plan_ctx *pc, size_t s, const ct_tensor *t, ct_error *err)
+{
+	ct_plan *p = pc->p;
+	ct_qmatch *qm = pc->qm;
+	const ct_quant_opts *o = pc->o;
+	ct_qconfig *cfg = pc->cfg;
+	const sparse_match sm = *pc->sm;
+	char module[CT_NAME_MAX];
+	int rc = CT_OK;
+	ct_modclass cls = CT_MOD_OTHER;
+	bool cand = weight_module(t, pc->arch, module, sizeof(module), &cls);
+	int g = -1;
+	char why[160] = "";
+	if (cand) {
+		rc = ct_qmatch_resolve(qm, module, cls, &g, err);
+		if (rc)
+			return ct_error_prefix(err, "%s", p->ckpt->shard_names[s]);
+		if (g >= 0 && !cfg->groups[g].weights) {
+			snprintf(why, sizeof(why), "group %s quantizes no weights",
+				 cfg->groups[g].name);
+			g = -1;
+		} else if (g >= 0 && !ct_modclass_quantizable(cls)) {
+			snprintf(why, sizeof(why), "%s module: compressed-tensors "
+				 "quantizes only Linear and Embedding modules",
+				 ct_modclass_name(cls));
+			g = -1;
+		} else if (g < 0 && ct_qmatch_ignored(qm, module, cls)) {
+			snprintf(why, sizeof(why), "ignored");
+		} else if (g < 0) {
+			snprintf(why, sizeof(why), "%s module: no target matches",
+				 ct_modclass_name(cls));
+		}
+	}
+	bool sparse = cand && sparse_target(&sm, module, cls);
+	bool skipped = false;
+	if (g >= 0 || sparse)
+		rc = plan_weight(p, s, t, module, g, sparse, o, cfg, &skipped, err);
+	if (skipped)
+		snprintf(why, sizeof(why), "does not fit the scheme (--skip-incompatible)");
+	if (!rc && ((g < 0 && !sparse) || skipped))
+		rc = add_copy(p, s, t, err);
+	if (!rc && why[0] && (g < 0 || skipped) && !sparse) {
+		ct_plan_shard *sh = &p->shards[s];
+		if (!(sh->items[sh->n_items - 1].why = strdup(why)))
+			rc = ct_fail(err, CT_EIO, "out of memory");
+	}
+	return rc;
+}
+
+/* Room for the items of the per-expert parts, in their source's shard. */
+static int reserve_moe_items(ct_plan *p, const ct_moe_block *moe, size_t n, ct_error *err)
+{
+	for (size_t s = 0; s < p->n_shards; s++) {
+		size_t extra = 0;
+		for (size_t i = 0; i < n; i++) {
+			const ct_moe_block *b = &moe[i];
+			extra += (b->shard_gate_up == s ? 2 : 0) * b->experts;
+			extra += (b->shard_down == s ? 1 : 0) * b->experts;
+			extra += (b->gate_up_bias && b->shard_gate_up_bias == s ? 2 : 0) * b->experts;
+			extra += (b->down_bias && b->shard_down_bias == s ? 1 : 0) * b->experts;
+		}
+		if (!extra)
+			continue;
+		size_t cap = p->ckpt->shards[s]->n_tensors + extra;
+		ct_plan_item *items = realloc(p->shards[s].items, cap * sizeof(*items));
+		if (!items)
+			return ct_fail(err, CT_EIO, "out of memory");
+		memset(items + p->shards[s].n_items, 0, (cap - p->shards[s].n_items) * sizeof(*items));
+		p->shards[s].items = items;
+	}
+	return CT_OK;
+}
+
+/* A fused expert tensor becomes its per-expert parts, each planned as the
+ * stored tensor of that name would be. */
+static int plan_moe_tensor(plan_ctx *pc, size_t s, const ct_tensor *t, const ct_moe_block *b,
+			   ct_error *err)
+{
+	ct_plan *p = pc->p;
+	ct_moe_part parts[3];
+	size_t n = ct_moe_parts_of(b, t, parts);
+	for (uint64_t e = 0; e < b->experts; e++) {
+		for (size_t k = 0; k < n; k++) {
+			ct_tensor *v = calloc(1, sizeof(*v));
+			char **names = realloc(p->virt_names, (p->n_virt + 1) * sizeof(char *));
+			ct_tensor **virt = realloc(p->virt, (p->n_virt + 1) * sizeof(*virt));
+			if (names)
+				p->virt_names = names;
+			if (virt)
+				p->virt = virt;
+			char name[CT_NAME_MAX];
+			int len = snprintf(name, sizeof(name), "%s.%" PRIu64 ".%s", b->prefix, e,
+					   ct_moe_part_suffix(parts[k]));
+			char *dup = v && names && virt && len > 0 && len < (int)sizeof(name) ?
+				    strdup(name) : NULL;
+			if (!dup) {
+				free(v);
+				return ct_fail(err, CT_EIO, "out of memory");
+			}
+			p->virt_names[p->n_virt] = dup;
+			p->virt[p->n_virt++] = v;
+			v->name = dup;
+			v->name_len = (size_t)len;
+			v->dtype = t->dtype;
+			ct_moe_part_shape(b, parts[k], &v->ndim, v->shape);
+			v->nelem = v->ndim == 2 ? v->shape[0] * v->shape[1] : v->shape[0];
+			v->begin = 0;
+			v->end = v->nelem * ct_dtype_size(t->dtype);
+			v->data = ct_moe_part_direct(b, e, parts[k]);
+			if (v->ndim == 2) {
+				char module[CT_NAME_MAX];
+				ct_modclass cls;
+				if (weight_module(v, pc->arch, module, sizeof(module), &cls))
+					ct_qmatch_mark(pc->qm, module, cls);
+			}
+			ct_plan_shard *sh = &p->shards[s];
+			size_t before = sh->n_items;
+			int rc = plan_tensor(pc, s, v, err);
+			if (rc)
+				return rc;
+			for (size_t i = before; i < sh->n_items; i++) {
+				sh->items[i].moe = b;
+				sh->items[i].expert = e;
+				sh->items[i].part = parts[k];
+			}
+		}
+	}
+	return CT_OK;
+}
+
 int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_opts *o,
 		     ct_plan **out, ct_error *err)
 {
@@ -503,52 +684,27 @@ int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_op
 	ct_arch_from_config(ck->config, &arch);
 	if (!rc)
 		mark_modules(ck, &arch, qm);
-	char module[CT_NAME_MAX];
+	ct_moe_block *moe = NULL;
+	size_t n_moe = 0;
+	if (!rc)
+		rc = ct_moe_find(ck, &moe, &n_moe, err);
+	if (!rc && n_moe && (o->frozen || sm.codec))
+		rc = ct_fail(err, CT_EINPUT, "%s: fused 3-D experts (%s) can be quantized, but not "
+			     "%s", moe[0].gate_up->name, ct_moe_layout_name(moe[0].layout),
+			     o->frozen ? "packed from a frozen checkpoint" : "sparse-compressed");
+	if (!rc && n_moe)
+		rc = reserve_moe_items(p, moe, n_moe, err);
+	p->moe = moe;
+	p->n_moe = n_moe;
+	plan_ctx pc = { p, qm, &sm, o, cfg, &arch };
 	for (size_t s = 0; !rc && s < ck->n_shards; s++) {
 		const ct_st_file *f = ck->shards[s];
 		for (size_t i = 0; i < f->n_tensors && !rc; i++) {
 			const ct_tensor *t = &f->tensors[i];
 			if (o->frozen && consumed_frozen_param(ck, &arch, t, qm, cfg))
 				continue;
-			ct_modclass cls = CT_MOD_OTHER;
-			bool cand = weight_module(t, &arch, module, sizeof(module), &cls);
-			int g = -1;
-			char why[160] = "";
-			if (cand) {
-				rc = ct_qmatch_resolve(qm, module, cls, &g, err);
-				if (rc) {
-					ct_error_prefix(err, "%s", ck->shard_names[s]);
-					break;
-				}
-				if (g >= 0 && !cfg->groups[g].weights) {
-					snprintf(why, sizeof(why), "group %s quantizes no weights",
-						 cfg->groups[g].name);
-					g = -1;
-				} else if (g >= 0 && !ct_modclass_quantizable(cls)) {
-					snprintf(why, sizeof(why), "%s module: compressed-tensors "
-						 "quantizes only Linear and Embedding modules",
-						 ct_modclass_name(cls));
-					g = -1;
-				} else if (g < 0 && ct_qmatch_ignored(qm, module, cls)) {
-					snprintf(why, sizeof(why), "ignored");
-				} else if (g < 0) {
-					snprintf(why, sizeof(why), "%s module: no target matches",
-						 ct_modclass_name(cls));
-				}
-			}
-			bool sparse = cand && sparse_target(&sm, module, cls);
-			bool skipped = false;
-			if (g >= 0 || sparse)
-				rc = plan_weight(p, s, t, module, g, sparse, o, cfg, &skipped, err);
-			if (skipped)
-				snprintf(why, sizeof(why), "does not fit the scheme (--skip-incompatible)");
-			if (!rc && ((g < 0 && !sparse) || skipped))
-				rc = add_copy(p, s, t, err);
-			if (!rc && why[0] && (g < 0 || skipped) && !sparse) {
-				ct_plan_shard *sh = &p->shards[s];
-				if (!(sh->items[sh->n_items - 1].why = strdup(why)))
-					rc = ct_fail(err, CT_EIO, "out of memory");
-			}
+			const ct_moe_block *mb = n_moe ? ct_moe_block_of(moe, n_moe, t) : NULL;
+			rc = mb ? plan_moe_tensor(&pc, s, t, mb, err) : plan_tensor(&pc, s, t, err);
 		}
 	}
 	if (!rc)
@@ -1059,11 +1215,26 @@ static int load_frozen_qparams(const ct_checkpoint *ck, const ct_plan_item *it,
 	return rc;
 }
 
+static int encode_weight(const ct_checkpoint *ck, const ct_plan_item *it, const uint8_t *data,
+			 bool mapped, ct_st_builder *b, const ct_sink *sink, ct_error *err);
+
 static int encode_item(const ct_checkpoint *ck, const ct_plan_item *it, ct_st_builder *b,
 		       const ct_sink *sink, ct_error *err)
 {
-	ct_wview w = { it->desc.wd, it->src->shape[0], it->src->shape[1], it->src->data,
-		       ck->shards[it->shard] };
+	uint8_t *owned;
+	const uint8_t *data = item_data(ck, it, &owned, err);
+	if (!data)
+		return CT_EIO;
+	int rc = encode_weight(ck, it, data, !owned, b, sink, err);
+	free(owned);
+	return rc;
+}
+
+static int encode_weight(const ct_checkpoint *ck, const ct_plan_item *it, const uint8_t *data,
+			 bool mapped, ct_st_builder *b, const ct_sink *sink, ct_error *err)
+{
+	ct_wview w = { it->desc.wd, it->src->shape[0], it->src->shape[1], data,
+		       mapped ? ck->shards[it->shard] : NULL };
 	if (!it->codec) {
 		w.wd = it->src->dtype;
 		emit_ctx e = { b, sink, it->out_id, NULL, 0 };
@@ -1114,12 +1285,16 @@ static int run_item(exec_state *st, ct_plan_item *it, ct_error *err)
 	switch (it->kind) {
 	case CT_ITEM_COPY: {
 		uint64_t n = it->src->end - it->src->begin;
+		uint8_t *owned;
+		const uint8_t *data = item_data(st->plan->ckpt, it, &owned, err);
+		if (!data)
+			return CT_EIO;
 		for (uint64_t off = 0; off < n && !rc; off += COPY_CHUNK) {
 			size_t m = n - off < COPY_CHUNK ? (size_t)(n - off) : COPY_CHUNK;
-			rc = ct_st_write(sh->builder, sink, it->out_id[0], it->src->data + off, m,
-					 err);
-			ct_st_release(st->plan->ckpt->shards[it->shard], it->src->data + off, m);
+			rc = ct_st_write(sh->builder, sink, it->out_id[0], data + off, m, err);
+			ct_st_release(st->plan->ckpt->shards[it->shard], data + off, m);
 		}
+		free(owned);
 		break;
 	}
 	case CT_ITEM_QUANT: {

@@ -44,6 +44,9 @@ typedef struct ct_plan_item {
 	ct_dtype out_dtype;        /* DECODE: dtype written */
 	uint64_t in_bytes;         /* input bytes this item consumes (progress) */
 	char *why;                 /* COPY of a module's weight: why it stays dense, or NULL */
+	const struct ct_moe_block *moe; /* a part of this fused expert block, or NULL: */
+	uint64_t expert;           /* src is then a view of expert `expert`'s part, */
+	int part;                  /* (ct_moe_part) with NULL data when it must be gathered */
 } ct_plan_item;
 
 typedef struct ct_plan_shard {
@@ -74,6 +77,11 @@ typedef struct ct_plan {
 	size_t n_dropped;          /* decompress: activation and KV-cache parameters left out */
 	ct_plan_problem *problems; /* lenient decompress: modules left out, with the reason */
 	size_t n_problems;
+	struct ct_moe_block *moe;  /* quantize: the fused expert blocks split into parts */
+	size_t n_moe;
+	ct_tensor **virt;          /* the per-expert tensors standing for those parts */
+	char **virt_names;
+	size_t n_virt;
 } ct_plan;
 
 typedef struct ct_quant_opts {

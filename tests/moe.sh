@@ -1,0 +1,76 @@
+#!/bin/sh
+# tests/moe.sh - mixture-of-experts checkpoints (../shared/wild, Part 2):
+# per-expert and fused 3-D layouts A, B and C quantize to exactly the
+# library's tensors for the per-expert model, and pass vLLM's check.
+. "$(dirname "$0")/lib.sh"
+T=${CT_TOOLS:?CT_TOOLS must name the built test tools}
+WILD=${CT_WILD:-../shared/wild}
+mk() { "$T/mkst" "$@" || exit 2; }
+
+if [ -d "$WILD" ]; then
+	n=0
+	for case in "$WILD"/moe_*/; do
+		case=${case%/}
+		name=$(basename "$case")
+		[ -d "$case/expected" ] || continue
+		for s in W4A16 NVFP4A16; do
+			[ -f "$case/expected/$s/model.safetensors" ] || continue
+			n=$((n + 1))
+			out="$TMP/$name-$s"
+			expect "$name $s: quantize the input as it is" 0 "" quantize -q -s "$s" "$case/input" "$out"
+			check "$name $s: tensors equal the library's for the per-expert model" \
+				"$T/stcmp" "$out/model.safetensors" "$case/expected/$s/model.safetensors"
+			! "$T/stdump" "$out/model.safetensors" | grep -q 'experts\.\(gate_up_proj\|down_proj\)' &&
+				pass "$name $s: no fused tensor is left" || fail "$name $s: no fused tensor is left"
+			expect "$name $s: verify --against the per-expert model" 0 "" \
+				verify -q --against "$case/dense_equivalent" "$out"
+			expect "$name $s: passes vLLM's check" 0 "" verify -q --serving vllm "$out"
+		done
+	done
+	[ "$n" -gt 0 ] && pass "$n MoE cases found" || fail "MoE cases found" "none in $WILD"
+	c="$WILD/moe_fused_b_llama4_bf16/input"
+	expect "dry run" 0 "" quantize --dry-run -s W4A16 "$c" "$TMP/x"
+	grep -q 'model.layers.0.feed_forward.experts: fused experts, layout B' "$TMP/out" &&
+		pass "--dry-run names the layout found" || fail "--dry-run names the layout found" "$(head -3 "$TMP/out")"
+	expect "inspect" 0 "" inspect "$WILD/moe_fused_c_gptoss_bf16/input"
+	grep -q '^experts .*model.layers.0.mlp.experts: 4 fused, layout C' "$TMP/out" &&
+		pass "inspect names the layout found" || fail "inspect names the layout found" "$(tail -4 "$TMP/out")"
+	# gpt-oss biases split alongside, dense
+	"$T/stdump" "$TMP/moe_fused_c_gptoss_bf16-W4A16/model.safetensors" >"$TMP/dump"
+	grep -q '^model.layers.0.mlp.experts.3.up_proj.bias BF16 \[128\]' "$TMP/dump" &&
+		grep -q '^model.layers.0.mlp.experts.0.down_proj.bias BF16 \[128\]' "$TMP/dump" &&
+		grep -q '^model.layers.0.mlp.router.weight BF16' "$TMP/dump" &&
+		pass "biases split per expert, the router dense" || fail "biases split per expert, the router dense"
+	# NVFP4: gate and up of each expert share a global scale unless told not to
+	expect "NVFP4 with separate global scales" 0 "" quantize -q --no-fuse-global-scale -s NVFP4A16 \
+		"$WILD/moe_fused_a_qwen3_5_bf16/input" "$TMP/nv-apart"
+	run_cli 0 inspect --json --stats --tensor model.layers.0.mlp.experts.0.gate_proj.weight_global_scale \
+		--tensor model.layers.0.mlp.experts.0.up_proj.weight_global_scale "$TMP/nv-apart"
+	[ "$(grep -c '"max": ' "$TMP/out")" = 2 ] && [ "$(grep '"max": ' "$TMP/out" | sort -u | wc -l)" = 2 ] &&
+		pass "--no-fuse-global-scale: expert 0's gate and up scales differ" ||
+		fail "--no-fuse-global-scale: expert 0's gate and up scales differ" "$(grep '"max"' "$TMP/out")"
+else
+	skip "MoE wild cases" "$WILD is absent"
+fi
+
+# ---- layouts that cannot be told are refused, naming the tensor --------------
+mk "$TMP/bad1.st" "m.experts.gate_up_proj:BF16:4x100x64" "m.experts.down_proj:BF16:4x100x64"
+expect "shapes that fit no layout" 3 "m.experts.gate_up_proj [4, 100, 64] and m.experts.down_proj [4, 100, 64]: the expert layout cannot be told (tried layout A" \
+	quantize -s W4A16 "$TMP/bad1.st" "$TMP/bad1.q.st"
+mk "$TMP/bad2.st" "m.experts.gate_up_proj:BF16:4x256x128"
+expect "gate_up without down" 3 "m.experts.gate_up_proj: gate_up_proj without down_proj: the expert layout cannot be told" \
+	quantize -s W4A16 "$TMP/bad2.st" "$TMP/bad2.q.st"
+mk "$TMP/bad3.st" "m.experts.w13_weight:BF16:4x256x128" "x.weight:BF16:16x128"
+expect "another 3-D expert tensor" 3 "m.experts.w13_weight: a 3-D expert tensor whose layout cannot be told" \
+	quantize -s W4A16 "$TMP/bad3.st" "$TMP/bad3.q.st"
+# layout A from scratch: F16, 3 experts, I != H
+mk "$TMP/a.st" "m.experts.gate_up_proj:F16:3x256x256" "m.experts.down_proj:F16:3x256x128" "m.router.weight:F16:3x256"
+expect "layout A with F16 and I != H" 0 "" quantize -q -s W8A16 "$TMP/a.st" "$TMP/a.q.st"
+"$T/stdump" "$TMP/a.q.st" >"$TMP/dump"
+grep -q '^m.experts.2.up_proj.weight_packed I32 \[128,64\]' "$TMP/dump" &&
+	grep -q '^m.experts.0.down_proj.weight_packed I32 \[256,32\]' "$TMP/dump" &&
+	grep -q '^m.router.weight F16' "$TMP/dump" &&
+	pass "per-expert shapes: up [I,H], down [H,I]" || fail "per-expert shapes: up [I,H], down [H,I]" "$(grep experts "$TMP/dump" | head -4)"
+echo '{"sparsity_config": {"format": "sparse-bitmask", "targets": ["Linear"]}}' >"$TMP/sp.json"
+expect "sparse compression of fused experts is refused" 3 "fused 3-D experts" compress -c "$TMP/sp.json" "$TMP/a.st" "$TMP/a.c.st"
+finish
