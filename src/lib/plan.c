@@ -621,12 +621,20 @@ static int plan_moe_tensor(plan_ctx *pc, size_t s, const ct_tensor *t, const ct_
 	for (uint64_t e = 0; e < b->experts; e++) {
 		for (size_t k = 0; k < n; k++) {
 			ct_tensor *v = calloc(1, sizeof(*v));
-			char **names = realloc(p->virt_names, (p->n_virt + 1) * sizeof(char *));
-			ct_tensor **virt = realloc(p->virt, (p->n_virt + 1) * sizeof(*virt));
-			if (names)
-				p->virt_names = names;
-			if (virt)
-				p->virt = virt;
+			char **names = p->virt_names;
+			ct_tensor **virt = p->virt;
+			if (p->n_virt == p->cap_virt) {
+				/* geometric: a large MoE model has tens of thousands of parts */
+				size_t cap = p->cap_virt ? p->cap_virt * 2 : 64;
+				names = realloc(p->virt_names, cap * sizeof(char *));
+				if (names)
+					p->virt_names = names;
+				virt = names ? realloc(p->virt, cap * sizeof(*virt)) : NULL;
+				if (virt) {
+					p->virt = virt;
+					p->cap_virt = cap;
+				}
+			}
 			char name[CT_NAME_MAX];
 			int len = snprintf(name, sizeof(name), "%s.%" PRIu64 ".%s", b->prefix, e,
 					   ct_moe_part_suffix(parts[k]));

@@ -81,7 +81,7 @@ typedef struct ct_plan {
 	size_t n_moe;
 	ct_tensor **virt;          /* the per-expert tensors standing for those parts */
 	char **virt_names;
-	size_t n_virt;
+	size_t n_virt, cap_virt;
 } ct_plan;
 
 typedef struct ct_quant_opts {

@@ -36,6 +36,7 @@ typedef struct ctx {
 	const ct_qconfig *cfg;
 	const ct_serving_target *t;
 	ct_serving_report *r;
+	size_t cap;              /* of r->findings */
 	bool oom;
 } ctx;
 
@@ -50,12 +51,17 @@ static void add_finding(ctx *c, const char *id, bool target_dependent, const cha
 	const ct_vllm_rule *ru = rule(id);
 	if (!ru || c->oom)
 		return;
-	ct_finding *g = realloc(c->r->findings, (c->r->n_findings + 1) * sizeof(*g));
-	if (!g) {
-		c->oom = true;
-		return;
+	if (c->r->n_findings == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		ct_finding *g = realloc(c->r->findings, cap * sizeof(*g));
+		if (!g) {
+			c->oom = true;
+			return;
+		}
+		c->r->findings = g;
+		c->cap = cap;
 	}
-	c->r->findings = g;
+	ct_finding *g = c->r->findings;
 	ct_finding *f = &g[c->r->n_findings];
 	char buf[1024];
 	va_list ap;
@@ -479,42 +485,52 @@ static void check_capability(ctx *c, const scheme_choice *choice)
 }
 
 /* Shards of a fused layer must agree; NVFP4 q/k/v should share a scale. */
+/* Modules in layer order, so that the shards of one vLLM layer and the
+ * experts of one MoE block are neighbours. */
+static int cmp_layer(const void *x, const void *y)
+{
+	const vmodule *a = x, *b = y;
+	int k = strcmp(a->layer, b->layer);
+	return k ? k : strcmp(a->name, b->name);
+}
+
+/* The end of the run of modules starting at i that share its layer. */
+static size_t layer_end(const vmodule *ms, size_t n, size_t i)
+{
+	size_t j = i + 1;
+	while (j < n && strcmp(ms[j].layer, ms[i].layer) == 0)
+		j++;
+	return j;
+}
+
+/* Shards of a fused layer must agree; NVFP4 q/k/v should share a scale. */
 static void check_fused(ctx *c, vmodule *ms, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		vmodule *a = &ms[i];
-		if (a->moe || strcmp(a->layer, a->name) == 0)
-			continue;
-		/* compare with the first shard of the same layer only once */
-		size_t first = i;
-		for (size_t j = 0; j < i; j++)
-			if (!ms[j].moe && strcmp(ms[j].layer, a->layer) == 0) {
-				first = j;
-				break;
-			}
-		if (first == i)
-			continue;
-		vmodule *b = &ms[first];
-		bool differ = a->compressed != b->compressed || a->ignored != b->ignored ||
-			      a->group != b->group;
-		if (differ) {
-			bool reported = false;
-			for (size_t k = 0; k < c->r->n_findings && !reported; k++)
-				reported = strcmp(c->r->findings[k].layer, a->layer) == 0 &&
-					   strcmp(c->r->findings[k].rule->id, "vllm-fused-mixed") == 0;
-			if (!reported)
+	for (size_t i = 0; i < n;) {
+		size_t end = layer_end(ms, n, i);
+		const vmodule *b = &ms[i];
+		bool reported = false, scale_reported = false;
+		for (size_t k = i + 1; k < end && !b->moe; k++) {
+			const vmodule *a = &ms[k];
+			bool differ = a->compressed != b->compressed || a->ignored != b->ignored ||
+				      a->group != b->group;
+			if (differ && !reported) {
+				reported = true;
 				add_finding(c, "vllm-fused-mixed", false, a->layer, "%s is %s (group %s) "
 					    "but %s is %s (group %s): \"vLLM requires all to use the same "
 					    "scheme\"", leaf_of(b->name), b->compressed ? "quantized" :
 					    b->ignored ? "ignored" : "dense", group_name(c, b->group),
 					    leaf_of(a->name), a->compressed ? "quantized" : a->ignored ?
 					    "ignored" : "dense", group_name(c, a->group));
-		} else if (a->has_gs && b->has_gs && a->gs != b->gs &&
-			   strstr(a->layer, "qkv_proj")) {
-			add_finding(c, "vllm-nvfp4-qkv-global-scale", false, a->layer, "%s has global "
-				    "scale %g, %s %g", leaf_of(b->name), (double)b->gs, leaf_of(a->name),
-				    (double)a->gs);
+			} else if (!differ && !scale_reported && a->has_gs && b->has_gs &&
+				   a->gs != b->gs && strstr(a->layer, "qkv_proj")) {
+				scale_reported = true;
+				add_finding(c, "vllm-nvfp4-qkv-global-scale", false, a->layer, "%s has "
+					    "global scale %g, %s %g", leaf_of(b->name), (double)b->gs,
+					    leaf_of(a->name), (double)a->gs);
+			}
 		}
+		i = end;
 	}
 }
 
@@ -532,6 +548,8 @@ static bool is_router(const vmodule *m)
 static void check_modules(ctx *c, vmodule *ms, size_t n, bool has_experts, const scheme_choice *choice)
 {
 	bool class_linear = false;
+	size_t unmatched = 0;
+	const char *first_unmatched = NULL;
 	for (size_t g = 0; g < c->cfg->n_groups; g++)
 		for (size_t k = 0; k < c->cfg->groups[g].n_targets; k++)
 			class_linear = class_linear || strcmp(c->cfg->groups[g].targets[k], "Linear") == 0;
@@ -566,10 +584,14 @@ static void check_modules(ctx *c, vmodule *ms, size_t n, bool has_experts, const
 			add_finding(c, "vllm-dense-targeted", false, m->name, "dense, but config group "
 				    "%s targets it: vLLM builds a quantized layer and finds no "
 				    "weight_packed (KeyError)", group_name(c, m->group));
-		else if (m->group == NO_GROUP && !m->ignored && !class_linear && !m->moe)
-			add_finding(c, "vllm-unmatched-linear", false, m->name, "no target and no "
-				    "ignore entry names it");
+		else if (m->group == NO_GROUP && !m->ignored && !class_linear && !m->moe &&
+			 !unmatched++)
+			first_unmatched = m->name;
 	}
+	if (unmatched)
+		add_finding(c, "vllm-unmatched-linear", false, first_unmatched, "%zu Linear "
+			    "layer%s (first %s) that no target and no ignore entry names",
+			    unmatched, unmatched == 1 ? "" : "s", first_unmatched);
 }
 
 static int scheme_of(const ctx *c, const vmodule *m)
@@ -579,75 +601,64 @@ static int scheme_of(const ctx *c, const vmodule *m)
 
 static void check_moe(ctx *c, vmodule *ms, size_t n, const scheme_choice *choice)
 {
-	for (size_t i = 0; i < n; i++) {
-		vmodule *m = &ms[i];
-		if (!m->moe)
+	for (size_t i = 0; i < n;) {
+		size_t end = layer_end(ms, n, i);
+		const vmodule *m = &ms[i];
+		if (!m->moe) {
+			i = end;
 			continue;
-		/* first expert-0 projection of this layer, seen once */
-		bool first = true;
-		for (size_t j = 0; j < i && first; j++)
-			first = !(ms[j].moe && strcmp(ms[j].moe, m->moe) == 0);
-		if (!first)
-			continue;
+		}
 		int ref[3] = { -3, -3, -3 };
-		const vmodule *gate = NULL, *up = NULL;
-		for (size_t j = i; j < n; j++)
-			if (ms[j].moe && strcmp(ms[j].moe, m->moe) == 0 && ms[j].expert == 0)
+		for (size_t j = i; j < end; j++)
+			if (ms[j].expert == 0)
 				ref[ms[j].proj] = scheme_of(c, &ms[j]);
 		int want = ref[0] != -3 ? ref[0] : ref[1] != -3 ? ref[1] : ref[2];
 		for (int p = 0; p < 3; p++)
 			if (ref[p] != -3 && ref[p] != want) {
-				add_finding(c, "vllm-moe-scheme", false, m->moe, "expert 0: %s and %s "
+				add_finding(c, "vllm-moe-scheme", false, m->moe, "expert 0: %s and gate "
 					    "resolve to groups %s and %s: \"All MoE projections need to "
 					    "have same quantization scheme\"", p == 2 ? "down" : "up",
-					    "gate", group_name(c, ref[p]), group_name(c, want));
+					    group_name(c, ref[p]), group_name(c, want));
 				break;
 			}
-		size_t differ = 0;
+		size_t differ = 0, bad_wna16 = 0, bad_fp8 = 0;
 		const char *first_differ = NULL;
-		for (size_t j = i; j < n; j++) {
-			vmodule *x = &ms[j];
-			if (!x->moe || strcmp(x->moe, m->moe) != 0)
-				continue;
+		for (size_t j = i; j < end; j++) {
+			const vmodule *x = &ms[j];
 			int s = scheme_of(c, x);
-			if (x->expert != 0 && s != want) {
-				if (!differ++)
-					first_differ = x->name;
-			}
-			if (s >= 0 && choice[s].wna16) {
-				const ct_qargs *w = c->cfg->groups[s].weights;
-				if (!w->symmetric || (w->num_bits != 4 && w->num_bits != 8))
-					add_finding(c, "vllm-moe-wna16", false, x->name, "int%d %s experts: "
-						    "\"Only symmetric quantization is supported for MoE\" "
-						    "(4 or 8 bits)", w->num_bits,
-						    w->symmetric ? "symmetric" : "asymmetric");
-			}
-			if (s >= 0) {
-				const ct_qscheme *sc = &c->cfg->groups[s];
-				const ct_qargs *in = sc->input_activations;
-				if (is_float(sc->weights, 8) && sc->weights->strategy == CT_STRAT_CHANNEL &&
-				    in && in->dynamic == CT_DYN_FALSE)
-					add_finding(c, "vllm-moe-fp8-static-channel", false, x->name,
-						    "\"For FP8 Fused MoE layer, we require either per tensor "
-						    "or channelwise, dynamic per token quantization\"");
-			}
-			if (x->proj == 0 && x->has_gs)
-				gate = x;
-			if (x->proj == 1 && x->has_gs)
-				up = x;
-			if (gate && up && gate->expert == up->expert) {
-				if (gate->gs != up->gs)
-					add_finding(c, "vllm-nvfp4-moe-global-scale", false, up->name,
-						    "global scale %g, but gate_proj of expert %ld has %g: up "
-						    "is dequantized with gate's", (double)up->gs, up->expert,
-						    (double)gate->gs);
-				gate = up = NULL;
-			}
+			if (x->expert != 0 && s != want && !differ++)
+				first_differ = x->name;
+			if (s < 0)
+				continue;
+			const ct_qscheme *sc = &c->cfg->groups[s];
+			const ct_qargs *w = sc->weights;
+			if (choice[s].wna16 && (!w->symmetric || (w->num_bits != 4 && w->num_bits != 8))
+			    && !bad_wna16++)
+				add_finding(c, "vllm-moe-wna16", false, x->name, "int%d %s experts: "
+					    "\"Only symmetric quantization is supported for MoE\" (4 or 8 "
+					    "bits)", w->num_bits, w->symmetric ? "symmetric" : "asymmetric");
+			const ct_qargs *in = sc->input_activations;
+			if (is_float(w, 8) && w->strategy == CT_STRAT_CHANNEL && in &&
+			    in->dynamic == CT_DYN_FALSE && !bad_fp8++)
+				add_finding(c, "vllm-moe-fp8-static-channel", false, x->name, "\"For FP8 "
+					    "Fused MoE layer, we require either per tensor or channelwise, "
+					    "dynamic per token quantization\"");
+		}
+		/* gate and up of one expert are neighbours once sorted by name */
+		for (size_t j = i; j + 1 < end; j++) {
+			const vmodule *g = &ms[j], *u = &ms[j + 1];
+			if (g->proj == 0 && u->proj == 1 && g->expert == u->expert && g->has_gs &&
+			    u->has_gs && g->gs != u->gs)
+				add_finding(c, "vllm-nvfp4-moe-global-scale", false, u->name, "global "
+					    "scale %g, but gate_proj of expert %ld has %g: up is "
+					    "dequantized with gate's", (double)u->gs, u->expert,
+					    (double)g->gs);
 		}
 		if (differ)
 			add_finding(c, "vllm-moe-experts-differ", false, m->moe, "%zu expert "
 				    "projections (first %s) differ from expert 0's scheme", differ,
 				    first_differ);
+		i = end;
 	}
 }
 
@@ -737,7 +748,7 @@ int ct_serving_check_vllm(const ct_checkpoint *ck, const ct_qconfig *cfg,
 	static const ct_serving_target none;
 	ct_qconfig empty;
 	memset(&empty, 0, sizeof(empty));
-	ctx c = { ck, cfg ? cfg : &empty, target ? target : &none, r, false };
+	ctx c = { ck, cfg ? cfg : &empty, target ? target : &none, r, 0, false };
 	ct_qmatch *qm = NULL;
 	if (ct_qconfig_compile(c.cfg, &qm, err) != CT_OK) {
 		ct_serving_report_free(r);
@@ -747,24 +758,28 @@ int ct_serving_check_vllm(const ct_checkpoint *ck, const ct_qconfig *cfg,
 	vmodule *ms = NULL;
 	size_t n = 0;
 	int rc = choice ? collect(&c, qm, &ms, &n) : CT_EIO;
+	size_t n_checked = n;
 	if (!rc) {
+		qsort(ms, n, sizeof(*ms), cmp_layer);
+		/* without a config vLLM loads every layer unquantized: nothing applies */
+		bool compressed = false;
+		for (size_t i = 0; i < n && !compressed; i++)
+			compressed = ms[i].compressed;
+		if (!cfg && !compressed)
+			n_checked = 0;
 		bool experts = false;
 		for (size_t i = 0; i < n && !experts; i++)
 			experts = ms[i].moe != NULL;
 		check_config(&c, choice);
 		check_capability(&c, choice);
-		check_fused(&c, ms, n);
-		check_modules(&c, ms, n, experts, choice);
-		check_moe(&c, ms, n, choice);
-		check_tp(&c, ms, n, choice);
+		check_fused(&c, ms, n_checked);
+		check_modules(&c, ms, n_checked, experts, choice);
+		check_moe(&c, ms, n_checked, choice);
+		check_tp(&c, ms, n_checked, choice);
 		rc = add_kernels(&c, choice);
 		size_t layers = 0;
-		for (size_t i = 0; i < n; i++) {
-			bool seen = false;
-			for (size_t j = 0; j < i && !seen; j++)
-				seen = strcmp(ms[j].layer, ms[i].layer) == 0;
-			layers += !seen;
-		}
+		for (size_t i = 0; i < n; i = layer_end(ms, n, i))
+			layers++;
 		r->n_layers = layers;
 	}
 	free_modules(ms, n);
