@@ -49,6 +49,23 @@ if [ -d "$WILD" ]; then
 	[ "$(grep -c '"max": ' "$TMP/out")" = 2 ] && [ "$(grep '"max": ' "$TMP/out" | sort -u | wc -l)" = 2 ] &&
 		pass "--no-fuse-global-scale: expert 0's gate and up scales differ" ||
 		fail "--no-fuse-global-scale: expert 0's gate and up scales differ" "$(grep '"max"' "$TMP/out")"
+	# decompress --fused gives back the input's own layout
+	for c in moe_fused_a_qwen3_5_bf16 moe_fused_b_llama4_bf16 moe_fused_c_gptoss_bf16; do
+		in="$WILD/$c/input"
+		expect "$c: quantize with the experts kept dense" 0 "" quantize -q -s W8A16 \
+			--ignore 're:.*experts.*' "$in" "$TMP/$c-dense-experts"
+		expect "$c: decompress --fused" 0 "" decompress -q --fused "$TMP/$c-dense-experts" "$TMP/$c-refused"
+		"$T/stcmp" "$TMP/$c-refused/model.safetensors" "$in/model.safetensors" >/dev/null 2>"$TMP/err"
+		! grep -q 'experts' "$TMP/err" && ! grep -q 'only in' "$TMP/err" &&
+			pass "$c: the fused tensors (and biases) come back byte for byte" ||
+			fail "$c: the fused tensors (and biases) come back byte for byte" "$(grep experts "$TMP/err" | head -3)"
+		expect "$c: decompress --fused of W4A16" 0 "" decompress -q --fused "$TMP/$c-W4A16" "$TMP/$c-w4-fused"
+		# a layout put back wrong would compare near 0 dB; 4-bit gives about 12
+		expect "$c: the W4A16 experts, refused, are close to the input" 0 "" \
+			verify -q --against "$in" --min-snr-db 8 "$TMP/$c-w4-fused"
+	done
+	expect "--fused on a checkpoint without fused experts" 3 "--fused: the checkpoint records no fused experts" \
+		decompress --fused "$TMP/moe_qwen3_per_expert_bf16-W4A16" "$TMP/nofuse"
 else
 	skip "MoE wild cases" "$WILD is absent"
 fi

@@ -11,6 +11,7 @@ typedef struct decompress_args {
 	const cli_command *self;
 	const char *config;
 	ct_dtype dtype;
+	bool fused;
 	cli_write_opts write;
 } decompress_args;
 
@@ -29,6 +30,7 @@ static int on_opt(void *ctx, int id, const char *arg)
 		else
 			return cli_usage(a->self, "--dtype: '%s' is not one of bf16, f16, f32", arg);
 		break;
+	case OPT_FUSED: a->fused = true; break;
 	default: return cli_write_option(a->self, id, arg, &a->write);
 	}
 	return EXIT_OK;
@@ -82,6 +84,17 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 		rc = cli_output_open(&wo, ck, &wo.out, &err);
 	if (!rc)
 		rc = ct_plan_decompress(ck, cfg, a.dtype, &plan, &err);
+	ct_fuse_spec *specs = NULL;
+	size_t n_specs = 0;
+	if (!rc && a.fused) {
+		rc = ct_fuse_specs_read(ck, &specs, &n_specs, &err);
+		if (!rc && !n_specs)
+			rc = ct_fail(&err, CT_EINPUT, "%s: --fused: the checkpoint records no fused "
+				     "experts (ctensors quantize records them when it splits a fused "
+				     "input)", input);
+		if (!rc)
+			rc = ct_plan_fuse_experts(plan, specs, n_specs, &err);
+	}
 	if (!rc)
 		rc = cli_layout_plan(plan, ck, &wo, &err);
 	if (!rc)
@@ -92,6 +105,7 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 	cli_output_close(wo.out);
 	int status = rc ? cli_fail(&err) : EXIT_OK;
 	ct_plan_free(plan);
+	ct_fuse_specs_free(specs, n_specs);
 	ct_qconfig_free(cfg);
 	ct_ckpt_close(ck);
 	return status;

@@ -76,6 +76,8 @@ static const cli_opt compress_opts[] = {
 static const cli_opt decompress_opts[] = {
 	{ 'c', "config", required_argument, "CONFIG",
 	  "the config of a bare file from the Python library", NULL },
+	{ OPT_FUSED, "fused", no_argument, NULL,
+	  "write split MoE experts back in their fused 3-D layout", NULL },
 	{ OPT_DTYPE, "dtype", required_argument, "DTYPE",
 	  "convert the dense weights to bf16, f16 or f32", "bf16 f16 f32" },
 	COMMON_WRITE_OPTS,

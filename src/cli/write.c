@@ -31,6 +31,11 @@ int cli_layout_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts
 			}
 			if (!rc && o->qconfig_compact)
 				rc = ct_st_builder_meta(b, "quantization_config", o->qconfig_compact, err);
+			/* how fused experts were split, so decompress --fused can undo it */
+			char *fused = rc ? NULL : ct_plan_fused_metadata(plan);
+			if (fused)
+				rc = ct_st_builder_meta(b, "ctensors.fused_experts", fused, err);
+			free(fused);
 			if (!rc)
 				rc = ct_st_builder_meta(b, "ctensors.version", CT_VERSION, err);
 		}

@@ -12,6 +12,20 @@
 
 #define CT_NAME_MAX 4096 /* longest tensor name handled */
 
+/* What the fused tensors of a block are made of, per expert (the spec must
+ * outlive the plan's execution). */
+enum { FUSED_GATE_UP, FUSED_DOWN, FUSED_GATE_UP_BIAS, FUSED_DOWN_BIAS };
+
+typedef struct ct_fuse_item {
+	const ct_fuse_spec *spec;
+	int which;                 /* FUSED_* */
+	ct_plan_item *parts;       /* [experts][n_parts]: gate and up, or the one part */
+	size_t n_parts;            /* 1 or 2 per expert */
+	size_t n_total;            /* experts * n_parts */
+	ct_dtype dt;
+} ct_fuse_item;
+
+
 bool ct_module_of(const char *name, char *buf, size_t size)
 {
 	const char *dot = strrchr(name, '.');
@@ -33,8 +47,15 @@ void ct_plan_free(ct_plan *p)
 		return;
 	for (size_t s = 0; s < p->n_shards; s++) {
 		for (size_t i = 0; i < p->shards[s].n_items; i++) {
-			free(p->shards[s].items[i].module);
-			free(p->shards[s].items[i].why);
+			ct_plan_item *it = &p->shards[s].items[i];
+			free(it->module);
+			free(it->why);
+			if (it->fuse) {
+				for (size_t j = 0; j < it->fuse->n_total; j++)
+					free(it->fuse->parts[j].module);
+				free(it->fuse->parts);
+				free(it->fuse);
+			}
 		}
 		free(p->shards[s].items);
 		free(p->shards[s].name);
@@ -1283,6 +1304,9 @@ static int encode_weight(const ct_checkpoint *ck, const ct_plan_item *it, const 
 
 #define COPY_CHUNK (8u << 20)
 
+static int run_fuse(const ct_checkpoint *ck, const ct_plan_item *it, ct_st_builder *b,
+		    const ct_sink *sink, ct_error *err);
+
 static int run_item(exec_state *st, ct_plan_item *it, ct_error *err)
 {
 	ct_plan_shard *sh = &st->plan->shards[it->shard];
@@ -1313,6 +1337,9 @@ static int run_item(exec_state *st, ct_plan_item *it, ct_error *err)
 			ct_error_prefix(err, "%s: %s", fname, it->src->name);
 		break;
 	}
+	case CT_ITEM_FUSE:
+		rc = run_fuse(st->plan->ckpt, it, sh->builder, sink, err);
+		break;
 	case CT_ITEM_DECODE: {
 		rc = ct_plan_decode(st->plan->ckpt, it, emit_to_builder, &e, err);
 		if (rc && rc != CT_EIO)
@@ -1412,4 +1439,425 @@ int ct_plan_execute(ct_plan *p, const ct_sink *sinks, const ct_run_opts *o, ct_e
 			return rc;
 	}
 	return CT_OK;
+}
+
+/* ------------------------------------------------------- fused experts --- */
+
+
+void ct_fuse_specs_free(ct_fuse_spec *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(s[i].prefix);
+		for (int k = 0; k < 4; k++)
+			free(s[i].names[k]);
+	}
+	free(s);
+}
+
+char *ct_plan_fused_metadata(const ct_plan *p)
+{
+	if (!p->n_moe)
+		return NULL;
+	json_t *o = json_object();
+	for (size_t i = 0; o && i < p->n_moe; i++) {
+		const ct_moe_block *b = &p->moe[i];
+		static const char *const layouts[] = { "A", "B", "C" };
+		json_t *e = json_pack("{s:s,s:I,s:I,s:I,s:s,s:s}", "layout", layouts[b->layout],
+				      "experts", (json_int_t)b->experts, "hidden",
+				      (json_int_t)b->hidden, "intermediate", (json_int_t)b->inter,
+				      "gate_up", b->gate_up->name, "down", b->down->name);
+		if (e && b->gate_up_bias)
+			json_object_set_new(e, "gate_up_bias", json_string(b->gate_up_bias->name));
+		if (e && b->down_bias)
+			json_object_set_new(e, "down_bias", json_string(b->down_bias->name));
+		if (!e || json_object_set_new(o, b->prefix, e)) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(o);
+	return s;
+}
+
+int ct_fuse_specs_read(const ct_checkpoint *ck, ct_fuse_spec **out, size_t *n, ct_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	const char *text = ck->n_shards ? ct_st_meta(ck->shards[0], "ctensors.fused_experts") : NULL;
+	if (!text)
+		return CT_OK;
+	json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return ct_fail(err, CT_EINPUT, "%s: __metadata__ ctensors.fused_experts is not a JSON "
+			       "object", ck->shard_names[0]);
+	}
+	ct_fuse_spec *specs = calloc(json_object_size(o) + 1, sizeof(*specs));
+	int rc = specs ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
+	const char *key;
+	json_t *v;
+	size_t k = 0;
+	json_object_foreach(o, key, v) {
+		if (rc)
+			break;
+		ct_fuse_spec *f = &specs[k++];
+		const char *layout = json_string_value(json_object_get(v, "layout"));
+		json_int_t e = json_integer_value(json_object_get(v, "experts"));
+		json_int_t h = json_integer_value(json_object_get(v, "hidden"));
+		json_int_t i = json_integer_value(json_object_get(v, "intermediate"));
+		static const char *const keys[] = { "gate_up", "down", "gate_up_bias", "down_bias" };
+		f->prefix = strdup(key);
+		for (int t = 0; t < 4; t++) {
+			const char *nm = json_string_value(json_object_get(v, keys[t]));
+			f->names[t] = nm ? strdup(nm) : NULL;
+		}
+		bool ok = layout && strlen(layout) == 1 && layout[0] >= 'A' && layout[0] <= 'C' &&
+			  e > 0 && h > 0 && i > 0 && e <= (1 << 20) && f->prefix && f->names[0] &&
+			  f->names[1];
+		for (int t = 0; ok && t < 4; t++) {
+			/* a fused name is the block's prefix and one component */
+			const char *nm = f->names[t];
+			size_t pl = strlen(key);
+			ok = !nm || (strncmp(nm, key, pl) == 0 && nm[pl] == '.' && nm[pl + 1] &&
+				     !strchr(nm + pl + 1, '.'));
+		}
+		if (!ok) {
+			rc = ct_fail(err, CT_EINPUT, "%s: __metadata__ ctensors.fused_experts: %s: not "
+				     "a fused block (layout A/B/C, experts, hidden, intermediate, "
+				     "gate_up, down)", ck->shard_names[0], key);
+			break;
+		}
+		f->layout = layout[0] - 'A';
+		f->experts = (uint64_t)e;
+		f->hidden = (uint64_t)h;
+		f->inter = (uint64_t)i;
+	}
+	json_decref(o);
+	if (rc) {
+		ct_fuse_specs_free(specs, k);
+		return rc;
+	}
+	*out = specs;
+	*n = k;
+	return CT_OK;
+}
+
+/* Which block, expert and projection an item of a decompress plan is:
+ * returns the spec index or -1; *part: 0 gate, 1 up, 2 down; *bias. */
+static int item_expert(const ct_plan_item *it, const ct_fuse_spec *specs, size_t n,
+		       uint64_t *expert, int *part, bool *bias)
+{
+	char name[CT_NAME_MAX];
+	if (it->kind == CT_ITEM_DECODE) {
+		snprintf(name, sizeof(name), "%s.weight", it->module);
+	} else if (it->kind == CT_ITEM_COPY) {
+		snprintf(name, sizeof(name), "%s", it->src->name);
+	} else {
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t pl = strlen(specs[i].prefix);
+		if (strncmp(name, specs[i].prefix, pl) != 0 || name[pl] != '.')
+			continue;
+		char *end;
+		unsigned long long e = strtoull(name + pl + 1, &end, 10);
+		if (end == name + pl + 1 || *end != '.' || e >= specs[i].experts)
+			continue;
+		static const char *const projs[] = { "gate_proj.", "up_proj.", "down_proj." };
+		for (int p = 0; p < 3; p++) {
+			size_t l = strlen(projs[p]);
+			if (strncmp(end + 1, projs[p], l) != 0)
+				continue;
+			const char *local = end + 1 + l;
+			if (strcmp(local, "weight") != 0 && strcmp(local, "bias") != 0)
+				return -1;
+			*expert = e;
+			*part = p;
+			*bias = strcmp(local, "bias") == 0;
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+static ct_dtype item_dtype(const ct_plan_item *it)
+{
+	return it->kind == CT_ITEM_DECODE ? it->out_dtype : it->src->dtype;
+}
+
+static void item_shape(const ct_plan_item *it, uint64_t *rows, uint64_t *cols)
+{
+	if (it->kind == CT_ITEM_DECODE) {
+		*rows = it->desc.rows;
+		*cols = it->desc.cols;
+	} else {
+		*rows = it->src->shape[0];
+		*cols = it->src->ndim == 2 ? it->src->shape[1] : 1;
+	}
+}
+
+int ct_plan_fuse_experts(ct_plan *p, const ct_fuse_spec *specs, size_t n, ct_error *err)
+{
+	if (!n)
+		return CT_OK;
+	/* four fused tensors per block, each gathering up to two parts per expert */
+	ct_fuse_item *fi = calloc(n * 4, sizeof(*fi));
+	size_t *home = calloc(n, sizeof(size_t));
+	bool *found = calloc(n, sizeof(bool));
+	int rc = fi && home && found ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
+	for (size_t i = 0; !rc && i < n; i++) {
+		for (int w = 0; w < 4 && !rc; w++) {
+			ct_fuse_item *f = &fi[i * 4 + w];
+			f->spec = &specs[i];
+			f->which = w;
+			f->n_parts = w == FUSED_GATE_UP || w == FUSED_GATE_UP_BIAS ? 2 : 1;
+			f->n_total = (size_t)specs[i].experts * f->n_parts;
+			f->dt = CT_DTYPE_COUNT;
+			if (!specs[i].names[w])
+				continue;
+			f->parts = calloc((size_t)specs[i].experts * f->n_parts, sizeof(ct_plan_item));
+			if (!f->parts)
+				rc = ct_fail(err, CT_EIO, "out of memory");
+		}
+	}
+	/* take the per-expert items out of the plan, the rest stays */
+	for (size_t s = 0; !rc && s < p->n_shards; s++) {
+		ct_plan_shard *sh = &p->shards[s];
+		size_t keep = 0;
+		for (size_t i = 0; i < sh->n_items; i++) {
+			ct_plan_item *it = &sh->items[i];
+			uint64_t e;
+			int part;
+			bool bias;
+			int k = item_expert(it, specs, n, &e, &part, &bias);
+			int w = bias ? (part == 2 ? FUSED_DOWN_BIAS : FUSED_GATE_UP_BIAS) :
+				       (part == 2 ? FUSED_DOWN : FUSED_GATE_UP);
+			ct_fuse_item *f = k >= 0 ? &fi[(size_t)k * 4 + (size_t)w] : NULL;
+			if (!f || !f->parts) {
+				sh->items[keep++] = *it;
+				continue;
+			}
+			if (!found[k]) {
+				found[k] = true;
+				home[k] = s;
+			}
+			f->parts[e * f->n_parts + (f->n_parts == 2 ? (size_t)part : 0)] = *it;
+		}
+		sh->n_items = keep;
+	}
+	/* every expert must be there, alike */
+	for (size_t k = 0; !rc && k < n * 4; k++) {
+		ct_fuse_item *f = &fi[k];
+		const ct_fuse_spec *sp = f->spec;
+		if (!f->parts)
+			continue;
+		uint64_t want_r = f->which == FUSED_DOWN || f->which == FUSED_DOWN_BIAS ? sp->hidden :
+				  sp->inter;
+		uint64_t want_c = f->which == FUSED_GATE_UP ? sp->hidden :
+				  f->which == FUSED_DOWN ? sp->inter : 1;
+		for (size_t j = 0; !rc && j < sp->experts * f->n_parts; j++) {
+			const ct_plan_item *it = &f->parts[j];
+			uint64_t r, c;
+			if (!it->src) {
+				rc = ct_fail(err, CT_EINPUT, "%s: --fused: expert %zu has no %s (the "
+					     "checkpoint lacks a projection of the recorded block)",
+					     sp->names[f->which], j / f->n_parts,
+					     f->which == FUSED_DOWN ? "down_proj" : f->n_parts == 2 &&
+					     j % 2 ? "up_proj" : "gate_proj");
+				break;
+			}
+			item_shape(it, &r, &c);
+			ct_dtype dt = item_dtype(it);
+			if (f->dt == CT_DTYPE_COUNT)
+				f->dt = dt;
+			if (r != want_r || c != want_c || dt != f->dt || !ct_dtype_size(dt))
+				rc = ct_fail(err, CT_EINPUT, "%s: --fused: expert %zu is %s [%" PRIu64
+					     ", %" PRIu64 "] where the block needs %s [%" PRIu64 ", %"
+					     PRIu64 "] (decompress with --dtype to make experts alike)",
+					     sp->names[f->which], j / f->n_parts, ct_dtype_name(dt), r, c,
+					     ct_dtype_name(f->dt), want_r, want_c);
+		}
+	}
+	/* the builders are rebuilt: the per-expert tensors are gone */
+	for (size_t s = 0; !rc && s < p->n_shards; s++) {
+		ct_plan_shard *sh = &p->shards[s];
+		size_t extra = 0;
+		for (size_t k = 0; k < n; k++)
+			extra += found[k] && home[k] == s ? 4 : 0;
+		ct_plan_item *items = realloc(sh->items, (sh->n_items + extra + 1) * sizeof(*items));
+		ct_st_builder *b = ct_st_builder_new();
+		if (!items || !b) {
+			if (items)
+				sh->items = items;
+			ct_st_builder_free(b);
+			rc = ct_fail(err, CT_EIO, "out of memory");
+			break;
+		}
+		sh->items = items;
+		ct_st_builder_free(sh->builder);
+		sh->builder = b;
+		for (size_t i = 0; !rc && i < sh->n_items; i++) {
+			ct_plan_item *it = &sh->items[i];
+			if (it->kind == CT_ITEM_COPY) {
+				int id = ct_st_builder_add(b, it->src->name, it->src->dtype,
+							   it->src->ndim, it->src->shape, err);
+				if (id < 0)
+					rc = -id;
+				else
+					it->out_id[0] = id;
+			} else {
+				rc = add_outputs(p, s, it, err);
+			}
+		}
+		for (size_t k = 0; !rc && k < n * 4; k++) {
+			ct_fuse_item *f = &fi[k];
+			size_t blk = k / 4;
+			if (!f->parts || !found[blk] || home[blk] != s)
+				continue;
+			const ct_fuse_spec *sp = f->spec;
+			ct_plan_item *it = &sh->items[sh->n_items];
+			memset(it, 0, sizeof(*it));
+			it->kind = CT_ITEM_FUSE;
+			it->shard = s;
+			it->src = f->parts[0].src;
+			it->fuse = malloc(sizeof(*f));
+			it->module = strdup(sp->prefix);
+			if (!it->fuse || !it->module) {
+				free(it->fuse);
+				free(it->module);
+				rc = ct_fail(err, CT_EIO, "out of memory");
+				break;
+			}
+			*it->fuse = *f;
+			f->parts = NULL;   /* owned by the item now */
+			uint64_t E = sp->experts, H = sp->hidden, I = sp->inter;
+			bool rows_first = sp->layout == CT_MOE_A;
+			ct_codec_tensor *o = &it->out[0];
+			o->suffix = sp->names[it->fuse->which] + strlen(sp->prefix) + 1;
+			o->dtype = it->fuse->dt;
+			switch (it->fuse->which) {
+			case FUSED_GATE_UP:
+				o->ndim = 3;
+				o->shape[0] = E;
+				o->shape[1] = rows_first ? 2 * I : H;
+				o->shape[2] = rows_first ? H : 2 * I;
+				break;
+			case FUSED_DOWN:
+				o->ndim = 3;
+				o->shape[0] = E;
+				o->shape[1] = rows_first ? H : I;
+				o->shape[2] = rows_first ? I : H;
+				break;
+			case FUSED_GATE_UP_BIAS:
+				o->ndim = 2;
+				o->shape[0] = E;
+				o->shape[1] = 2 * I;
+				break;
+			default:
+				o->ndim = 2;
+				o->shape[0] = E;
+				o->shape[1] = H;
+				break;
+			}
+			it->n_out = 1;
+			for (size_t j = 0; j < E * it->fuse->n_parts; j++)
+				it->in_bytes += it->fuse->parts[j].in_bytes;
+			sh->n_items++;
+			rc = add_outputs(p, s, it, err);
+		}
+	}
+	for (size_t k = 0; fi && k < n * 4; k++) {
+		/* parts not handed to an item: free what they own */
+		for (size_t j = 0; fi[k].parts && j < fi[k].spec->experts * fi[k].n_parts; j++) {
+			free(fi[k].parts[j].module);
+			free(fi[k].parts[j].why);
+		}
+		free(fi[k].parts);
+	}
+	free(fi);
+	free(home);
+	free(found);
+	return rc;
+}
+
+/* One expert's part, decoded or copied, into dst (rows * cols elements). */
+static int fuse_part(const ct_checkpoint *ck, const ct_plan_item *it, uint8_t *dst,
+		     uint64_t bytes, ct_error *err)
+{
+	if (it->kind == CT_ITEM_COPY) {
+		if (it->src->end - it->src->begin != bytes)
+			return ct_fail(err, CT_EINTERNAL, "%s: size changed", it->src->name);
+		memcpy(dst, it->src->data, (size_t)bytes);
+		ct_st_release(ck->shards[it->shard], it->src->data, bytes);
+		return CT_OK;
+	}
+	sink_buf sb = { dst, 0, bytes };
+	int rc = ct_plan_decode(ck, it, emit_to_memory, &sb, err);
+	if (!rc && sb.len != bytes)
+		rc = ct_fail(err, CT_EINTERNAL, "%s: decoded %" PRIu64 " of %" PRIu64 " bytes",
+			     it->module, sb.len, bytes);
+	return rc;
+}
+
+/* Writes a fused tensor expert by expert, in the block's layout: A keeps
+ * nn.Linear's rows (gate above up), B and C the transposed [H, 2I] with
+ * gate and up in halves (B) or interleaved by column (C). */
+static int run_fuse(const ct_checkpoint *ck, const ct_plan_item *it, ct_st_builder *b,
+		    const ct_sink *sink, ct_error *err)
+{
+	const ct_fuse_item *f = it->fuse;
+	const ct_fuse_spec *sp = f->spec;
+	size_t esz = ct_dtype_size(f->dt);
+	uint64_t H = sp->hidden, I = sp->inter;
+	bool vec = f->which == FUSED_GATE_UP_BIAS || f->which == FUSED_DOWN_BIAS;
+	uint64_t per = f->which == FUSED_GATE_UP || f->which == FUSED_DOWN ? H * I :
+		       f->which == FUSED_GATE_UP_BIAS ? I : H;
+	uint64_t slab = per * f->n_parts;
+	uint8_t *parts = malloc((size_t)(slab * esz));
+	uint8_t *out = malloc((size_t)(slab * esz));
+	int rc = parts && out ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
+	for (uint64_t e = 0; !rc && e < sp->experts; e++) {
+		for (size_t k = 0; !rc && k < f->n_parts; k++)
+			rc = fuse_part(ck, &f->parts[e * f->n_parts + k], parts + k * per * esz,
+				       per * esz, err);
+		if (rc)
+			break;
+		const uint8_t *src = parts;
+		if (sp->layout == CT_MOE_A || (vec && sp->layout == CT_MOE_B) ||
+		    f->which == FUSED_DOWN_BIAS) {
+			/* the parts one after the other, as they are */
+			src = parts;
+		} else if (f->which == FUSED_DOWN) {
+			/* [H, I] back to [I, H] */
+			for (uint64_t h = 0; h < H; h++)
+				for (uint64_t i = 0; i < I; i++)
+					memcpy(out + (i * H + h) * esz, parts + (h * I + i) * esz, esz);
+			src = out;
+		} else if (vec) {
+			/* C's bias: gate and up interleaved */
+			for (uint64_t i = 0; i < I; i++) {
+				memcpy(out + 2 * i * esz, parts + i * esz, esz);
+				memcpy(out + (2 * i + 1) * esz, parts + (I + i) * esz, esz);
+			}
+			src = out;
+		} else {
+			/* gate and up [I, H] each, to one [H, 2I] */
+			bool inter = sp->layout == CT_MOE_C;
+			for (uint64_t h = 0; h < H; h++)
+				for (uint64_t i = 0; i < I; i++)
+					for (int k = 0; k < 2; k++) {
+						uint64_t col = inter ? 2 * i + (uint64_t)k :
+							       (uint64_t)k * I + i;
+						memcpy(out + (h * 2 * I + col) * esz,
+						       parts + ((uint64_t)k * I * H + i * H + h) * esz,
+						       esz);
+					}
+			src = out;
+		}
+		rc = ct_st_write(b, sink, it->out_id[0], src, (size_t)(slab * esz), err);
+	}
+	free(parts);
+	free(out);
+	return rc;
 }

@@ -23,7 +23,10 @@ typedef enum ct_item_kind {
 	CT_ITEM_COPY,      /* tensor passes through unchanged */
 	CT_ITEM_QUANT,     /* dense weight -> codec outputs */
 	CT_ITEM_DECODE,    /* codec tensors -> dense weight */
+	CT_ITEM_FUSE,      /* per-expert weights -> one fused 3-D tensor */
 } ct_item_kind;
+
+struct ct_fuse_item;
 
 typedef struct ct_plan_item {
 	ct_item_kind kind;
@@ -47,6 +50,7 @@ typedef struct ct_plan_item {
 	const struct ct_moe_block *moe; /* a part of this fused expert block, or NULL: */
 	uint64_t expert;           /* src is then a view of expert `expert`'s part, */
 	int part;                  /* (ct_moe_part) with NULL data when it must be gathered */
+	struct ct_fuse_item *fuse; /* FUSE: the per-expert items it gathers */
 } ct_plan_item;
 
 typedef struct ct_plan_shard {
@@ -100,6 +104,27 @@ typedef struct ct_quant_opts {
  * and records global_sparsity in cfg. */
 int ct_plan_quantize(const ct_checkpoint *ckpt, ct_qconfig *cfg, const ct_quant_opts *o,
 		     ct_plan **out, ct_error *err);
+
+/* A fused expert block as a checkpoint recorded it ("ctensors.fused_experts"
+ * in the metadata ctensors quantize writes for a split fused input). */
+typedef struct ct_fuse_spec {
+	char *prefix;              /* "model.layers.0.mlp.experts" */
+	int layout;                /* ct_moe_layout */
+	uint64_t experts, hidden, inter;
+	char *names[4];            /* the fused tensors: gate_up, down, gate_up bias, down bias */
+} ct_fuse_spec;
+
+/* Reads the fused blocks a shard's metadata records; *n is 0 when none. */
+int ct_fuse_specs_read(const ct_checkpoint *ck, ct_fuse_spec **out, size_t *n, ct_error *err);
+void ct_fuse_specs_free(ct_fuse_spec *s, size_t n);
+
+/* The metadata value recording p's split fused blocks (malloc'd JSON), or
+ * NULL when there is none. */
+char *ct_plan_fused_metadata(const ct_plan *p);
+
+/* Turns a decompress plan's per-expert items of each recorded block back
+ * into the block's fused tensors, in its own layout. */
+int ct_plan_fuse_experts(ct_plan *p, const ct_fuse_spec *specs, size_t n, ct_error *err);
 
 /* Refuses a plan that quantizes and compresses nothing (a config whose
  * targets match no weight): CT_EINPUT. */

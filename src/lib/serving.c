@@ -578,6 +578,13 @@ static void check_modules(ctx *c, vmodule *ms, size_t n, bool has_experts, const
 				    "weight-only INT group/channel (WNA16) quantization\"");
 			continue;
 		}
+		if (m->compressed && !m->fused3d && !quantizes(c, m) && m->group != TIED_GROUP) {
+			add_finding(c, "vllm-compressed-untargeted", false, m->name, "stored compressed, "
+				    "but %s: vLLM builds it unquantized and finds no parameter for "
+				    "its compressed tensors", m->ignored ? "the ignore list names it" :
+				    "no config group targets it");
+			continue;
+		}
 		if (m->cls != CT_MOD_LINEAR || m->compressed)
 			continue;
 		if (quantizes(c, m))

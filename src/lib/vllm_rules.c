@@ -57,6 +57,11 @@ const ct_vllm_rule ct_vllm_rules[] = {
 	  "add the module to ignore (quantize --ignore), or quantize it",
 	  CT_Q "compressed_tensors.py: get_quant_method (a quantized layer expects weight_packed)",
 	  false },
+	{ "vllm-compressed-untargeted", CT_SEV_ERROR,
+	  "compressed tensors of a module that no config group quantizes (or that ignore names)",
+	  "fix the config's targets and ignore list, or decompress the module",
+	  CT_Q "compressed_tensors.py: get_quant_method (an unquantized layer has no "
+	  "weight_packed / weight_scale parameters)", false },
 	{ "vllm-unmatched-linear", CT_SEV_NOTE,
 	  "a Linear that neither the targets nor the ignore list name (name-only targets)",
 	  "list the module in ignore",
