@@ -36,7 +36,7 @@ grep -q '"kernels"' "$TMP/out" && grep -q '"scheme": "CompressedTensorsWNA16"' "
 	grep -q '"kernel": "Marlin WNA16"' "$TMP/out" &&
 	pass "--json names the scheme vLLM picks per group" || fail "--json names the scheme vLLM picks per group"
 # presets vLLM has no scheme for (README: why not)
-for s in W2A8 W3A8 W5A8 W4A4 W2A4; do
+for s in W2A8 W3A8 W5A8 W6A8 W7A8 W4A4 W3A4 W2A4; do
 	q -s "$s" "$FIX" "$TMP/p-$s"
 	serves "$s: no vLLM scheme for int$(echo "$s" | cut -c2)+int8/int4 activations" 1 vllm-dispatch "$TMP/p-$s"
 done

@@ -141,7 +141,7 @@ const cli_command cli_commands[] = {
 	  "sparse-24-bitmask stores the two kept values of every group of four of a 2:4\n"
 	  "sparse weight. No quantization parameter is decided. OUTPUT mirrors INPUT.",
 	  compress_opts },
-	{ "decompress", cmd_decompress, "[-c CONFIG] [--dtype bf16|f16|f32] [options] INPUT OUTPUT",
+	{ "decompress", cmd_decompress, "[-c CONFIG] [--dtype bf16|f16|f32] [--fused] [options] INPUT OUTPUT",
 	  "Turn a compressed checkpoint back into dense weights.",
 	  "Works on files written by ctensors (config inside) and by the Python library\n"
 	  "(config.json of the model directory, or -c CONFIG for a bare file).",
