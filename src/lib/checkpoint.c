@@ -40,102 +40,53 @@ static bool ends_with(const char *s, const char *suffix)
  * Returns a malloc'd copy, NULL when out of memory. */
 static char *python_json_to_strict(const char *in, size_t n, size_t *out_len)
 {
-	/* "null" is no longer than any literal replaced; ".0" adds 2 per number */
-	size_t cap = n + n / 8 + 16;
-	char *out = malloc(cap);
-	if (!out)
-		return NULL;
-	size_t o = 0;
+	strbuf sb;
+	sb_init(&sb);
 	bool in_str = false;
 	for (size_t i = 0; i < n;) {
 		char c = in[i];
-		if (o + 8 >= cap) {
-			char *g = realloc(out, cap * 2);
-			if (!g) {
-				free(out);
-				return NULL;
-			}
-			out = g;
-			cap *= 2;
-		}
 		if (in_str) {
-			out[o++] = c;
-			if (c == '\\' && i + 1 < n)
-				out[o++] = in[++i];
-			else if (c == '"')
-				in_str = false;
-			i++;
+			/* an escaped character is copied with its backslash */
+			size_t l = c == '\\' && i + 1 < n ? 2 : 1;
+			sb_putn(&sb, in + i, l);
+			in_str = !(c == '"');
+			i += l;
 			continue;
 		}
-		if (c == '"') {
+		if (c == '"')
 			in_str = true;
-			out[o++] = c;
-			i++;
-			continue;
-		}
 		static const char *const lits[] = { "-Infinity", "Infinity", "NaN" };
-		bool replaced = false;
-		for (size_t k = 0; k < 3 && !replaced; k++) {
-			size_t l = strlen(lits[k]);
-			if (n - i >= l && memcmp(in + i, lits[k], l) == 0) {
-				memcpy(out + o, "null", 4);
-				o += 4;
-				i += l;
-				replaced = true;
-			}
-		}
-		if (replaced)
+		size_t lit = 0;
+		for (size_t k = 0; k < 3 && !lit; k++)
+			if (n - i >= strlen(lits[k]) && memcmp(in + i, lits[k], strlen(lits[k])) == 0)
+				lit = strlen(lits[k]);
+		if (lit) {
+			sb_puts(&sb, "null");
+			i += lit;
 			continue;
+		}
 		if (c == '-' || (c >= '0' && c <= '9')) {
+			/* a whole number at once, so its digits are not looked at again */
 			size_t j = i + (c == '-'), digits = 0;
 			while (j < n && in[j] >= '0' && in[j] <= '9') {
 				j++;
 				digits++;
 			}
 			bool integer = j >= n || (in[j] != '.' && in[j] != 'e' && in[j] != 'E');
-			if (integer && digits > 18) {
-				if (digits > 300) {
-					memcpy(out + o, "null", 4);
-					o += 4;
-					i = j;
-					continue;
-				}
-				while (o + (j - i) + 4 >= cap) {
-					char *g = realloc(out, cap * 2);
-					if (!g) {
-						free(out);
-						return NULL;
-					}
-					out = g;
-					cap *= 2;
-				}
-				memcpy(out + o, in + i, j - i);
-				o += j - i;
-				memcpy(out + o, ".0", 2);
-				o += 2;
-				i = j;
-				continue;
+			if (integer && digits > 300) {
+				sb_puts(&sb, "null");
+			} else {
+				sb_putn(&sb, in + i, j - i);
+				if (integer && digits > 18)
+					sb_puts(&sb, ".0");
 			}
-			/* copy the whole number so that its digits are not looked at again */
-			while (o + (j - i) + 4 >= cap) {
-				char *g = realloc(out, cap * 2);
-				if (!g) {
-					free(out);
-					return NULL;
-				}
-				out = g;
-				cap *= 2;
-			}
-			memcpy(out + o, in + i, j - i);
-			o += j - i;
 			i = j;
 			continue;
 		}
-		out[o++] = c;
+		sb_putc(&sb, c);
 		i++;
 	}
-	*out_len = o;
-	return out;
+	return sb_steal(&sb, out_len);
 }
 
 /* optional: an absent file is no error, *out stays NULL */
