@@ -14,7 +14,7 @@ ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 CC        ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS      := jansson libxxhash libpcre2-8
+PKGS      := jansson libxxhash libpcre2-8 yaml-0.1
 
 OPT       ?= -O2 -g
 STD       := -std=c11 -D_GNU_SOURCE -DCT_VERSION='"$(VERSION)"' -ffp-contract=off

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "qconfig.h"
+#include "recipe.h"
 
 typedef struct compress_args {
 	const cli_command *self;
@@ -54,7 +55,7 @@ static int load_config(const compress_args *a, ct_qconfig **cfg, ct_error *err)
 		return rc;
 	}
 	json_t *j = NULL;
-	int rc = ct_json_load_file(a->config, 64u << 20, &j, err);
+	int rc = ct_config_load(a->config, 64u << 20, &j, err);
 	if (!rc)
 		rc = ct_qconfig_parse(j, a->config, cfg, err);
 	json_decref(j);

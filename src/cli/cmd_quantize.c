@@ -8,6 +8,7 @@
 
 #include "pyjson.h"
 #include "qconfig.h"
+#include "recipe.h"
 
 #define MAX_PATTERNS 256
 
@@ -101,7 +102,7 @@ static int load_config(const quantize_args *a, ct_qconfig **cfg, ct_error *err)
 	if (a->scheme)
 		return ct_qconfig_preset(a->scheme, cfg, err);
 	json_t *j = NULL;
-	int rc = ct_json_load_file(a->config, 64u << 20, &j, err);
+	int rc = ct_config_load(a->config, 64u << 20, &j, err);
 	if (!rc)
 		rc = ct_qconfig_parse(j, a->config, cfg, err);
 	json_decref(j);

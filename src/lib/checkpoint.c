@@ -90,10 +90,13 @@ static char *python_json_to_strict(const char *in, size_t n, size_t *out_len)
 }
 
 /* optional: an absent file is no error, *out stays NULL */
-static int load_json(const char *path, size_t max_bytes, bool optional, json_t **out,
-		     ct_error *err)
+/* Reads a whole small file: *buf is NULL when optional and the file is
+ * absent. */
+static int read_file(const char *path, size_t max_bytes, bool optional, char **buf_out,
+		     size_t *len_out, ct_error *err)
 {
-	*out = NULL;
+	*buf_out = NULL;
+	*len_out = 0;
 	int fd;
 	uint64_t size;
 	int rc = ct_open_regular(path, &fd, &size, err);
@@ -143,15 +146,39 @@ static int load_json(const char *path, size_t max_bytes, bool optional, json_t *
 		free(buf);
 		return rc;
 	}
-	size_t clen = 0;
-	char *clean = buf ? python_json_to_strict(buf, len, &clen) : NULL;
-	if (buf && !clean) {
-		free(buf);
+	if (!buf && !(buf = malloc(1)))
 		return ct_fail(err, CT_EIO, "%s: out of memory", path);
+	*buf_out = buf;
+	*len_out = len;
+	return CT_OK;
+}
+
+int ct_read_file(const char *path, size_t max_bytes, char **buf, size_t *len, ct_error *err)
+{
+	return read_file(path, max_bytes, false, buf, len, err);
+}
+
+static int load_json(const char *path, size_t max_bytes, bool optional, json_t **out,
+		     ct_error *err)
+{
+	*out = NULL;
+	char *buf;
+	size_t len;
+	int rc = read_file(path, max_bytes, optional, &buf, &len, err);
+	if (rc || !buf)
+		return rc;
+	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+		free(buf);
+		return ct_fail(err, CT_EINPUT, "%s: starts with a UTF-8 byte order mark (BOM), which "
+			       "JSON does not allow: save it without one", path);
 	}
+	size_t clen = 0;
+	char *clean = python_json_to_strict(buf, len, &clen);
 	free(buf);
+	if (!clean)
+		return ct_fail(err, CT_EIO, "%s: out of memory", path);
 	json_error_t jerr;
-	*out = json_loadb(clean ? clean : "", clean ? clen : 0, JSON_REJECT_DUPLICATES, &jerr);
+	*out = json_loadb(clean, clen, JSON_REJECT_DUPLICATES, &jerr);
 	free(clean);
 	if (!*out)
 		return ct_fail(err, CT_EINPUT, "%s: invalid JSON: %s (line %d, column %d)",

@@ -81,6 +81,9 @@ int ct_ckpt_embedded_qconfig(const ct_checkpoint *c, json_t **out, ct_error *err
 /* Path of shard i joined to the directory (malloc'd). */
 char *ct_ckpt_shard_path(const ct_checkpoint *c, size_t i);
 
+/* Reads a regular file whole (size capped; a FIFO or device refused). */
+int ct_read_file(const char *path, size_t max_bytes, char **buf, size_t *len, ct_error *err);
+
 /* Reads a JSON file strictly (duplicate keys refused, size capped). */
 int ct_json_load_file(const char *path, size_t max_bytes, json_t **out, ct_error *err);
 
