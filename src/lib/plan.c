@@ -1627,9 +1627,9 @@ int ct_plan_fuse_experts(ct_plan *p, const ct_fuse_spec *specs, size_t n, ct_err
 		size_t keep = 0;
 		for (size_t i = 0; i < sh->n_items; i++) {
 			ct_plan_item *it = &sh->items[i];
-			uint64_t e;
-			int part;
-			bool bias;
+			uint64_t e = 0;
+			int part = 0;
+			bool bias = false;
 			int k = item_expert(it, specs, n, &e, &part, &bias);
 			int w = bias ? (part == 2 ? FUSED_DOWN_BIAS : FUSED_GATE_UP_BIAS) :
 				       (part == 2 ? FUSED_DOWN : FUSED_GATE_UP);
