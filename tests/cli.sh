@@ -123,7 +123,7 @@ fi
 
 # ---- compress ----------------------------------------------------------------
 expect "compress needs a format or config" 2 "exactly one of -F FORMAT and -c CONFIG" compress in out
-expect "compress: unknown format" 2 "is not a compress format" compress -F pack-quantized "$TMP/a.st" "$TMP/c.st"
+expect "compress: unknown format" 2 "-F: 'pack-quantized' is not one of sparse-bitmask, sparse-24-bitmask (see 'ctensors compress --help')" compress -F pack-quantized "$TMP/a.st" "$TMP/c.st"
 echo '{"config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 8}}}}' >"$TMP/q.json"
 expect "compress: a config that quantizes" 2 "use 'ctensors quantize -c'" compress -c "$TMP/q.json" "$TMP/a.st" "$TMP/c.st"
 expect "compress: nothing sparse" 3 "no weight is at least 49% zeros" compress -F sparse-bitmask "$TMP/a.st" "$TMP/c.st"

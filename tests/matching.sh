@@ -199,7 +199,7 @@ if [ -d "$FIX" ]; then
 fi
 
 # ---- presets: every name any list shows exists, and the lists are complete ------
-names=$("$CT_BIN" quantize -s NOPE a b 2>&1 | sed 's/.*is unknown (//; s/)$//; s/, / /g')
+names=$("$CT_BIN" quantize -s NOPE a b 2>&1 | sed 's/.*is unknown (//; s/) (see .*//; s/, / /g')
 comp=$("$CT_BIN" completion bash | grep -o "W4A16 W4A16_ASYM[A-Z0-9_ ]*" | head -1)
 readme=$(sed -n '/^Presets (as compressed-tensors/,/^$/p' README.md | tr -s ' ,.\n()' '\n' | grep -E '^(W[0-9]|INT8|FP8|NVFP4|MXFP)')
 man=$(sed -n '/\*-s\*, \*--scheme\*/,/^; -/p' man/ctensors.1.scd | grep -o '\*[A-Z0-9_]*\*' | tr -d '*' | grep -E '^(W[0-9]|INT8|FP8_|NVFP4A|MXFP)')

@@ -168,7 +168,7 @@ serves "quantized fused 3-D experts" 1 vllm-moe-fused-3d "$TMP/fused3d.st" -c "$
 
 # ---- usage, human output, inspect ---------------------------------------------------
 expect "--gpu without --serving" 2 "--gpu and --tp need --serving vllm" verify --gpu sm80 "$TMP/p-W4A16"
-expect "an unknown engine" 2 "--serving: 'tgi' is not a serving engine (vllm)" verify --serving tgi "$TMP/p-W4A16"
+expect "an unknown engine" 2 "--serving: 'tgi' is not one of vllm (see 'ctensors verify --help')" verify --serving tgi "$TMP/p-W4A16"
 expect "a bad --gpu" 2 "--gpu: 'hopper' is not a compute capability" verify --serving vllm --gpu hopper "$TMP/p-W4A16"
 expect "human report" 1 "vLLM would refuse it or serve wrong numbers" verify --serving vllm "$TMP/mixed-qkv"
 grep -q '^vllm: FAILED' "$TMP/out" && grep -q 'error \[vllm-fused-mixed\] model.layers.0.self_attn.qkv_proj' "$TMP/out" &&

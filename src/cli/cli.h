@@ -46,6 +46,7 @@ typedef struct cli_command {
 	const char *summary;   /* one line for `ctensors help` */
 	const char *description; /* paragraph(s) for `COMMAND --help` */
 	const cli_opt *opts;   /* terminated by {0} */
+	bool writes;           /* a writing command: --json gives the report of report.c */
 } cli_command;
 
 extern const cli_command cli_commands[];
@@ -79,15 +80,25 @@ void cli_print_help(const cli_command *cmd, FILE *out);
 /* ---- messages ---- */
 
 extern int cli_verbosity;   /* 0 quiet, 1 normal, 2 verbose */
+/* The command running, for the prefix and hint of a usage error the
+ * library reports (CT_EUSAGE), or NULL. */
+extern const cli_command *cli_current;
 
 /* "ctensors: " + message on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A warning whose text is already formatted (escaped on output). */
+void cli_warn_text(const char *msg);
 /* Prints err and returns the exit status for its code. */
 int cli_fail(const ct_error *err);
 /* Usage error: message, hint to --help, returns EXIT_USAGE. */
 int cli_usage(const cli_command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_exit_status(int ct_code);
+/* A value of opt that is none of values (space-separated): usage error
+ * naming them, with the nearest as "did you mean"; aliases are pairs
+ * {"fp16", "f16", ..., NULL} of names people write for a value. */
+int cli_bad_choice(const cli_command *cmd, const char *opt, const char *arg,
+		   const char *values, const char *const *aliases);
 
 /* Writes s to out with control characters and invalid bytes escaped, so a
  * tensor name from a file cannot drive the terminal. */
@@ -114,6 +125,7 @@ typedef struct cli_write_opts {
 	const char *config_path;      /* -c FILE: an input too, or NULL */
 	bool force;
 	bool plain_metadata;
+	bool json;                    /* --json: the report, and nothing else on stdout */
 	int threads;
 	int progress;                 /* 1 --progress, 0 --no-progress, -1 automatic */
 	const char *qconfig_compact;  /* for __metadata__, or NULL */
@@ -202,6 +214,28 @@ void cli_install_signal_handlers(void);
  * which stops a job (exit 4) and silences further messages. */
 void cli_check_stream(FILE *f);
 bool cli_pipe_broken(void);
+
+/* ---- the --json document of a writing command (report.c) ---- */
+
+/* Starts gathering (cli_parse calls it when a writing command is given
+ * --json); errors and warnings are recorded from then on. */
+void cli_report_enable(const char *command);
+/* Drops the document: --help was asked for. */
+void cli_report_cancel(void);
+bool cli_report_enabled(void);
+void cli_report_paths(const char *input, const char *output);
+void cli_report_warning(const char *msg);
+/* Records the first error and the exit status it gives. */
+void cli_report_error(const char *msg, int status);
+/* What plan writes (or would write, for a dry run) at dest. */
+void cli_report_plan(const ct_plan *plan, const char *dest, bool dest_is_dir, bool dry_run);
+/* Prints the document on stdout with the command's exit status. */
+void cli_report_finish(int status);
+
+/* The one-line summary on stderr: "ctensors: INPUT -> OUTPUT: what", the
+ * paths escaped as every message's are. */
+void cli_summary(const char *input, const char *output, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Human-readable size ("1.5 MB"). */
 const char *cli_human_bytes(uint64_t n, char *buf, size_t size);

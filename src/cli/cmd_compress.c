@@ -20,7 +20,12 @@ static int on_opt(void *ctx, int id, const char *arg)
 {
 	compress_args *a = ctx;
 	switch (id) {
-	case 'F': a->format = arg; break;
+	case 'F':
+		if (strcmp(arg, "sparse-bitmask") != 0 && strcmp(arg, "sparse-24-bitmask") != 0)
+			return cli_bad_choice(a->self, "-F", arg, "sparse-bitmask sparse-24-bitmask",
+					      NULL);
+		a->format = arg;
+		break;
 	case 'c': a->config = arg; break;
 	case OPT_DRY_RUN: a->dry_run = true; break;
 	case OPT_SKIP_INCOMPAT: a->skip_incompatible = true; break;
@@ -99,6 +104,7 @@ int cmd_compress(int argc, char **argv, const cli_command *self)
 	const char *input = argv[optind];
 	a.write.dest = argv[optind + 1];
 	a.write.config_path = a.config;
+	cli_report_paths(input, a.write.dest);
 	ct_error err;
 	ct_error_clear(&err);
 	ct_checkpoint *ck = NULL;

@@ -15,6 +15,12 @@ typedef struct decompress_args {
 	cli_write_opts write;
 } decompress_args;
 
+/* the names torch and numpy give the same dtypes */
+static const char *const dtype_aliases[] = {
+	"fp16", "f16", "float16", "f16", "half", "f16", "bfloat16", "bf16",
+	"fp32", "f32", "float32", "f32", "float", "f32", NULL,
+};
+
 static int on_opt(void *ctx, int id, const char *arg)
 {
 	decompress_args *a = ctx;
@@ -28,7 +34,7 @@ static int on_opt(void *ctx, int id, const char *arg)
 		else if (strcmp(arg, "f32") == 0)
 			a->dtype = CT_F32;
 		else
-			return cli_usage(a->self, "--dtype: '%s' is not one of bf16, f16, f32", arg);
+			return cli_bad_choice(a->self, "--dtype", arg, "bf16 f16 f32", dtype_aliases);
 		break;
 	case OPT_FUSED: a->fused = true; break;
 	default: return cli_write_option(a->self, id, arg, &a->write);
@@ -69,6 +75,7 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 	if (argc - optind != 2)
 		return cli_usage(self, "expected INPUT and OUTPUT");
 	const char *input = argv[optind], *output = argv[optind + 1];
+	cli_report_paths(input, output);
 	ct_error err;
 	ct_error_clear(&err);
 	ct_checkpoint *ck = NULL;
@@ -98,10 +105,12 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 	if (!rc)
 		rc = cli_layout_plan(plan, ck, &wo, &err);
 	if (!rc)
+		cli_report_plan(plan, output, ck->kind == CT_CKPT_DIR, false);
+	if (!rc)
 		rc = cli_write_plan(plan, ck, &wo, &err);
-	if (!rc && cli_verbosity > 0)
-		fprintf(stderr, "ctensors: %s -> %s: %" PRIu64 " weights decompressed\n", input,
-			output, plan->params_quantized);
+	if (!rc)
+		cli_summary(input, output, "%" PRIu64 " weights decompressed",
+			    plan->params_quantized);
 	cli_output_close(wo.out);
 	int status = rc ? cli_fail(&err) : EXIT_OK;
 	ct_plan_free(plan);

@@ -7,12 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "describe.h"
 #include "codec.h"
+#include "describe.h"
 #include "moe.h"
 #include "pyjson.h"
-#include "serving.h"
 #include "qconfig.h"
+#include "serving.h"
+#include "suggest.h"
 
 /* Longest role text (describe.h promises 64 bytes suffice). */
 #define ROLE_MAX 64
@@ -88,6 +89,45 @@ static void inspect_free(inspect *in)
 	ct_ckpt_close(in->ck);
 }
 
+/* --tensor NAME that no tensor has: the tensors of module NAME, or of the
+ * module of NAME (X.weight of a compressed module is stored as
+ * X.weight_packed, X.weight_scale, ...). Else the error names the nearest
+ * tensors. */
+static int select_module(inspect *in, const ct_checkpoint *ck, const char *name, ct_error *err)
+{
+	char module[4096];
+	const char *bases[2] = { name, NULL };
+	size_t n = strlen(name);
+	if (n > 7 && strcmp(name + n - 7, ".weight") == 0 &&
+	    ct_module_of(name, module, sizeof(module)))
+		bases[1] = module;
+	for (size_t b = 0; b < 2 && bases[b]; b++) {
+		size_t len = strlen(bases[b]), found = 0;
+		for (size_t i = 0; i < ck->n_tensors; i++) {
+			const char *t = ck->tensors[i].t->name;
+			/* the module's own tensors: one name component below it */
+			if (strncmp(t, bases[b], len) != 0 || t[len] != '.' || strchr(t + len + 1, '.'))
+				continue;
+			found++;
+			in->n_selected += !in->selected[i];
+			in->selected[i] = true;
+		}
+		if (found)
+			return CT_OK;
+	}
+	const char **names = malloc((ck->n_tensors ? ck->n_tensors : 1) * sizeof(*names));
+	if (!names)
+		return ct_fail(err, CT_EIO, "out of memory");
+	for (size_t i = 0; i < ck->n_tensors; i++)
+		names[i] = ck->tensors[i].t->name;
+	char near[512];
+	bool has = ct_suggest(name, names, ck->n_tensors, NULL, near, sizeof(near));
+	free(names);
+	return ct_fail(err, CT_EINPUT, "%s: %s: no such tensor or module%s%s%s", in->path, name,
+		       has ? "; did you mean " : " (--tensors lists them)", has ? near : "",
+		       has ? "?" : "");
+}
+
 /* Opens, reads the config, selects and describes. Returns a CT_* code. */
 static int inspect_load(inspect *in, const inspect_args *a, ct_error *err)
 {
@@ -129,12 +169,13 @@ static int inspect_load(inspect *in, const inspect_args *a, ct_error *err)
 	if (a->n_names) {
 		for (size_t i = 0; i < a->n_names; i++) {
 			const ct_tref *r = ct_ckpt_find(ck, a->names[i]);
-			if (!r)
-				return ct_fail(err, CT_EINPUT, "%s: %s: no such tensor", in->path,
-					       a->names[i]);
-			size_t k = (size_t)(r - ck->tensors);
-			in->n_selected += !in->selected[k];
-			in->selected[k] = true;
+			if (r) {
+				size_t k = (size_t)(r - ck->tensors);
+				in->n_selected += !in->selected[k];
+				in->selected[k] = true;
+			} else if ((rc = select_module(in, ck, a->names[i], err))) {
+				return rc;
+			}
 		}
 	} else {
 		for (size_t i = 0; i < ck->n_tensors; i++)

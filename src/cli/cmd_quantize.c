@@ -140,6 +140,7 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 	const char *input = argv[optind];
 	a.write.dest = argv[optind + 1];
 	a.write.config_path = a.config;
+	cli_report_paths(input, a.write.dest);
 
 	ct_error err;
 	ct_error_clear(&err);

@@ -48,8 +48,7 @@ static int on_opt(void *ctx, int id, const char *arg)
 	case OPT_REQUIRE_CHECKSUMS: a->require_checksums = true; break;
 	case OPT_SERVING:
 		if (strcmp(arg, "vllm") != 0)
-			return cli_usage(a->self, "--serving: '%s' is not a serving engine (vllm)",
-					 arg);
+			return cli_bad_choice(a->self, "--serving", arg, "vllm", NULL);
 		a->serving = arg;
 		break;
 	case OPT_GPU: {

@@ -8,30 +8,42 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "suggest.h"
+
 int cli_verbosity = 1;
+const cli_command *cli_current;
 
 void cli_error(const char *fmt, ...)
 {
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cli_report_error(msg, EXIT_SYSTEM);
 	if (cli_pipe_broken())
 		return;   /* the reader is gone: nothing more to the broken pipe */
-	va_list ap;
-	fputs("ctensors: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
+	fprintf(stderr, "ctensors: %s\n", msg);
+}
+
+void cli_warn_text(const char *msg)
+{
+	cli_report_warning(msg);
+	if (cli_verbosity < 1 || cli_pipe_broken())
+		return;
+	fputs("ctensors: warning: ", stderr);
+	cli_put_safe(stderr, msg);
 	fputc('\n', stderr);
 }
 
 void cli_warn(const char *fmt, ...)
 {
-	if (cli_verbosity < 1 || cli_pipe_broken())
-		return;
+	char msg[2048];
 	va_list ap;
-	fputs("ctensors: warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	cli_warn_text(msg);
 }
 
 int cli_exit_status(int code)
@@ -48,24 +60,34 @@ int cli_exit_status(int code)
 
 int cli_fail(const ct_error *err)
 {
+	int status = cli_exit_status(err->code ? err->code : CT_EINTERNAL);
+	cli_report_error(err->msg[0] ? err->msg : "unknown error", status);
 	/* messages come from files: escape what could drive the terminal */
 	if (!cli_pipe_broken()) {
+		bool usage = err->code == CT_EUSAGE && cli_current;
 		fputs("ctensors: ", stderr);
+		if (usage)
+			fprintf(stderr, "%s: ", cli_current->name);
 		cli_put_safe(stderr, err->msg[0] ? err->msg : "unknown error");
+		if (usage)
+			fprintf(stderr, " (see 'ctensors %s --help')", cli_current->name);
 		fputc('\n', stderr);
 	}
-	return cli_exit_status(err->code ? err->code : CT_EINTERNAL);
+	return status;
 }
 
 int cli_usage(const cli_command *cmd, const char *fmt, ...)
 {
+	char msg[2048];
 	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cli_report_error(msg, EXIT_USAGE);
 	fputs("ctensors: ", stderr);
 	if (cmd)
 		fprintf(stderr, "%s: ", cmd->name);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
+	cli_put_safe(stderr, msg);
 	if (cmd)
 		fprintf(stderr, " (see 'ctensors %s --help')\n", cmd->name);
 	else
@@ -107,6 +129,22 @@ void cli_put_safe(FILE *out, const char *s)
 			p++;
 		}
 	}
+}
+
+void cli_summary(const char *input, const char *output, const char *fmt, ...)
+{
+	if (cli_verbosity < 1 || cli_pipe_broken())
+		return;
+	char what[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	fputs("ctensors: ", stderr);
+	cli_put_safe(stderr, input);
+	fputs(" -> ", stderr);
+	cli_put_safe(stderr, output);
+	fprintf(stderr, ": %s\n", what);
 }
 
 bool cli_parse_uint(const char *s, uint64_t max, uint64_t *out)
@@ -167,6 +205,57 @@ void cli_print_help(const cli_command *cmd, FILE *out)
 	}
 }
 
+/* An unknown or ambiguous --name: the options it could be. */
+static int unknown_long_option(const cli_command *cmd, const char *arg)
+{
+	char name[64];
+	const char *word = arg[0] == '-' && arg[1] == '-' ? arg + 2 : arg;
+	size_t len = strcspn(word, "=");
+	snprintf(name, sizeof(name), "%.*s", (int)(len < sizeof(name) ? len : sizeof(name) - 1),
+		 word);
+	const char *names[MAX_OPTS];
+	size_t n = 0, n_prefix = 0;
+	char prefixed[512] = "";
+	for (const cli_opt *o = cmd->opts; o->name && n < MAX_OPTS; o++) {
+		names[n++] = o->name;
+		if (len && strncmp(o->name, name, len) == 0) {
+			size_t at = strlen(prefixed);
+			snprintf(prefixed + at, sizeof(prefixed) - at, "%s--%s",
+				 n_prefix++ ? ", " : "", o->name);
+		}
+	}
+	if (n_prefix > 1)
+		return cli_usage(cmd, "option --%s is ambiguous (%s)", name, prefixed);
+	char near[256];
+	if (ct_suggest(name, names, n, "--", near, sizeof(near)))
+		return cli_usage(cmd, "unknown option --%s; did you mean %s?", name, near);
+	return cli_usage(cmd, "unknown option --%s", name);
+}
+
+int cli_bad_choice(const cli_command *cmd, const char *opt, const char *arg,
+		   const char *values, const char *const *aliases)
+{
+	char list[512];
+	snprintf(list, sizeof(list), "%s", values);
+	const char *names[64];
+	size_t n = 0;
+	for (char *tok = strtok(list, " "); tok && n < 64; tok = strtok(NULL, " "))
+		names[n++] = tok;
+	char shown[600] = "";
+	for (size_t i = 0; i < n; i++) {
+		size_t at = strlen(shown);
+		snprintf(shown + at, sizeof(shown) - at, "%s%s", i ? ", " : "", names[i]);
+	}
+	char near[256] = "";
+	for (size_t i = 0; aliases && aliases[i]; i += 2)
+		if (ct_edit_distance(arg, aliases[i]) == 0)
+			snprintf(near, sizeof(near), "'%s'", aliases[i + 1]);
+	if (near[0] || ct_suggest(arg, names, n, NULL, near, sizeof(near)))
+		return cli_usage(cmd, "%s: '%s' is not one of %s; did you mean %s?", opt, arg,
+				 shown, near);
+	return cli_usage(cmd, "%s: '%s' is not one of %s", opt, arg, shown);
+}
+
 int cli_parse(const cli_command *cmd, int argc, char **argv,
 	      int (*on)(void *ctx, int id, const char *arg), void *ctx, bool *done)
 {
@@ -185,6 +274,10 @@ int cli_parse(const cli_command *cmd, int argc, char **argv,
 	longopts[n] = (struct option){ 0, 0, 0, 0 };
 	shortopts[s] = '\0';
 	*done = false;
+	/* a usage error before getopt reaches --json still gets the document */
+	for (int i = 1; cmd->writes && i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--json") == 0)
+			cli_report_enable(cmd->name);
 	optind = 1;
 	opterr = 0;
 	for (;;) {
@@ -195,11 +288,12 @@ int cli_parse(const cli_command *cmd, int argc, char **argv,
 		if (c == '?') {
 			if (optopt && optopt < 256)
 				return cli_usage(cmd, "unknown option -%c", optopt);
-			return cli_usage(cmd, "unknown option %s", argv[optind - 1]);
+			return unknown_long_option(cmd, argv[optind - 1]);
 		}
 		if (c == ':')
 			return cli_usage(cmd, "option %s needs a value", argv[optind - 1]);
 		if (c == 'h') {
+			cli_report_cancel();
 			cli_print_help(cmd, stdout);
 			*done = true;
 			return EXIT_OK;
@@ -216,6 +310,7 @@ int cli_write_option(const cli_command *cmd, int id, const char *arg, cli_write_
 	uint64_t v;
 	switch (id) {
 	case 'f': w->force = true; return EXIT_OK;
+	case OPT_JSON: w->json = true; cli_report_enable(cmd->name); return EXIT_OK;
 	case OPT_PLAIN_METADATA: w->plain_metadata = true; return EXIT_OK;
 	case OPT_PROGRESS: w->progress = 1; return EXIT_OK;
 	case OPT_NO_PROGRESS: w->progress = 0; return EXIT_OK;
@@ -239,15 +334,8 @@ cli_write_opts cli_write_defaults(void)
 int cli_open_checkpoint(const char *path, ct_checkpoint **out, ct_error *err)
 {
 	int rc = ct_ckpt_open(path, out, err);
-	for (size_t i = 0; !rc && i < (*out)->n_unlisted; i++) {
-		if (cli_verbosity < 1)
-			break;
-		fputs("ctensors: warning: ", stderr);
-		cli_put_safe(stderr, (*out)->dir);
-		fputs(": ", stderr);
-		cli_put_safe(stderr, (*out)->unlisted[i]);
-		fprintf(stderr, " is not listed in the index: it is no part of the checkpoint, "
-			"and is not copied\n");
-	}
+	for (size_t i = 0; !rc && i < (*out)->n_unlisted; i++)
+		cli_warn("%s: %s is not listed in the index: it is no part of the checkpoint, "
+			 "and is not copied", (*out)->dir, (*out)->unlisted[i]);
 	return rc;
 }

@@ -112,8 +112,11 @@ int cli_encode(const ct_checkpoint *ck, ct_qconfig *cfg, const cli_encode_opts *
 	wo.qconfig_json = qj;
 	if (!rc)
 		rc = cli_layout_plan(plan, ck, &wo, err);
+	if (!rc)
+		cli_report_plan(plan, wo.dest, ck->kind == CT_CKPT_DIR, o->dry_run);
 	if (!rc && o->dry_run) {
-		print_plan(plan);
+		if (!o->write.json)
+			print_plan(plan);
 		if (empty_rc) {
 			*err = empty;
 			rc = empty_rc;
@@ -121,20 +124,21 @@ int cli_encode(const ct_checkpoint *ck, ct_qconfig *cfg, const cli_encode_opts *
 	}
 	else if (!rc)
 		rc = cli_write_plan(plan, ck, &wo, err);
-	if (!rc && !o->dry_run && cli_verbosity > 0) {
-		char x[32], y[32];
+	if (!rc && !o->dry_run) {
+		char x[32], y[32], q[64] = "", sp[96] = "";
 		uint64_t out = 0;
 		for (size_t s = 0; s < plan->n_shards; s++)
 			out += ct_st_builder_file_size(plan->shards[s].builder);
-		fprintf(stderr, "ctensors: %s -> %s: ", o->input, wo.dest);
 		if (plan->params_quantized)
-			fprintf(stderr, "%" PRIu64 " weights quantized, ", plan->params_quantized);
+			snprintf(q, sizeof(q), "%" PRIu64 " weights quantized, ",
+				 plan->params_quantized);
 		if (plan->sparse_numel)
-			fprintf(stderr, "%" PRIu64 " weights sparse-compressed (%.1f%% zeros), ",
-				plan->sparse_numel, 100.0 * (double)plan->sparse_zeros /
-						    (double)plan->sparse_numel);
-		fprintf(stderr, "%s -> %s\n", cli_human_bytes(plan->in_bytes, x, sizeof(x)),
-			cli_human_bytes(out, y, sizeof(y)));
+			snprintf(sp, sizeof(sp), "%" PRIu64 " weights sparse-compressed (%.1f%% "
+				 "zeros), ", plan->sparse_numel, 100.0 * (double)plan->sparse_zeros /
+								 (double)plan->sparse_numel);
+		cli_summary(o->input, wo.dest, "%s%s%s -> %s", q, sp,
+			    cli_human_bytes(plan->in_bytes, x, sizeof(x)),
+			    cli_human_bytes(out, y, sizeof(y)));
 	}
 	free(compact);
 	json_decref(qj);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "suggest.h"
+
 #define COMMON_WRITE_OPTS                                                               \
 	{ 'f', "force", no_argument, NULL,                                                \
 	  "replace an existing output file, or model directory of model files", NULL },    \
@@ -19,6 +21,9 @@
 	{ OPT_PROGRESS, "progress", no_argument, NULL,                                    \
 	  "show a progress bar on stderr (default: only on a terminal)", NULL },           \
 	{ OPT_NO_PROGRESS, "no-progress", no_argument, NULL, "never show progress", NULL }, \
+	{ OPT_JSON, "json", no_argument, NULL,                                            \
+	  "print one JSON document on stdout at the end: what was written, or the error",  \
+	  NULL },                                                                         \
 	{ 'q', "quiet", no_argument, NULL, "print nothing but errors", NULL },            \
 	{ 'v', "verbose", no_argument, NULL, "print one line per tensor as it is written", \
 	  NULL },                                                                         \
@@ -128,24 +133,24 @@ const cli_command cli_commands[] = {
 	  "Show what a checkpoint holds.",
 	  "CHECKPOINT is a .safetensors file, a model directory or an index file. The\n"
 	  "tensors are read from the headers alone unless --stats is given.",
-	  inspect_opts },
+	  inspect_opts, false },
 	{ "quantize", cmd_quantize, "(-s SCHEME | -c CONFIG) [options] INPUT OUTPUT",
 	  "Quantize dense weights into the compressed-tensors format.",
 	  "Data-free round-to-nearest with a min-max observer, byte-identical to the\n"
 	  "compressed-tensors library. OUTPUT mirrors INPUT: a file for a file, a model\n"
 	  "directory for a model directory.",
-	  quantize_opts },
+	  quantize_opts, true },
 	{ "compress", cmd_compress, "(-F FORMAT | -c CONFIG) [options] INPUT OUTPUT",
 	  "Compress dense weights losslessly into a sparse format.",
 	  "sparse-bitmask stores the non-zero values and a bitmask of their positions;\n"
 	  "sparse-24-bitmask stores the two kept values of every group of four of a 2:4\n"
 	  "sparse weight. No quantization parameter is decided. OUTPUT mirrors INPUT.",
-	  compress_opts },
+	  compress_opts, true },
 	{ "decompress", cmd_decompress, "[-c CONFIG] [--dtype bf16|f16|f32] [--fused] [options] INPUT OUTPUT",
 	  "Turn a compressed checkpoint back into dense weights.",
 	  "Works on files written by ctensors (config inside) and by the Python library\n"
 	  "(config.json of the model directory, or -c CONFIG for a bare file).",
-	  decompress_opts },
+	  decompress_opts, true },
 	{ "verify", cmd_verify, "[-c CONFIG] [--against ORIGINAL] [thresholds] "
 	  "[--serving vllm [--gpu SM] [--tp N]] [--json] CHECKPOINT",
 	  "Check a checkpoint's integrity, and its fidelity to the original.",
@@ -157,16 +162,16 @@ const cli_command cli_commands[] = {
 	  "outside its scheme's error fails even without thresholds. --serving vllm adds\n"
 	  "vLLM's loader rules. Exit status 0 when every check passes, 1 when one fails\n"
 	  "or the checkpoint is damaged, 3 when the path is no checkpoint.",
-	  verify_opts },
+	  verify_opts, false },
 	{ "completion", cmd_completion, "bash|zsh|fish",
 	  "Print a shell completion script.",
 	  "Prints a completion script for bash, zsh or fish on stdout, generated from\n"
 	  "the option tables ctensors parses. To try it in bash:\n"
 	  "  source <(ctensors completion bash)\n"
 	  "'make install' puts the scripts where each shell looks for them.",
-	  completion_opts },
+	  completion_opts, false },
 	{ "help", cmd_help, "[COMMAND]", "Show help for ctensors or a command.", NULL,
-	  help_opts },
+	  help_opts, false },
 };
 const size_t cli_n_commands = sizeof(cli_commands) / sizeof(cli_commands[0]);
 
@@ -176,6 +181,20 @@ static const cli_command *find_command(const char *name)
 		if (strcmp(cli_commands[i].name, name) == 0)
 			return &cli_commands[i];
 	return NULL;
+}
+
+static int unknown_command(const char *name)
+{
+	const char *names[16];
+	size_t n = 0;
+	for (size_t i = 0; i < cli_n_commands && n < 16; i++)
+		names[n++] = cli_commands[i].name;
+	char near[128];
+	if (name[0] == '-')
+		return cli_usage(NULL, "unknown option %s before the command", name);
+	if (ct_suggest(name, names, n, NULL, near, sizeof(near)))
+		return cli_usage(NULL, "'%s' is not a ctensors command; did you mean %s?", name, near);
+	return cli_usage(NULL, "'%s' is not a ctensors command", name);
 }
 
 static void print_overview(FILE *out)
@@ -205,7 +224,7 @@ int cmd_help(int argc, char **argv, const cli_command *self)
 	}
 	const cli_command *c = find_command(argv[1]);
 	if (!c)
-		return cli_usage(NULL, "'%s' is not a ctensors command", argv[1]);
+		return unknown_command(argv[1]);
 	cli_print_help(c, stdout);
 	return EXIT_OK;
 }
@@ -218,6 +237,8 @@ int main(int argc, char **argv)
 	}
 	const char *name = argv[1];
 	if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
+		if (argc > 2)
+			return cli_usage(NULL, "%s takes no operands", name);
 		printf("ctensors %s\n", CT_VERSION);
 		return EXIT_OK;
 	}
@@ -225,9 +246,11 @@ int main(int argc, char **argv)
 		return cmd_help(1, argv, find_command("help"));
 	const cli_command *c = find_command(name);
 	if (!c)
-		return cli_usage(NULL, "'%s' is not a ctensors command", name);
+		return unknown_command(name);
 	cli_install_signal_handlers();
+	cli_current = c;
 	int status = c->run(argc - 1, argv + 1, c);
+	cli_report_finish(status);
 	/* output that did not reach its reader is a failed run (SIGPIPE is
 	 * ignored so that a job can clean up: a closed pipe shows here) */
 	if (status == EXIT_OK && (fflush(stdout) != 0 || ferror(stdout))) {

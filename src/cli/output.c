@@ -335,16 +335,12 @@ static char *temp_name(const char *dest, const char *what)
 static void warn_safe(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void warn_safe(const char *fmt, ...)
 {
-	if (cli_verbosity < 1 || cli_pipe_broken())
-		return;
 	char buf[2048];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	fputs("ctensors: warning: ", stderr);
-	cli_put_safe(stderr, buf);
-	fputc('\n', stderr);
+	cli_warn_text(buf);
 }
 
 /* ---------------------------------------------------- input overlap --- */

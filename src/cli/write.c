@@ -50,9 +50,16 @@ int cli_layout_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts
 /* The index as transformers writes it: sorted keys, indent 2, newline. */
 static char *index_json(const ct_plan *plan, const ct_checkpoint *in)
 {
-	json_t *idx = json_object();
+	/* the input's other top-level keys stay: tools put their own there */
+	json_t *idx = json_is_object(in->index) ? json_deep_copy(in->index) : json_object();
 	json_t *meta = json_object();
 	json_t *wm = json_object();
+	if (!idx || !meta || !wm) {
+		json_decref(idx);
+		json_decref(meta);
+		json_decref(wm);
+		return NULL;
+	}
 	json_t *old = json_object_get(in->index, "metadata");
 	if (json_is_object(old))
 		json_object_update(meta, old);

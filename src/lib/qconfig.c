@@ -7,6 +7,7 @@
  * Errors read "LABEL: field.path: what is wrong (what is allowed)".
  */
 #include "qconfig.h"
+#include "suggest.h"
 #include "strbuf.h"
 
 #include <limits.h>
@@ -905,9 +906,12 @@ static int format_parse(const pctx *p, const char *path, const json_t *v, ct_for
 	if (rc)
 		return rc;
 	if (!ct_format_from_name(s, out)) {
-		char shown[SHOW_BUF];
-		return fail_at(p, path, "\"%s\" is not a compression format (%s)",
-			       show(shown, sizeof(shown), s), FORMATS_ALLOWED);
+		char shown[SHOW_BUF], near[160];
+		bool has = ct_suggest(s, format_names + CT_FMT_NONE + 1,
+				      CT_FMT_COUNT - CT_FMT_NONE - 1, NULL, near, sizeof(near));
+		return fail_at(p, path, "\"%s\" is not a compression format%s%s%s (%s)",
+			       show(shown, sizeof(shown), s), has ? "; did you mean " : "",
+			       has ? near : "", has ? "?" : "", FORMATS_ALLOWED);
 	}
 	return CT_OK;
 }
@@ -1279,8 +1283,14 @@ int ct_qconfig_preset(const char *name, ct_qconfig **out, ct_error *err)
 		for (size_t i = 0; preset_names[i] && at < sizeof(known); i++)
 			at += (size_t)snprintf(known + at, sizeof(known) - at, "%s%s", i ? ", " : "",
 					       preset_names[i]);
-		return ct_fail(err, CT_EUSAGE, "preset \"%s\" is unknown (%s)",
-			       show(shown, sizeof(shown), name ? name : ""), known);
+		char near[160];
+		size_t n_names = 0;
+		while (preset_names[n_names])
+			n_names++;
+		bool has = ct_suggest(name, preset_names, n_names, NULL, near, sizeof(near));
+		return ct_fail(err, CT_EUSAGE, "preset \"%s\" is unknown%s%s%s (%s)",
+			       show(shown, sizeof(shown), name ? name : ""),
+			       has ? "; did you mean " : "", has ? near : "", has ? "?" : "", known);
 	}
 	if (!pr->has_w)
 		return ct_fail(err, CT_EUSAGE, "preset %s: %s (pick a preset that quantizes "

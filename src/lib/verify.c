@@ -251,6 +251,16 @@ typedef struct vstate {
 	atomic_size_t next;
 } vstate;
 
+static const char *shape_text(char *buf, size_t size, int ndim, const uint64_t *shape)
+{
+	size_t at = (size_t)snprintf(buf, size, "[");
+	for (int d = 0; d < ndim && at < size; d++)
+		at += (size_t)snprintf(buf + at, size - at, "%s%" PRIu64, d ? ", " : "", shape[d]);
+	if (at < size)
+		snprintf(buf + at, size - at, "]");
+	return buf;
+}
+
 static const ct_tensor *original_of(const vstate *st, const char *name, ct_verify_tensor *v,
 				    int ndim, const uint64_t *shape)
 {
@@ -266,7 +276,10 @@ static const ct_tensor *original_of(const vstate *st, const char *name, ct_verif
 		n *= shape[d];
 	if (r->t->nelem != n || r->t->ndim != ndim ||
 	    memcmp(r->t->shape, shape, (size_t)ndim * sizeof(uint64_t)) != 0) {
-		set_problem(v, "shape differs from the original");
+		char a[160], b[160];
+		set_problem(v, "shape %s differs from the original's %s",
+			    shape_text(a, sizeof(a), ndim, shape),
+			    shape_text(b, sizeof(b), r->t->ndim, r->t->shape));
 		return NULL;
 	}
 	return r->t;
