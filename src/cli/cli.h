@@ -56,6 +56,7 @@ int cmd_quantize(int argc, char **argv, const cli_command *self);
 int cmd_decompress(int argc, char **argv, const cli_command *self);
 int cmd_verify(int argc, char **argv, const cli_command *self);
 int cmd_compress(int argc, char **argv, const cli_command *self);
+int cmd_convert(int argc, char **argv, const cli_command *self);
 int cmd_completion(int argc, char **argv, const cli_command *self);
 int cmd_help(int argc, char **argv, const cli_command *self);
 extern const size_t cli_n_commands;
@@ -66,6 +67,7 @@ enum {
 	OPT_GROUP_SIZE, OPT_DRY_RUN, OPT_PLAIN_METADATA, OPT_NO_FUSE, OPT_SKIP_INCOMPAT,
 	OPT_PROGRESS, OPT_NO_PROGRESS, OPT_DTYPE, OPT_AGAINST, OPT_MIN_SNR, OPT_MIN_COS,
 	OPT_MAX_ABS, OPT_EXACT, OPT_REQUIRE_CHECKSUMS, OPT_SERVING, OPT_GPU, OPT_TP, OPT_FUSED,
+	OPT_FROM,
 };
 
 /* Parses argv with the command's table. Calls on(id, optarg, ctx) for each
@@ -119,6 +121,7 @@ typedef struct cli_write_opts {
 	const char *qconfig_compact;  /* for __metadata__, or NULL */
 	json_t *qconfig_json;         /* for config.json, or NULL to remove */
 	cli_output *out;              /* from cli_output_open; NULL for a dry run */
+	const char *not_copied;       /* an input file left out of the output, or NULL */
 } cli_write_opts;
 
 /* Handles an option every writing command shares (-f, -j, --plain-metadata,
