@@ -160,6 +160,15 @@ int cli_encode(const ct_checkpoint *ck, struct ct_qconfig *cfg, const cli_encode
 int cli_load_checkpoint_config(const ct_checkpoint *ck, const char *path,
 			       struct ct_qconfig **cfg, ct_error *err);
 
+/* The quantization_config of a checkpoint made by another tool (new
+ * reference or NULL): from path (-c: a config.json or the object itself)
+ * or the checkpoint's config.json; and ModelOpt's hf_quant_config.json
+ * beside a model directory (or NULL). *label names where the config came
+ * from. */
+#define CLI_HFQ_NAME "hf_quant_config.json"
+int cli_load_source_configs(const ct_checkpoint *ck, const char *path, json_t **q,
+			    json_t **hfq, const char **label, ct_error *err);
+
 /* ---- output (output.c) ---- */
 
 /* Prepares to write w->dest for input in, before any work: refuses (exit

@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "convert.h"
 #include "pyjson.h"
@@ -28,49 +27,6 @@ static int on_opt(void *ctx, int id, const char *arg)
 	default: return cli_write_option(a->self, id, arg, &a->write);
 	}
 	return EXIT_OK;
-}
-
-#define HFQ_NAME "hf_quant_config.json"
-
-/* The source's quantization_config (new reference or NULL), from -c or
- * config.json, and ModelOpt's hf_quant_config.json beside the model. */
-static int load_source_configs(const ct_checkpoint *ck, const char *path, json_t **q,
-			       json_t **hfq, const char **label, ct_error *err)
-{
-	*q = *hfq = NULL;
-	json_t *whole = NULL;
-	int rc = CT_OK;
-	if (path) {
-		rc = ct_json_load_file(path, 64u << 20, &whole, err);
-		*label = path;
-	} else if (ck->config) {
-		whole = json_incref(ck->config);
-		*label = ck->config_name ? ck->config_name : "config.json";
-	} else {
-		*label = ck->shard_names[0];
-	}
-	if (rc)
-		return rc;
-	json_t *qc = json_object_get(whole, "quantization_config");
-	if (!qc)
-		qc = json_object_get(json_object_get(whole, "text_config"), "quantization_config");
-	if (!qc && path && json_object_get(whole, "quant_method"))
-		qc = whole;
-	if (json_is_object(qc))
-		*q = json_incref(qc);
-	json_decref(whole);
-	if (ck->kind == CT_CKPT_DIR) {
-		size_t n = strlen(ck->dir) + sizeof(HFQ_NAME) + 2;
-		char *p = malloc(n);
-		if (!p)
-			return ct_fail(err, CT_EIO, "out of memory");
-		snprintf(p, n, "%s/%s", ck->dir, HFQ_NAME);
-		struct stat st;
-		if (stat(p, &st) == 0)
-			rc = ct_json_load_file(p, 16u << 20, hfq, err);
-		free(p);
-	}
-	return rc;
 }
 
 static void print_mapping(const ct_conv *cv, const ct_plan *p)
@@ -113,7 +69,7 @@ static int run(const convert_args *a, const char *input, ct_error *err)
 	cli_write_opts wo = a->write;
 	int rc = cli_open_checkpoint(input, &ck, err);
 	if (!rc)
-		rc = load_source_configs(ck, a->config, &q, &hfq, &label, err);
+		rc = cli_load_source_configs(ck, a->config, &q, &hfq, &label, err);
 	if (!rc)
 		rc = ct_convert_open(ck, q, hfq, label, a->from, &cv, err);
 	for (size_t i = 0; !rc && i < cv->warnings.n; i++)
@@ -129,7 +85,7 @@ static int run(const convert_args *a, const char *input, ct_error *err)
 	wo.config_path = a->config;
 	wo.qconfig_compact = compact;
 	wo.qconfig_json = qj;
-	wo.not_copied = HFQ_NAME;
+	wo.not_copied = CLI_HFQ_NAME;
 	if (!rc)
 		rc = cli_layout_plan(plan, ck, &wo, err);
 	if (!rc && a->dry_run) {
