@@ -318,6 +318,13 @@ static bool dense_linear(const ct_conv *cv, const ct_arch *arch, size_t i, char 
 	return ct_module_class(module, 2, arch) == CT_MOD_LINEAR;
 }
 
+bool ct_conv_fused_pair(const ct_conv *cv, size_t i, size_t j)
+{
+	char ka[NAME_MAX_LEN], kb[NAME_MAX_LEN];
+	return ct_fusion_key(cv->mods[i].name, ka, sizeof(ka)) &&
+	       ct_fusion_key(cv->mods[j].name, kb, sizeof(kb)) && strcmp(ka, kb) == 0;
+}
+
 /* vLLM fuses q/k/v and gate/up into one layer with one scheme: partners
  * that are converted differently, or one converted and one dense, cannot
  * be served. */
@@ -330,7 +337,7 @@ static int check_fused(const ct_conv *cv, const ct_arch *arch, ct_error *err)
 			continue;
 		for (size_t j = i + 1; j < cv->n_mods; j++) {
 			const ct_conv_module *b = &cv->mods[j];
-			if (!ct_fusion_key(b->name, kb, sizeof(kb)) || strcmp(ka, kb) != 0)
+			if (!ct_conv_fused_pair(cv, i, j))
 				continue;
 			if (a->scheme != b->scheme)
 				return ct_fail(err, CT_EINPUT, "%s and %s: quantized differently, but "

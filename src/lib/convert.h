@@ -143,6 +143,10 @@ int ct_conv_add_out(ct_conv *cv, size_t mod, const char *suffix, ct_dtype dt, in
 		    const uint64_t *shape, const ct_tref *src, ct_conv_produce_fn produce,
 		    ct_error *err);
 
+/* True when modules i and j of cv are partners vLLM fuses (q/k/v_proj,
+ * gate/up_proj of one parent). */
+bool ct_conv_fused_pair(const ct_conv *cv, size_t i, size_t j);
+
 /* Marks a source tensor as read into a module without an output of its own. */
 void ct_conv_consume(ct_conv *cv, const ct_tref *r);
 

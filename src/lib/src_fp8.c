@@ -60,35 +60,39 @@ static json_t *fp8_args(const char *strategy, bool dynamic)
 			 strategy, "symmetric", 1, "dynamic", dynamic);
 }
 
-/* weight F8_E4M3 [out, in] of module, checked. */
-static int fp8_weight(ct_conv *cv, ct_conv_module *m, ct_error *err)
+/* A new module whose weight is F8_E4M3 [out, in], checked; its index, or
+ * a negative CT_E* code. */
+static int fp8_module(ct_conv *cv, const char *module, ct_conv_module **out, ct_error *err)
 {
+	ct_conv_module *m;
+	int idx = ct_conv_add_module(cv, module, &m, err);
+	if (idx < 0)
+		return idx;
+	*out = m;
 	const ct_tref *w = m->t[T_WEIGHT] = ct_conv_find(cv, m->name, "weight");
 	const char *file = cv->ck->shard_names[w ? w->shard : 0];
 	if (!w)
-		return ct_fail(err, CT_EINPUT, "%s: %s.weight: missing (its scale is there)", file,
-			       m->name);
+		return -ct_fail(err, CT_EINPUT, "%s: %s.weight: missing (its scale is there)", file,
+				m->name);
 	if (w->t->dtype != CT_F8_E4M3 || w->t->ndim != 2 || w->t->nelem == 0)
-		return ct_fail(err, CT_EINPUT, "%s: %s: %s with %d dimensions (expected F8_E4M3 "
-			       "[out, in])", file, w->t->name, ct_dtype_name(w->t->dtype),
-			       w->t->ndim);
+		return -ct_fail(err, CT_EINPUT, "%s: %s: %s with %d dimensions (expected F8_E4M3 "
+				"[out, in])", file, w->t->name, ct_dtype_name(w->t->dtype),
+				w->t->ndim);
 	m->rows = w->t->shape[0];
 	m->cols = w->t->shape[1];
 	m->bits = 8;
 	m->sym = true;
 	m->dequant = dequant;
-	return CT_OK;
+	return idx;
 }
 
 static int block_module(ct_conv *cv, const char *module, int64_t bn, int64_t bk, ct_error *err)
 {
 	ct_conv_module *m;
-	int idx = ct_conv_add_module(cv, module, &m, err);
+	int idx = fp8_module(cv, module, &m, err);
 	if (idx < 0)
 		return -idx;
-	int rc = fp8_weight(cv, m, err);
-	if (rc)
-		return rc;
+	int rc;
 	m->variant = 1;
 	m->group_size = bn;            /* block rows */
 	m->n_groups = (uint64_t)bk;    /* block columns */
@@ -152,12 +156,10 @@ static int one_scale(const ct_conv *cv, const ct_tref *r, const char *module, co
 static int tensor_module(ct_conv *cv, const char *module, bool static_act, ct_error *err)
 {
 	ct_conv_module *m;
-	int idx = ct_conv_add_module(cv, module, &m, err);
+	int idx = fp8_module(cv, module, &m, err);
 	if (idx < 0)
 		return -idx;
-	int rc = fp8_weight(cv, m, err);
-	if (rc)
-		return rc;
+	int rc;
 	const ct_tref *s = m->t[T_SCALE] = ct_conv_find(cv, module, "weight_scale");
 	rc = one_scale(cv, s, module, "weight_scale", err);
 	const char *in_name = "input_scale";

@@ -20,7 +20,6 @@
 #include <string.h>
 
 #include "dtype.h"
-#include "plan.h"
 
 enum { T_WEIGHT, T_SCALE, T_SCALE2, T_INPUT };
 
@@ -129,14 +128,11 @@ static int nvfp4_module(ct_conv *cv, const char *module, int scheme, ct_error *e
  * theirs, or the fused layer would rescale some of them. */
 static int check_partners(ct_conv *cv, ct_error *err)
 {
-	char ka[4096], kb[4096];
 	for (size_t i = 0; i < cv->n_mods; i++) {
 		const ct_conv_module *a = &cv->mods[i];
-		if (!ct_fusion_key(a->name, ka, sizeof(ka)))
-			continue;
 		for (size_t j = i + 1; j < cv->n_mods; j++) {
 			const ct_conv_module *b = &cv->mods[j];
-			if (!ct_fusion_key(b->name, kb, sizeof(kb)) || strcmp(ka, kb) != 0)
+			if (!ct_conv_fused_pair(cv, i, j))
 				continue;
 			float x = scalar(a->t[T_SCALE2]), y = scalar(b->t[T_SCALE2]);
 			if (memcmp(&x, &y, 4) != 0)
