@@ -143,6 +143,8 @@ int ct_awq_plan_module(ct_conv *cv, const char *module, bool gemv, int64_t group
 	m->t[T_QWEIGHT] = ct_conv_find(cv, module, "qweight");
 	m->t[T_QZEROS] = ct_conv_find(cv, module, "qzeros");
 	m->t[T_SCALES] = ct_conv_find(cv, module, "scales");
+	if (!m->t[T_QWEIGHT])
+		return ct_fail(err, CT_EINPUT, "%.200s...: tensor name too long", module);
 	const ct_tensor *qw = m->t[T_QWEIGHT]->t;
 	const char *file = cv->ck->shard_names[m->t[T_QWEIGHT]->shard];
 	if (qw->dtype != CT_I32 || qw->ndim != 2 || qw->shape[0] == 0 || qw->shape[1] == 0)

@@ -97,6 +97,8 @@ static int block_module(ct_conv *cv, const char *module, int64_t bn, int64_t bk,
 	m->group_size = bn;            /* block rows */
 	m->n_groups = (uint64_t)bk;    /* block columns */
 	const ct_tref *s = m->t[T_SCALE] = ct_conv_find(cv, module, "weight_scale_inv");
+	if (!s)
+		return ct_fail(err, CT_EINPUT, "%.200s...: tensor name too long", module);
 	uint64_t want[2] = { (m->rows + (uint64_t)bn - 1) / (uint64_t)bn,
 			     (m->cols + (uint64_t)bk - 1) / (uint64_t)bk };
 	const ct_tensor *t = s->t;
@@ -161,6 +163,8 @@ static int tensor_module(ct_conv *cv, const char *module, bool static_act, ct_er
 		return -idx;
 	int rc;
 	const ct_tref *s = m->t[T_SCALE] = ct_conv_find(cv, module, "weight_scale");
+	if (!s)
+		return ct_fail(err, CT_EINPUT, "%.200s...: tensor name too long", module);
 	rc = one_scale(cv, s, module, "weight_scale", err);
 	const char *in_name = "input_scale";
 	const ct_tref *in = ct_conv_find(cv, module, in_name);

@@ -251,6 +251,8 @@ int ct_gptq_plan_module(ct_conv *cv, const char *module, const ct_gptq_opts *o, 
 	m->t[T_SCALES] = ct_conv_find(cv, module, "scales");
 	m->t[T_GIDX] = ct_conv_find(cv, module, "g_idx");
 	const ct_tref *qw = m->t[T_QWEIGHT];
+	if (!qw)
+		return ct_fail(err, CT_EINPUT, "%.200s...: tensor name too long", module);
 	const char *file = cv->ck->shard_names[qw->shard];
 	if (qw->t->dtype != CT_I32 || qw->t->ndim != 2 || qw->t->shape[0] == 0 ||
 	    qw->t->shape[1] == 0)

@@ -91,6 +91,8 @@ static int nvfp4_module(ct_conv *cv, const char *module, int scheme, ct_error *e
 	const ct_tref *s = m->t[T_SCALE] = ct_conv_find(cv, module, "weight_scale");
 	m->t[T_SCALE2] = ct_conv_find(cv, module, "weight_scale_2");
 	m->t[T_INPUT] = ct_conv_find(cv, module, "input_scale");
+	if (!m->t[T_SCALE2])
+		return ct_fail(err, CT_EINPUT, "%.200s...: tensor name too long", module);
 	if (!w || w->t->dtype != CT_U8 || w->t->ndim != 2 || w->t->nelem == 0 ||
 	    (w->t->shape[1] * 2) % 16 != 0)
 		return ct_fail(err, CT_EINPUT, "%s: %s.weight: %s (expected U8 [out, in/2] with in a "
