@@ -137,6 +137,20 @@ bitmasks=$("$CT_BIN" inspect --tensors "$TMP/sb" | grep -c '\.bitmask ')
 "$CT_BIN" compress --json -F sparse-bitmask "$FIX" "$TMP/sb2" >"$TMP/c2.json" 2>/dev/null
 jeq "compress --json: nothing sparse is a failure document" "$TMP/c2.json" .status 3
 
+# ---- convert --json ------------------------------------------------------------
+CONV=../shared/convert/gptq_v1_sym4_g128/input
+if [ -d "$CONV" ]; then
+	"$CT_BIN" convert -q --json "$CONV" "$TMP/cv" >"$TMP/cv.json" 2>"$TMP/err"
+	jeq "convert --json: ok" "$TMP/cv.json" .ok true
+	conv=$("$J" .modules <"$TMP/cv.json" | grep -o '"action":"converted"' | wc -l)
+	packed_cv=$("$CT_BIN" inspect --tensors "$TMP/cv" | grep -c 'weight_packed ')
+	[ "$conv" = "$packed_cv" ] && [ "$conv" -gt 0 ] &&
+		pass "convert --json: each converted module once ($conv)" ||
+		fail "convert --json: each converted module once" "$conv modules, $packed_cv packed weights"
+else
+	skip "convert --json" "../shared/convert is absent"
+fi
+
 # ---- did you mean ---------------------------------------------------------------
 expect "a mistyped command" 2 "'quantise' is not a ctensors command; did you mean 'quantize'? (see 'ctensors help')" quantise
 expect "a mistyped command, transposed letters" 2 "did you mean 'inspect'?" inpsect x

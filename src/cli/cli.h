@@ -57,6 +57,7 @@ int cmd_quantize(int argc, char **argv, const cli_command *self);
 int cmd_decompress(int argc, char **argv, const cli_command *self);
 int cmd_verify(int argc, char **argv, const cli_command *self);
 int cmd_compress(int argc, char **argv, const cli_command *self);
+int cmd_convert(int argc, char **argv, const cli_command *self);
 int cmd_completion(int argc, char **argv, const cli_command *self);
 int cmd_help(int argc, char **argv, const cli_command *self);
 extern const size_t cli_n_commands;
@@ -67,6 +68,7 @@ enum {
 	OPT_GROUP_SIZE, OPT_DRY_RUN, OPT_PLAIN_METADATA, OPT_NO_FUSE, OPT_SKIP_INCOMPAT,
 	OPT_PROGRESS, OPT_NO_PROGRESS, OPT_DTYPE, OPT_AGAINST, OPT_MIN_SNR, OPT_MIN_COS,
 	OPT_MAX_ABS, OPT_EXACT, OPT_REQUIRE_CHECKSUMS, OPT_SERVING, OPT_GPU, OPT_TP, OPT_FUSED,
+	OPT_FROM,
 };
 
 /* Parses argv with the command's table. Calls on(id, optarg, ctx) for each
@@ -131,6 +133,7 @@ typedef struct cli_write_opts {
 	const char *qconfig_compact;  /* for __metadata__, or NULL */
 	json_t *qconfig_json;         /* for config.json, or NULL to remove */
 	cli_output *out;              /* from cli_output_open; NULL for a dry run */
+	const char *not_copied;       /* an input file left out of the output, or NULL */
 } cli_write_opts;
 
 /* Handles an option every writing command shares (-f, -j, --plain-metadata,
@@ -168,6 +171,15 @@ int cli_encode(const ct_checkpoint *ck, struct ct_qconfig *cfg, const cli_encode
  * checkpoint's own (config.json or embedded metadata). */
 int cli_load_checkpoint_config(const ct_checkpoint *ck, const char *path,
 			       struct ct_qconfig **cfg, ct_error *err);
+
+/* The quantization_config of a checkpoint made by another tool (new
+ * reference or NULL): from path (-c: a config.json or the object itself)
+ * or the checkpoint's config.json; and ModelOpt's hf_quant_config.json
+ * beside a model directory (or NULL). *label names where the config came
+ * from. */
+#define CLI_HFQ_NAME "hf_quant_config.json"
+int cli_load_source_configs(const ct_checkpoint *ck, const char *path, json_t **q,
+			    json_t **hfq, const char **label, ct_error *err);
 
 /* ---- output (output.c) ---- */
 

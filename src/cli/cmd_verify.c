@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "convert.h"
 #include "pyjson.h"
 #include "qconfig.h"
 #include "strbuf.h"
@@ -490,8 +491,17 @@ int cmd_verify(int argc, char **argv, const cli_command *self)
 	}
 	if (!rc && a.against)
 		rc = cli_open_checkpoint(a.against, &orig, &err);
+	/* an original quantized by another tool is read as convert reads it */
+	json_t *oq = NULL, *ohfq = NULL;
+	ct_conv *oconv = NULL;
+	if (!rc && orig) {
+		const char *olabel = a.against;
+		rc = cli_load_source_configs(orig, NULL, &oq, &ohfq, &olabel, &err);
+		if (!rc && ct_source_detect(oq, ohfq))
+			rc = ct_convert_open(orig, oq, ohfq, olabel, NULL, &oconv, &err);
+	}
 	if (!rc)
-		rc = ct_verify(ck, cfg, orig, a.threads, &r, &err);
+		rc = ct_verify_ex(ck, cfg, orig, oconv, a.threads, &r, &err);
 	for (size_t i = 0; !rc && i < defects.n; i++)
 		rc = ct_verify_report_add(r, CT_VK_CHECKPOINT, "(files)", path, "%s",
 					  defects.items[i]);
@@ -575,6 +585,9 @@ int cmd_verify(int argc, char **argv, const cli_command *self)
 	ct_strlist_free(&defects);
 	ct_verify_report_free(r);
 	ct_qconfig_free(cfg);
+	ct_convert_free(oconv);
+	json_decref(oq);
+	json_decref(ohfq);
 	ct_ckpt_close(orig);
 	ct_ckpt_close(ck);
 	return st;

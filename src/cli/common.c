@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "suggest.h"
@@ -337,5 +338,46 @@ int cli_open_checkpoint(const char *path, ct_checkpoint **out, ct_error *err)
 	for (size_t i = 0; !rc && i < (*out)->n_unlisted; i++)
 		cli_warn("%s: %s is not listed in the index: it is no part of the checkpoint, "
 			 "and is not copied", (*out)->dir, (*out)->unlisted[i]);
+	return rc;
+}
+
+/* The source's quantization_config (new reference or NULL), from -c or
+ * config.json, and ModelOpt's hf_quant_config.json beside the model. */
+int cli_load_source_configs(const ct_checkpoint *ck, const char *path, json_t **q,
+			    json_t **hfq, const char **label, ct_error *err)
+{
+	*q = *hfq = NULL;
+	json_t *whole = NULL;
+	int rc = CT_OK;
+	if (path) {
+		rc = ct_json_load_file(path, 64u << 20, &whole, err);
+		*label = path;
+	} else if (ck->config) {
+		whole = json_incref(ck->config);
+		*label = ck->config_name ? ck->config_name : "config.json";
+	} else {
+		*label = ck->shard_names[0];
+	}
+	if (rc)
+		return rc;
+	json_t *qc = json_object_get(whole, "quantization_config");
+	if (!qc)
+		qc = json_object_get(json_object_get(whole, "text_config"), "quantization_config");
+	if (!qc && path && json_object_get(whole, "quant_method"))
+		qc = whole;
+	if (json_is_object(qc))
+		*q = json_incref(qc);
+	json_decref(whole);
+	if (ck->kind == CT_CKPT_DIR) {
+		size_t n = strlen(ck->dir) + sizeof(CLI_HFQ_NAME) + 2;
+		char *p = malloc(n);
+		if (!p)
+			return ct_fail(err, CT_EIO, "out of memory");
+		snprintf(p, n, "%s/%s", ck->dir, CLI_HFQ_NAME);
+		struct stat st;
+		if (stat(p, &st) == 0)
+			rc = ct_json_load_file(p, 16u << 20, hfq, err);
+		free(p);
+	}
 	return rc;
 }

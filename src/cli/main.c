@@ -89,6 +89,18 @@ static const cli_opt decompress_opts[] = {
 	{ 0, NULL, 0, NULL, NULL, NULL },
 };
 
+static const cli_opt convert_opts[] = {
+	{ OPT_FROM, "from", required_argument, "FORMAT",
+	  "the source format, instead of detecting it (must agree with detection)",
+	  "gptq awq fp8 modelopt auto-round" },
+	{ 'c', "config", required_argument, "CONFIG",
+	  "the source's config.json or quantization_config (for a bare file)", NULL },
+	{ OPT_DRY_RUN, "dry-run", no_argument, NULL, "print the mapping of every module and "
+	  "the sizes, write nothing", NULL },
+	COMMON_WRITE_OPTS,
+	{ 0, NULL, 0, NULL, NULL, NULL },
+};
+
 static const cli_opt verify_opts[] = {
 	{ 'c', "config", required_argument, "CONFIG",
 	  "the config of a bare file from the Python library", NULL },
@@ -163,6 +175,18 @@ const cli_command cli_commands[] = {
 	  "vLLM's loader rules. Exit status 0 when every check passes, 1 when one fails\n"
 	  "or the checkpoint is damaged, 3 when the path is no checkpoint.",
 	  verify_opts, false },
+	{ "convert", cmd_convert, "[--from FORMAT] [options] INPUT OUTPUT",
+	  "Convert a GPTQ, AWQ, FP8, ModelOpt or AutoRound checkpoint, losslessly.",
+	  "Reads a checkpoint quantized by another tool and writes it in the\n"
+	  "compressed-tensors format without requantizing: GPTQ v1/v2 (AutoGPTQ,\n"
+	  "GPTQModel; 2, 3, 4, 8 bits, act-order), AutoAWQ GEMM/GEMV, FP8 block\n"
+	  "(DeepSeek style) and per-tensor (AutoFP8), ModelOpt NVFP4 and FP8, AutoRound.\n"
+	  "The source is detected from config.json and hf_quant_config.json. Every module\n"
+	  "is checked before anything is written; one that cannot be converted exactly is\n"
+	  "refused (exit 3) with the reason. The result decompresses to the source tool's\n"
+	  "own dequantized values bit for bit (NVFP4: to within its F32 reciprocal global\n"
+	  "scales); 'ctensors verify --exact --against INPUT OUTPUT' proves it.",
+	  convert_opts, true },
 	{ "completion", cmd_completion, "bash|zsh|fish",
 	  "Print a shell completion script.",
 	  "Prints a completion script for bash, zsh or fish on stdout, generated from\n"

@@ -651,7 +651,8 @@ static int add_name(char ***list, size_t *n, const char *name, ct_error *err)
 /* The names a directory output will hold: the shards, the index,
  * config.json, and the input directory's other regular files, listed now
  * so that the job copies what it was checked against. */
-static int list_outputs(cli_output *o, const ct_checkpoint *in, ct_error *err)
+static int list_outputs(cli_output *o, const ct_checkpoint *in, const char *not_copied,
+			ct_error *err)
 {
 	int rc = CT_OK;
 	for (size_t i = 0; i < in->n_shards && !rc; i++)
@@ -669,7 +670,8 @@ static int list_outputs(cli_output *o, const ct_checkpoint *in, ct_error *err)
 	struct dirent *de;
 	while (!rc && (de = readdir(d))) {
 		const char *n = de->d_name;
-		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || job_writes(o, n))
+		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || job_writes(o, n) ||
+		    (not_copied && strcmp(n, not_copied) == 0))
 			continue;
 		/* weight files the index does not list are no part of the
 		 * checkpoint (cli_open_checkpoint warned about them) */
@@ -794,7 +796,7 @@ int cli_output_open(const cli_write_opts *w, const ct_checkpoint *in, cli_output
 	if (!rc)
 		rc = check_not_input(o->dest, in, w->config_path, err);
 	if (!rc && o->is_dir)
-		rc = list_outputs(o, in, err);
+		rc = list_outputs(o, in, w->not_copied, err);
 	struct stat st;
 	bool exists = !rc && lstat(o->dest, &st) == 0;
 	if (!rc && exists)

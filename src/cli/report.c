@@ -1,6 +1,6 @@
 /*
  * report.c - the --json document of a writing command (quantize, compress,
- * decompress): gathered while the command runs, printed once on stdout when
+ * decompress, convert): gathered while the command runs, printed once on stdout when
  * it ends, whether it succeeded or not, so that a script reads one document
  * in every case.
  *
@@ -168,6 +168,10 @@ static json_t *module_entry(const ct_plan_item *it)
 		json_object_set_new(o, "name", json_string(it->src->name));
 		json_object_set_new(o, "action", json_string("fused"));
 		break;
+	case CT_ITEM_CONVERT:
+		json_object_set_new(o, "name", json_string(it->module));
+		json_object_set_new(o, "action", json_string("converted"));
+		break;
 	}
 	return o;
 }
@@ -177,6 +181,7 @@ void cli_report_plan(const ct_plan *plan, const char *dest, bool dest_is_dir, bo
 	if (!report.on)
 		return;
 	json_t *shards = json_array(), *modules = json_array();
+	json_t *converted = json_object();   /* a converted module's tensors may span shards */
 	uint64_t out_bytes = 0, data = 0;
 	for (size_t s = 0; s < plan->n_shards; s++) {
 		const ct_plan_shard *sh = &plan->shards[s];
@@ -184,6 +189,11 @@ void cli_report_plan(const ct_plan *plan, const char *dest, bool dest_is_dir, bo
 		for (size_t i = 0; i < sh->n_items; i++) {
 			const ct_plan_item *it = &sh->items[i];
 			tensors += it->n_out;
+			if (it->kind == CT_ITEM_CONVERT) {
+				if (json_object_get(converted, it->module))
+					continue;
+				json_object_set_new(converted, it->module, json_true());
+			}
 			if (it->kind != CT_ITEM_COPY || it->why)
 				json_array_append_new(modules, module_entry(it));
 		}
@@ -204,6 +214,7 @@ void cli_report_plan(const ct_plan *plan, const char *dest, bool dest_is_dir, bo
 							"path", path, "bytes", (json_int_t)bytes,
 							"tensors", (json_int_t)tensors));
 	}
+	json_decref(converted);
 	uint64_t in_bytes = 0;
 	for (size_t s = 0; s < plan->ckpt->n_shards; s++)
 		in_bytes += plan->ckpt->shards[s]->map_size;

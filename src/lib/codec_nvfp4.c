@@ -46,7 +46,10 @@ static int nvfp4_load(const ct_qargs *a, ct_lookup_fn get, void *gctx, ct_qparam
 {
 	const ct_tensor *gst = get(gctx, "weight_global_scale");
 	uint64_t one = 1;
-	int rc = ct_codec_expect(gst, "weight_global_scale", CT_F32, 1, &one, err);
+	/* [1] as the library creates it, or 0-d as its ModelOpt converter
+	 * (and vLLM's loader) keep it */
+	int rc = gst && gst->ndim == 0 && gst->dtype == CT_F32 ? CT_OK :
+		 ct_codec_expect(gst, "weight_global_scale", CT_F32, 1, &one, err);
 	if (rc)
 		return rc;
 	float gs;

@@ -1,4 +1,5 @@
 #include "plan.h"
+#include "convert.h"
 #include "moe.h"
 #include "strbuf.h"
 
@@ -191,9 +192,7 @@ static const char *const fused_sets[][4] = {
 	{ "w1", "w3", NULL, NULL },
 };
 
-/* Writes the fusion key of module (parent + set number) into key, or
- * returns false when the module is not part of a fused set. */
-static bool fusion_key(const char *module, char *key, size_t size)
+bool ct_fusion_key(const char *module, char *key, size_t size)
 {
 	const char *dot = strrchr(module, '.');
 	const char *leaf = dot ? dot + 1 : module;
@@ -318,7 +317,7 @@ static int plan_global_scales(ct_plan *p, bool fuse, ct_error *err)
 			if (!needs_global_scale(it))
 				continue;
 			e[k].item = it;
-			e[k].fused = fuse && fusion_key(it->module, e[k].key, sizeof(e[k].key));
+			e[k].fused = fuse && ct_fusion_key(it->module, e[k].key, sizeof(e[k].key));
 			if (!e[k].fused)
 				snprintf(e[k].key, sizeof(e[k].key), "%s", it->module);
 			uint8_t *owned;
@@ -1156,6 +1155,92 @@ static int decode_module(const ct_checkpoint *ck, const ct_plan_item *it, ct_emi
 	return rc;
 }
 
+/* ------------------------------------------------------------ convert --- */
+
+int ct_plan_convert(const ct_conv *cv, ct_plan **out, ct_error *err)
+{
+	const ct_checkpoint *ck = cv->ck;
+	ct_plan *p = NULL;
+	int rc = plan_alloc(ck, NULL, &p, err);
+	if (rc)
+		return rc;
+	p->conv = cv;
+	/* outputs per source tensor, so each shard's items fit */
+	size_t *first = calloc(ck->n_tensors + 1, sizeof(size_t));
+	size_t *count = calloc(ck->n_tensors + 1, sizeof(size_t));
+	size_t *order = calloc(cv->n_outs + 1, sizeof(size_t));
+	size_t *per_shard = calloc(ck->n_shards + 1, sizeof(size_t));
+	if (!first || !count || !order || !per_shard)
+		rc = ct_fail(err, CT_EIO, "out of memory");
+	for (size_t k = 0; !rc && k < cv->n_outs; k++)
+		count[cv->outs[k].src - ck->tensors]++;
+	for (size_t i = 0, at = 0; !rc && i < ck->n_tensors; i++) {
+		first[i] = at;
+		at += count[i];
+		per_shard[ck->tensors[i].shard] += count[i] ? count[i] : 1;
+		count[i] = 0;
+	}
+	for (size_t k = 0; !rc && k < cv->n_outs; k++) {
+		size_t i = (size_t)(cv->outs[k].src - ck->tensors);
+		order[first[i] + count[i]++] = k;
+	}
+	for (size_t s = 0; !rc && s < ck->n_shards; s++) {
+		ct_plan_item *items = realloc(p->shards[s].items, (per_shard[s] + 1) *
+					      sizeof(ct_plan_item));
+		if (!items) {
+			rc = ct_fail(err, CT_EIO, "out of memory");
+			break;
+		}
+		memset(items, 0, (per_shard[s] + 1) * sizeof(ct_plan_item));
+		p->shards[s].items = items;
+	}
+	for (size_t i = 0; !rc && i < ck->n_tensors; i++) {
+		const ct_tref *r = &ck->tensors[i];
+		if (!cv->consumed[i]) {
+			rc = add_copy(p, r->shard, r->t, err);
+			continue;
+		}
+		for (size_t c = 0; !rc && c < count[i]; c++) {
+			const ct_conv_out *o = &cv->outs[order[first[i] + c]];
+			ct_plan_shard *sh = &p->shards[r->shard];
+			ct_plan_item *it = &sh->items[sh->n_items];
+			it->kind = CT_ITEM_CONVERT;
+			it->src = r->t;
+			it->shard = r->shard;
+			it->conv = o;
+			it->group = cv->mods[o->mod].scheme;
+			it->module = strndup(o->name, o->module_len);
+			if (!it->module) {
+				rc = ct_fail(err, CT_EIO, "out of memory");
+				break;
+			}
+			it->n_out = 1;
+			it->out[0] = (ct_codec_tensor){ .suffix = o->name + o->module_len + 1,
+				.dtype = o->dtype, .ndim = o->ndim };
+			memcpy(it->out[0].shape, o->shape, sizeof(o->shape));
+			/* the source's bytes count once, with its first output */
+			it->in_bytes = c ? 0 : r->t->end - r->t->begin;
+			sh->n_items++;
+			rc = add_outputs(p, r->shard, it, err);
+			p->in_bytes += it->in_bytes;
+		}
+	}
+	for (size_t m = 0; !rc && m < cv->n_mods; m++) {
+		p->params_quantized += cv->mods[m].rows * cv->mods[m].cols;
+		p->params_total += cv->mods[m].rows * cv->mods[m].cols;
+	}
+	free(first);
+	free(count);
+	free(order);
+	free(per_shard);
+	if (rc) {
+		ct_plan_free(p);
+		return rc;
+	}
+	*out = p;
+	return CT_OK;
+}
+
 /* ------------------------------------------------------------ execution --- */
 
 typedef struct exec_state {
@@ -1344,6 +1429,15 @@ static int run_item(exec_state *st, ct_plan_item *it, ct_error *err)
 		rc = ct_plan_decode(st->plan->ckpt, it, emit_to_builder, &e, err);
 		if (rc && rc != CT_EIO)
 			ct_error_prefix(err, "%s: %s", fname, it->module);
+		break;
+	}
+	case CT_ITEM_CONVERT: {
+		rc = it->conv->produce(st->plan->conv, it->conv, emit_to_builder, &e, err);
+		if (it->in_bytes)
+			ct_st_release(st->plan->ckpt->shards[it->shard], it->src->data,
+				      it->src->end - it->src->begin);
+		if (rc && rc != CT_EIO)
+			ct_error_prefix(err, "%s: %s", fname, it->src->name);
 		break;
 	}
 	}

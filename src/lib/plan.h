@@ -24,9 +24,12 @@ typedef enum ct_item_kind {
 	CT_ITEM_QUANT,     /* dense weight -> codec outputs */
 	CT_ITEM_DECODE,    /* codec tensors -> dense weight */
 	CT_ITEM_FUSE,      /* per-expert weights -> one fused 3-D tensor */
+	CT_ITEM_CONVERT,   /* one output tensor of a foreign-format module (convert.h) */
 } ct_item_kind;
 
 struct ct_fuse_item;
+struct ct_conv;
+struct ct_conv_out;
 
 typedef struct ct_plan_item {
 	ct_item_kind kind;
@@ -51,6 +54,7 @@ typedef struct ct_plan_item {
 	uint64_t expert;           /* src is then a view of expert `expert`'s part, */
 	int part;                  /* (ct_moe_part) with NULL data when it must be gathered */
 	struct ct_fuse_item *fuse; /* FUSE: the per-expert items it gathers */
+	const struct ct_conv_out *conv; /* CONVERT: the output tensor it makes */
 } ct_plan_item;
 
 typedef struct ct_plan_shard {
@@ -86,6 +90,7 @@ typedef struct ct_plan {
 	ct_tensor **virt;          /* the per-expert tensors standing for those parts */
 	char **virt_names;
 	size_t n_virt, cap_virt;
+	const struct ct_conv *conv; /* convert: the conversion the items come from */
 } ct_plan;
 
 typedef struct ct_quant_opts {
@@ -126,6 +131,12 @@ char *ct_plan_fused_metadata(const ct_plan *p);
  * into the block's fused tensors, in its own layout. */
 int ct_plan_fuse_experts(ct_plan *p, const ct_fuse_spec *specs, size_t n, ct_error *err);
 
+/* Plans a conversion (convert.h, validated whole): every output tensor of
+ * a converted module becomes a CONVERT item in the shard of the source
+ * tensor it is made from, every tensor no module reads is copied, so the
+ * output mirrors the input's shards. cv must outlive the plan. */
+int ct_plan_convert(const struct ct_conv *cv, ct_plan **out, ct_error *err);
+
 /* Refuses a plan that quantizes and compresses nothing (a config whose
  * targets match no weight): CT_EINPUT. */
 int ct_plan_check_nonempty(const ct_plan *p, ct_error *err);
@@ -159,6 +170,11 @@ int ct_plan_decode(const ct_checkpoint *ck, const ct_plan_item *it, ct_emit_fn e
 /* Module name of a tensor name (everything before the last dot), copied
  * into buf; false when it has no dot or does not fit. */
 bool ct_module_of(const char *name, char *buf, size_t size);
+
+/* Writes the fusion key of module (parent + set number: q/k/v_proj,
+ * gate/up_proj, q_a_proj/kv_a_proj_with_mqa, w1/w3, as vLLM fuses them)
+ * into key, or returns false when the module is in no fused set. */
+bool ct_fusion_key(const char *module, char *key, size_t size);
 
 /* The pack-quantized layout a config version implies (padded before 0.18). */
 bool ct_plan_pack_padded(const ct_qconfig *cfg);

@@ -12,6 +12,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "convert.h"
 #include "kernels.h"
 #include "plan.h"
 
@@ -152,6 +153,7 @@ typedef struct cmp_state {
 	double max_abs, sum_sq_err, sum_sq_ref, sum_sq_out, dot;
 	bool nonfinite, exact;
 	bool shape_mismatch;
+	bool value_exact;          /* exact means equal F32 values (orig is a dequantization) */
 } cmp_state;
 
 #define CMP_CHUNK 4096
@@ -191,12 +193,14 @@ static void compare_values(cmp_state *c, const void *buf, size_t len, ct_dtype d
 			dot += x * y;
 		}
 		c->max_abs = mx;
+		if (c->value_exact && c->exact && memcmp(xs, ys, m * sizeof(float)) != 0)
+			c->exact = false;
 		c->sum_sq_err += e2;
 		c->sum_sq_ref += r2;
 		c->sum_sq_out += o2;
 		c->dot += dot;
 	}
-	if (c->orig && c->exact) {
+	if (c->orig && c->exact && !c->value_exact) {
 		/* bit-identical only when the dtypes agree and bytes match */
 		c->exact = c->orig->dtype == dt &&
 			   memcmp((const uint8_t *)c->orig->data + first_elem * esz, buf, len) == 0;
@@ -246,6 +250,7 @@ typedef struct vjob {
 
 typedef struct vstate {
 	const ct_checkpoint *ck, *orig;
+	const ct_conv *conv;       /* orig is another tool's checkpoint, read by this */
 	vjob *jobs;
 	size_t n_jobs;
 	atomic_size_t next;
@@ -293,6 +298,43 @@ static void release_tensor(const ct_checkpoint *ck, const ct_tensor *t)
 	const ct_tref *r = ct_ckpt_find(ck, t->name);
 	if (r && r->t == t)
 		ct_st_release(ck->shards[r->shard], t->data, t->end - t->begin);
+}
+
+/* A module converted from another tool's checkpoint: compared with that
+ * tool's dequantization, made by the reader that converted it (one module
+ * in memory at a time). */
+static void compare_converted(vstate *st, const ct_plan_item *it, const ct_conv_module *cm,
+			      const char *wname, ct_verify_tensor *v)
+{
+	if (cm->rows != it->out[0].shape[0] || cm->cols != it->out[0].shape[1]) {
+		set_problem(v, "shape differs from the original");
+		return;
+	}
+	uint64_t n = cm->rows * cm->cols;
+	float *ref = malloc(n ? (size_t)n * sizeof(float) : 1);
+	if (!ref) {
+		set_problem(v, "out of memory for the original's dequantization");
+		return;
+	}
+	ct_error err;
+	ct_error_clear(&err);
+	if (cm->dequant(st->conv, cm, ref, &err) != CT_OK) {
+		set_problem(v, "the original does not dequantize: %s", err.msg);
+		free(ref);
+		return;
+	}
+	ct_tensor o = { .name = wname, .dtype = CT_F32, .ndim = 2,
+			.shape = { cm->rows, cm->cols }, .nelem = n, .begin = 0,
+			.end = n * sizeof(float), .data = (const uint8_t *)ref };
+	cmp_state c = { .orig = &o, .dt = it->out_dtype, .cols = it->desc.cols, .exact = true,
+			.value_exact = true };
+	if (ct_plan_decode(st->ck, it, cmp_emit, &c, &err) != CT_OK)
+		set_problem(v, "does not decode: %s", err.msg);
+	else
+		finish_stats(&c, v, n);
+	if (c.nonfinite)
+		set_problem(v, "decodes to NaN or Inf");
+	free(ref);
 }
 
 static void run_job(vstate *st, vjob *j)
@@ -345,6 +387,11 @@ static void run_job(vstate *st, vjob *j)
 	/* a compressed module: decode it, row by row */
 	char wname[4096];
 	snprintf(wname, sizeof(wname), "%s.weight", it->module);
+	const ct_conv_module *cm = st->conv ? ct_convert_module(st->conv, it->module) : NULL;
+	if (cm) {
+		compare_converted(st, it, cm, wname, v);
+		return;
+	}
 	const ct_tensor *o = original_of(st, wname, v, 2, it->out[0].shape);
 	cmp_state c = { .orig = o, .dt = it->out_dtype, .cols = it->desc.cols, .exact = true };
 	if (o) {
@@ -597,6 +644,12 @@ static void check_act_tensors(const ct_checkpoint *ck, const ct_qconfig *cfg,
 int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoint *orig,
 	      int threads, ct_verify_report **out, ct_error *err)
 {
+	return ct_verify_ex(ck, cfg, orig, NULL, threads, out, err);
+}
+
+int ct_verify_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoint *orig,
+		 const ct_conv *conv, int threads, ct_verify_report **out, ct_error *err)
+{
 	*out = NULL;
 	ct_verify_report *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -633,7 +686,7 @@ int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoin
 	r->tensors = calloc(ck->n_tensors + n_items + plan->n_problems + 1,
 			    sizeof(ct_verify_tensor));
 	ct_verify_tensor **slot = calloc(ck->n_tensors + 1, sizeof(*slot));
-	vstate st = { .ck = ck, .orig = orig };
+	vstate st = { .ck = ck, .orig = orig, .conv = conv };
 	st.jobs = calloc(n_items + 1, sizeof(vjob));
 	if (!r->tensors || !slot || !st.jobs) {
 		free(slot);
@@ -715,7 +768,7 @@ int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoin
 	if (orig) {
 		for (size_t i = 0; i < orig->n_tensors; i++) {
 			const ct_tensor *t = orig->tensors[i].t;
-			if (ct_ckpt_find(ck, t->name))
+			if (ct_ckpt_find(ck, t->name) || (conv && ct_convert_consumed(conv, t)))
 				continue;
 			char module[4096];
 			bool decoded = false;

@@ -58,6 +58,15 @@ typedef struct ct_verify_report {
 int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoint *orig,
 	      int threads, ct_verify_report **out, ct_error *err);
 
+/* The same, where orig is a checkpoint of another tool that conv (from
+ * ct_convert_open on orig) reads: each module conv converted is compared
+ * with the source tool's own dequantization of it, value for value
+ * (--exact: every F32 value bit-identical), and the source tensors the
+ * conversion consumed are not missing. */
+struct ct_conv;
+int ct_verify_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoint *orig,
+		 const struct ct_conv *conv, int threads, ct_verify_report **out, ct_error *err);
+
 /* Adds a failed entry of the given kind (for checks made outside ct_verify:
  * files, index, config). Returns CT_EIO when out of memory. */
 int ct_verify_report_add(ct_verify_report *r, ct_verify_kind kind, const char *name,

@@ -1,0 +1,127 @@
+#!/bin/sh
+# tests/convert.sh - `ctensors convert` on checkpoints made by other tools
+# (../shared/convert): each conversion case decompresses to the source
+# tool's own dequantization (expected_dequantized, bit for bit or within the
+# case's tolerance), carries its other tensors over byte for byte, matches
+# the library converter's output where expected/ holds one, and verifies
+# --exact against its source; each refusal exits 3 with one message and
+# leaves no config.json. Then the CLI: --from, --dry-run, -f.
+. "$(dirname "$0")/lib.sh"
+T=${CT_TOOLS:?CT_TOOLS must name the built test tools}
+CONV=${CT_CONVERT:-../shared/convert}
+if [ ! -d "$CONV" ]; then
+	skip "convert cases" "$CONV is absent (the shared fixtures are not beside this checkout)"
+	finish
+	exit $?
+fi
+# a case.json field, read with sed (no jq, no python): "result", "max_rel"
+field() { tr -d '\n' <"$1" | sed -n "s/.*\"$2\": *\"\{0,1\}\([^\",}]*\).*/\1/p" | head -n 1; }
+n=0
+for case in "$CONV"/*/; do
+	case=${case%/}
+	cname=$(basename "$case")
+	[ -f "$case/case.json" ] || continue
+	n=$((n + 1))
+	out="$TMP/$cname"
+	result=$(field "$case/case.json" result)
+	if [ "$result" = refuse ]; then
+		expect "$cname: refused (exit 3, one message)" 3 "" convert "$case/input" "$out"
+		[ ! -e "$out/config.json" ] && [ ! -e "$out" ] &&
+			pass "$cname: no output left behind" || fail "$cname: no output left behind" "$(ls "$out")"
+		continue
+	fi
+	if ! "$CT_BIN" convert -q "$case/input" "$out" 2>"$TMP/err"; then
+		fail "$cname: convert" "$(head -c 300 "$TMP/err")"
+		continue
+	fi
+	pass "$cname: converts"
+	[ -f "$out/config.json" ] && grep -q '"quant_method": "compressed-tensors"' "$out/config.json" &&
+		pass "$cname: config.json says compressed-tensors" ||
+		fail "$cname: config.json says compressed-tensors"
+	[ ! -e "$out/hf_quant_config.json" ] && pass "$cname: hf_quant_config.json not copied" ||
+		fail "$cname: hf_quant_config.json not copied"
+	# output shards mirror the input's
+	ins=$(cd "$case/input" && ls *.safetensors | tr '\n' ' ')
+	outs=$(cd "$out" && ls *.safetensors | tr '\n' ' ')
+	[ "$ins" = "$outs" ] && pass "$cname: shards mirror the input ($ins)" ||
+		fail "$cname: shards mirror the input" "$ins vs $outs"
+	# dense tensors, and every tensor kept by name, carried over byte for byte
+	ok=1
+	for f in "$case"/input/*.safetensors; do
+		"$T/stsub" --common "$f" "$out"/*.safetensors 2>"$TMP/err" || { ok=0; break; }
+	done
+	[ $ok = 1 ] && pass "$cname: kept tensors byte-identical" ||
+		fail "$cname: kept tensors byte-identical" "$(head -c 300 "$TMP/err")"
+	if [ -d "$case/expected" ]; then
+		"$T/stsub" "$case/expected/model.safetensors" "$out"/*.safetensors 2>"$TMP/err" &&
+			"$T/stsub" "$out/model.safetensors" "$case"/expected/*.safetensors 2>>"$TMP/err" &&
+			pass "$cname: the same tensors as the library's converter writes" ||
+			fail "$cname: the same tensors as the library's converter writes" "$(head -c 300 "$TMP/err")"
+		fmt=$(field "$case/expected/config.json" format)
+		grep -q "\"format\": \"$fmt\"" "$out/config.json" && pass "$cname: format $fmt" ||
+			fail "$cname: format $fmt"
+	fi
+	if ! "$CT_BIN" decompress -q --dtype f32 "$out" "$out.dec" 2>"$TMP/err"; then
+		fail "$cname: decompress" "$(head -c 300 "$TMP/err")"
+		continue
+	fi
+	rel=$(field "$case/case.json" max_rel)
+	if [ -n "$rel" ]; then
+		mode="--rel $rel"; what="within $rel of the reference"
+	else
+		mode="--values"; what="bit for bit"
+	fi
+	# shellcheck disable=SC2086
+	"$T/stsub" $mode "$case/expected_dequantized.safetensors" "$out.dec"/*.safetensors 2>"$TMP/err" &&
+		pass "$cname: decompresses to the source tool's dequantization $what" ||
+		fail "$cname: decompresses to the source tool's dequantization $what" "$(head -c 300 "$TMP/err")"
+	expect "$cname: verify" 0 "" verify -q "$out"
+	if [ -n "$rel" ]; then
+		expect "$cname: verify --against the source" 0 "" verify -q --against "$case/input" "$out"
+		expect "$cname: verify --exact --against the source fails (not bit-exact)" 1 "" \
+			verify -q --exact --against "$case/input" "$out"
+	else
+		expect "$cname: verify --exact --against the source" 0 "" \
+			verify -q --exact --against "$case/input" "$out"
+	fi
+done
+[ "$n" -gt 0 ] && pass "$n convert cases found" || fail "convert cases found" "none in $CONV"
+
+# ---- the CLI ----
+g="$CONV/gptq_v1_sym4_g128/input"
+a="$CONV/awq_gemm_g128_not_convert/input"
+if [ -d "$g" ] && [ -d "$a" ]; then
+	expect "--from agrees with detection" 0 "" convert -q --from gptq "$g" "$TMP/from"
+	expect "--from that disagrees with detection: usage error" 2 "describes a gptq checkpoint" \
+		convert --from awq "$g" "$TMP/from2"
+	[ ! -e "$TMP/from2" ] && pass "--from mismatch writes nothing" || fail "--from mismatch writes nothing"
+	expect "--from an unknown format" 2 "--from: 'gguf' is not one of gptq, awq, fp8, modelopt, auto-round" convert --from gguf "$g" "$TMP/x"
+	expect "an existing output without -f" 2 "" convert -q "$g" "$TMP/from"
+	expect "an existing output with -f" 0 "" convert -q -f "$g" "$TMP/from"
+	if run_cli 0 convert --dry-run "$g" "$TMP/dry" && grep -q "model.layers.0.self_attn.q_proj \[" "$TMP/out" &&
+		grep -q "GPTQ v1 int4 g128 sym -> pack-quantized" "$TMP/out" && [ ! -e "$TMP/dry" ]; then
+		pass "--dry-run prints the mapping per module and writes nothing"
+	else
+		fail "--dry-run prints the mapping per module and writes nothing" "$(head -c 300 "$TMP/out")"
+	fi
+	run_cli 0 convert --dry-run "$a" "$TMP/dry" && grep -q "AWQ GEMM int4 g128 asym" "$TMP/out" &&
+		! grep -q "down_proj \[" "$TMP/out" && pass "--dry-run: AWQ modules, the unconverted left out" ||
+		fail "--dry-run: AWQ modules, the unconverted left out" "$(head -c 300 "$TMP/out")"
+	"$CT_BIN" convert -q "$a" "$TMP/awq" && grep -q 're:.\*down_proj.\*' "$TMP/awq/config.json" &&
+		pass "modules_to_not_convert become ignore entries" || fail "modules_to_not_convert become ignore entries"
+	expect "a compressed-tensors checkpoint is not converted again" 3 "already compressed-tensors" \
+		convert "$TMP/awq" "$TMP/again"
+	z="$CONV/gptq_v1_asym4_g128_zero0/input"
+	if [ -d "$z" ]; then
+		run_cli 0 convert "$z" "$TMP/zero0"
+		grep -q "v1 zero-point underflow: per-field and packed decodes differ; packed (GPTQModel) decode used" "$TMP/err" &&
+			grep -q "vLLM" "$TMP/err" && pass "GPTQModel v1 underflow: converted with a warning naming vLLM" ||
+			fail "GPTQModel v1 underflow: converted with a warning naming vLLM" "$(head -c 300 "$TMP/err")"
+		expect "-q silences the warning" 0 "" convert -q "$z" "$TMP/zero0q"
+	fi
+	# a bare file with -c for its config
+	cp "$g/model.safetensors" "$TMP/bare.safetensors"
+	expect "a bare file with -c CONFIG" 0 "" convert -q -c "$g/config.json" "$TMP/bare.safetensors" "$TMP/bare.out.safetensors"
+	expect "a bare file without a config" 3 "no quantization_config" convert "$TMP/bare.safetensors" "$TMP/bare2.safetensors"
+fi
+finish
