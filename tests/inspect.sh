@@ -285,20 +285,15 @@ awk 'BEGIN {
 # shellcheck disable=SC2046 # one argument per line, no spaces
 mk "$TMP/big.st" $(cat "$TMP/big.args")
 "$T/st_split" "$TMP/big.st" 99 "$TMP/big" || exit 2
+# speed is make bench's to measure, never a timed test: this checks the answer
 for mode in "" --json; do
-	t0=$(date +%s%N)
 	"$CT_BIN" inspect $mode "$TMP/big/model.safetensors.index.json" >"$TMP/out" 2>"$TMP/err"
 	st=$?
-	t1=$(date +%s%N)
-	case $t0$t1 in
-	*N*) skip "inspect timing" "date has no %N"; break ;;
-	esac
-	ms=$(( (t1 - t0) / 1000000 ))
-	name="inspect ${mode:+$mode }of 99 shards / 10000 tensors took $ms ms"
-	if [ "$st" = 0 ] && [ ! -s "$TMP/err" ] && [ "$ms" -lt "${CT_INSPECT_MAX_MS:-1000}" ]; then
+	name="inspect ${mode:+$mode }of 99 shards / 10000 tensors"
+	if [ "$st" = 0 ] && [ ! -s "$TMP/err" ] && [ -s "$TMP/out" ]; then
 		pass "$name"
 	else
-		fail "$name" "status $st, limit ${CT_INSPECT_MAX_MS:-1000} ms"
+		fail "$name" "status $st: $(head -c 200 "$TMP/err")"
 	fi
 done
 [ "$(json_total tensors "$TMP/out")" = 10000 ] && pass "the index's 10000 tensors are all listed" ||
