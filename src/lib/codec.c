@@ -68,6 +68,9 @@ int ct_codec_emit_scales(const ct_qparams *p, ct_dtype dt, int k, ct_emit_fn emi
 {
 	uint8_t buf[EMIT_CHUNK * 4];
 	uint64_t n = p->srows * p->scols;
+	int frc = ct_qparams_fill(p, p->rows, err);
+	if (frc)
+		return frc;
 	size_t esz = ct_dtype_size(dt);
 	for (uint64_t i = 0; i < n;) {
 		size_t m = n - i < EMIT_CHUNK ? (size_t)(n - i) : EMIT_CHUNK;
@@ -186,6 +189,10 @@ int ct_codec_quantize_rows(const ct_wview *w, const ct_qparams *p, ct_row_fn fn,
 			ct_wview_release(w, released, r);
 			released = r;
 		}
+		/* deferred scales: observe a few rows, then quantize them */
+		rc = ct_qparams_fill(p, r + 1, err);
+		if (rc)
+			break;
 		ct_k_load(p->simd, w->wd, (const uint8_t *)w->data + r * w->cols * esz, x,
 			  (size_t)w->cols);
 		bool finite = ct_k_all_finite(p->simd, x, (size_t)w->cols);
@@ -208,7 +215,7 @@ int ct_codec_quantize_rows(const ct_wview *w, const ct_qparams *p, ct_row_fn fn,
 				     "weight must be a dequantized value)", r, bad, (double)x[bad]);
 			break;
 		}
-		if (p->check_overflow)
+		if (ct_qparams_check_overflow(p))
 			rc = check_row_decodes(p, r, x, q, err);
 		if (!rc)
 			rc = fn(ctx, r, q, err);

@@ -6,6 +6,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define CT_AVX2_VARIANT 1
+#include <immintrin.h>
 #endif
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -308,6 +309,26 @@ ALWAYS_INLINE void load_body(ct_dtype dt, const void *src, float *dst, size_t n)
 	}
 }
 
+/* Through a small widened buffer, a span at a time, so that no row is ever
+ * copied whole. */
+ALWAYS_INLINE bool minmax_raw_body(ct_dtype dt, const void *src, size_t n, size_t cell,
+				   float *lo, float *hi)
+{
+	float buf[SPAN];
+	size_t esz = dt == CT_F32 ? 4 : 2;
+	bool ok = true;
+	for (size_t c0 = 0, j = 0; c0 < n; c0 += cell, j++) {
+		size_t m = n - c0 < cell ? n - c0 : cell;
+		for (size_t i0 = 0; i0 < m; i0 += SPAN) {
+			size_t k = m - i0 < SPAN ? m - i0 : SPAN;
+			load_body(dt, (const uint8_t *)src + (c0 + i0) * esz, buf, k);
+			ok = finite_body(buf, k) && ok;
+			minmax_body(buf, k, k, lo + j, hi + j);
+		}
+	}
+	return ok;
+}
+
 static void quant_portable(ct_kernel_code code, ct_dtype wd, const float *x, size_t n,
 			   size_t cell, const float *s, const int32_t *z, float lo, float hi,
 			   int32_t *q)
@@ -347,6 +368,12 @@ static bool finite_portable(const float *x, size_t n)
 static void load_portable(ct_dtype dt, const void *src, float *dst, size_t n)
 {
 	load_body(dt, src, dst, n);
+}
+
+static bool minmax_raw_portable(ct_dtype dt, const void *src, size_t n, size_t cell,
+				float *lo, float *hi)
+{
+	return minmax_raw_body(dt, src, n, cell, lo, hi);
 }
 
 #ifdef CT_AVX2_VARIANT
@@ -389,6 +416,76 @@ __attribute__((target("avx2"))) static bool finite_avx2(const float *x, size_t n
 	return finite_body(x, n);
 }
 
+/* The lowest and highest lane: min and max are exact and, with lo <= 0 <=
+ * hi on entry and NaN never taken, independent of the order. */
+__attribute__((target("avx2"))) static inline float hmin_avx2(__m256 v)
+{
+	__m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+	m = _mm_min_ss(m, _mm_shuffle_ps(m, m, 1));
+	return _mm_cvtss_f32(m);
+}
+
+__attribute__((target("avx2"))) static inline float hmax_avx2(__m256 v)
+{
+	__m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+	m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+	return _mm_cvtss_f32(m);
+}
+
+/* BF16 cells of a multiple of 16: 16 values a load, widened by interleaving
+ * with zeros (which permutes them, harmless for a min or a max); F32 cells
+ * of a multiple of 8. _mm256_min_ps(x, l) is x < l ? x : l, as the
+ * portable loop. Anything else goes the portable way. */
+__attribute__((target("avx2"))) static bool minmax_raw_avx2(ct_dtype dt, const void *src,
+							    size_t n, size_t cell, float *lo,
+							    float *hi)
+{
+	if (!(dt == CT_BF16 && cell % 16 == 0) && !(dt == CT_F32 && cell % 8 == 0))
+		return minmax_raw_body(dt, src, n, cell, lo, hi);
+	const uint8_t *p = src;
+	size_t full = n / cell * cell;
+	__m256i bad = _mm256_setzero_si256();
+	if (dt == CT_BF16) {
+		const __m256i em = _mm256_set1_epi16(0x7F80), zero = _mm256_setzero_si256();
+		for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+			__m256 l = _mm256_set1_ps(lo[j]), h = _mm256_set1_ps(hi[j]);
+			for (size_t i = c0; i < c0 + cell; i += 16) {
+				__m256i v = _mm256_loadu_si256((const __m256i *)(p + 2 * i));
+				bad = _mm256_or_si256(bad, _mm256_cmpeq_epi16(_mm256_and_si256(v, em), em));
+				__m256 a = _mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, v));
+				__m256 b = _mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, v));
+				l = _mm256_min_ps(a, l);
+				h = _mm256_max_ps(a, h);
+				l = _mm256_min_ps(b, l);
+				h = _mm256_max_ps(b, h);
+			}
+			lo[j] = hmin_avx2(l);
+			hi[j] = hmax_avx2(h);
+		}
+	} else {
+		const __m256i em = _mm256_set1_epi32(0x7F800000);
+		for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+			__m256 l = _mm256_set1_ps(lo[j]), h = _mm256_set1_ps(hi[j]);
+			for (size_t i = c0; i < c0 + cell; i += 8) {
+				__m256 a = _mm256_loadu_ps((const float *)(const void *)(p + 4 * i));
+				__m256i v = _mm256_castps_si256(a);
+				bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(_mm256_and_si256(v, em), em));
+				l = _mm256_min_ps(a, l);
+				h = _mm256_max_ps(a, h);
+			}
+			lo[j] = hmin_avx2(l);
+			hi[j] = hmax_avx2(h);
+		}
+	}
+	bool ok = _mm256_testz_si256(bad, bad);
+	if (full < n)
+		ok = minmax_raw_body(dt, p + full * (dt == CT_F32 ? 4 : 2), n - full, cell,
+				     lo + full / cell, hi + full / cell) && ok;
+	return ok;
+}
+
 __attribute__((target("avx2"))) static void load_avx2(ct_dtype dt, const void *src,
 						      float *dst, size_t n)
 {
@@ -428,6 +525,17 @@ void ct_k_minmax(bool simd, const float *x, size_t n, size_t cell, float *lo, fl
 #endif
 	(void)simd;
 	minmax_portable(x, n, cell, lo, hi);
+}
+
+bool ct_k_minmax_raw(bool simd, ct_dtype dt, const void *src, size_t n, size_t cell,
+		     float *lo, float *hi)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd())
+		return minmax_raw_avx2(dt, src, n, cell, lo, hi);
+#endif
+	(void)simd;
+	return minmax_raw_portable(dt, src, n, cell, lo, hi);
 }
 
 void ct_k_pack(bool simd, const int32_t *q, size_t n, int32_t offset, unsigned bits,

@@ -40,6 +40,13 @@ void ct_k_dequant(bool simd, ct_kernel_code code, ct_dtype sd, ct_dtype out_dt,
  * lo[j] = min(lo[j], cell's values), hi[j] = max(hi[j], ...); x finite. */
 void ct_k_minmax(bool simd, const float *x, size_t n, size_t cell, float *lo, float *hi);
 
+/* ct_k_minmax straight from n elements of dtype dt (F32, F16, BF16) at
+ * src, with no widened copy; lo[j] <= 0 <= hi[j] on entry (so that the
+ * sign of a zero result does not depend on the order of the lanes).
+ * Returns false when some element is NaN or infinite (they are skipped). */
+bool ct_k_minmax_raw(bool simd, ct_dtype dt, const void *src, size_t n, size_t cell,
+		     float *lo, float *hi);
+
 /* Packs n codes q[i] + offset, each `bits` wide (bits dividing 32), into
  * little-endian words, first code in the lowest bits; a partial last word
  * is zero-filled. */
