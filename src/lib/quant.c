@@ -25,6 +25,15 @@ static bool is_mx(const ct_qargs *a)
 				    a->scale_dtype == CT_U8);
 }
 
+/* 2^k for -127 <= k <= 128 (2^128: infinity), built from its bits. */
+static float pow2f(int k)
+{
+	uint32_t u = k >= -126 ? (uint32_t)(k + 127) << 23 : UINT32_C(1) << 22;
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
 static float rnd(ct_dtype wd, float x)
 {
 	return ct_round_to(wd, x);
@@ -431,12 +440,12 @@ static int compute_cells(const ct_qparams *p, const ct_wview *w, uint64_t s0, ui
 			float amax = fmaxf(-mn[i], mx[i]);
 			if (mx_fmt) {
 				int e = ct_mx_exponent(wd, amax, a->num_bits == 4 ? 2 : 8);
-				s = rnd(wd, ldexpf(1.0f, e - 127));
+				s = rnd(wd, pow2f(e - 127));
 				/* near the top of the dtype the power of two can overflow:
 				 * the library then divides by infinity and decompresses
 				 * NaN; take the largest finite power of two instead */
 				while (isinf(s) && e > 0)
-					s = rnd(wd, ldexpf(1.0f, --e - 127));
+					s = rnd(wd, pow2f(--e - 127));
 				if (s == 0.0f)
 					s = zero_scale_eps(a, wd);
 				scale[i] = s;
