@@ -329,6 +329,47 @@ ALWAYS_INLINE bool minmax_raw_body(ct_dtype dt, const void *src, size_t n, size_
 	return ok;
 }
 
+ALWAYS_INLINE bool quant_raw_body(ct_kernel_code code, ct_dtype wd, ct_dtype dt,
+				  const void *src, size_t n, size_t cell, const float *s,
+				  const int32_t *z, float lo, float hi, int32_t *q)
+{
+	float buf[SPAN];
+	size_t esz = dt == CT_F32 ? 4 : 2;
+	bool ok = true;
+	for (size_t c0 = 0, j = 0; c0 < n; c0 += cell, j++) {
+		size_t m = n - c0 < cell ? n - c0 : cell;
+		for (size_t i0 = 0; i0 < m; i0 += SPAN) {
+			size_t k = m - i0 < SPAN ? m - i0 : SPAN;
+			load_body(dt, (const uint8_t *)src + (c0 + i0) * esz, buf, k);
+			ok = finite_body(buf, k) && ok;
+			quant_span(code, wd, buf, k, s[j], z ? (float)z[j] : 0.0f, lo, hi,
+				   q + c0 + i0);
+		}
+	}
+	return ok;
+}
+
+ALWAYS_INLINE void pack4_body(const int32_t *q, size_t n, int32_t offset, uint8_t *out)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		out[i / 2] = (uint8_t)(((uint32_t)(q[i] + offset) & 15) |
+				       ((uint32_t)(q[i + 1] + offset) & 15) << 4);
+	if (n % 2)
+		out[n / 2] = (uint8_t)((uint32_t)(q[n - 1] + offset) & 15);
+}
+
+static bool quant_raw_portable(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src,
+			       size_t n, size_t cell, const float *s, const int32_t *z, float lo,
+			       float hi, int32_t *q)
+{
+	return quant_raw_body(code, wd, dt, src, n, cell, s, z, lo, hi, q);
+}
+
+static void pack4_portable(const int32_t *q, size_t n, int32_t offset, uint8_t *out)
+{
+	pack4_body(q, n, offset, out);
+}
+
 static void quant_portable(ct_kernel_code code, ct_dtype wd, const float *x, size_t n,
 			   size_t cell, const float *s, const int32_t *z, float lo, float hi,
 			   int32_t *q)
@@ -377,6 +418,9 @@ static bool minmax_raw_portable(ct_dtype dt, const void *src, size_t n, size_t c
 }
 
 #ifdef CT_AVX2_VARIANT
+__attribute__((target("avx2"))) static void pack4_avx2(const int32_t *q, size_t n,
+						       int32_t offset, uint8_t *out);
+
 __attribute__((target("avx2"))) static void
 quant_avx2(ct_kernel_code code, ct_dtype wd, const float *x, size_t n, size_t cell,
 	   const float *s, const int32_t *z, float lo, float hi, int32_t *q)
@@ -408,7 +452,16 @@ __attribute__((target("avx2"))) static void pack_avx2(const int32_t *q, size_t n
 						      int32_t offset, unsigned bits,
 						      uint32_t *words)
 {
-	pack_body(q, n, offset, bits, words);
+	if (bits != 4) {
+		pack_body(q, n, offset, bits, words);
+		return;
+	}
+	/* x86 is little-endian: the words are the nibble bytes in order, the
+	 * rest of a partial last word zero */
+	size_t nw = (n + 7) / 8;
+	uint8_t *b = (uint8_t *)words;
+	pack4_avx2(q, n, offset, b);
+	memset(b + (n + 1) / 2, 0, nw * 4 - (n + 1) / 2);
 }
 
 __attribute__((target("avx2"))) static bool finite_avx2(const float *x, size_t n)
@@ -486,6 +539,111 @@ __attribute__((target("avx2"))) static bool minmax_raw_avx2(ct_dtype dt, const v
 	return ok;
 }
 
+
+/* One vector of 8 values of a cell: the steps of quant_span, each an exact
+ * IEEE operation or the same bit manipulation, so the same results. */
+__attribute__((target("avx2"))) static inline __m256i
+quant8_avx2(ct_kernel_code code, bool bf16, __m256 x, __m256 s, __m256 z, __m256 lo, __m256 hi)
+{
+	const __m256i rb = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1);
+	const __m256i top = _mm256_set1_epi32((int)0xFFFF0000u);
+	__m256 t = _mm256_div_ps(x, s);
+	if (bf16) {
+		__m256i u = _mm256_castps_si256(t);
+		u = _mm256_add_epi32(u, _mm256_add_epi32(rb, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
+		t = _mm256_castsi256_ps(_mm256_and_si256(u, top));
+	}
+	__m256 v = _mm256_add_ps(t, z);
+	if (bf16) {
+		__m256i u = _mm256_castps_si256(v);
+		u = _mm256_add_epi32(u, _mm256_add_epi32(rb, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
+		v = _mm256_castsi256_ps(_mm256_and_si256(u, top));
+	}
+	v = _mm256_blendv_ps(v, lo, _mm256_cmp_ps(v, lo, _CMP_LT_OQ));
+	v = _mm256_blendv_ps(v, hi, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
+	if (code == CT_K_INT) {
+		const __m256 magic = _mm256_set1_ps(12582912.0f);
+		return _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic));
+	}
+	/* E2M1: the index is the number of round-half-even thresholds passed */
+	__m256 a = _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)));
+	__m256i idx = _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(0.25f), _CMP_GT_OQ));
+	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(0.75f), _CMP_GE_OQ)));
+	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(1.25f), _CMP_GT_OQ)));
+	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(1.75f), _CMP_GE_OQ)));
+	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(2.5f), _CMP_GT_OQ)));
+	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(3.5f), _CMP_GE_OQ)));
+	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(5.0f), _CMP_GT_OQ)));
+	idx = _mm256_sub_epi32(_mm256_setzero_si256(), idx);
+	__m256i neg = _mm256_castps_si256(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+	return _mm256_or_si256(idx, _mm256_and_si256(neg, _mm256_set1_epi32(8)));
+}
+
+/* BF16 or F32 input, BF16 or F32 arithmetic, integer or E2M1 codes, cells
+ * of a multiple of 8: one pass, 8 values at a time; the rest (F16, e4m3
+ * codes) as the portable loops compiled for AVX2. */
+__attribute__((target("avx2"))) static bool
+quant_raw_avx2(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src, size_t n,
+	       size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q)
+{
+	if (code == CT_K_FP8 || (wd != CT_BF16 && wd != CT_F32) || (dt != CT_BF16 && dt != CT_F32) ||
+	    cell % 8 != 0)
+		return quant_raw_body(code, wd, dt, src, n, cell, s, z, lo, hi, q);
+	const uint8_t *p = src;
+	size_t full = n / cell * cell;
+	bool bf = wd == CT_BF16;
+	__m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+	const __m256i em = _mm256_set1_epi32(0x7F800000);
+	__m256i bad = _mm256_setzero_si256();
+	for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+		__m256 vs = _mm256_set1_ps(s[j]), vz = _mm256_set1_ps(z ? (float)z[j] : 0.0f);
+		for (size_t i = c0; i < c0 + cell; i += 8) {
+			__m256i u;
+			if (dt == CT_BF16)
+				u = _mm256_slli_epi32(_mm256_cvtepu16_epi32(
+					_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i))), 16);
+			else
+				u = _mm256_loadu_si256((const __m256i *)(const void *)(p + 4 * i));
+			bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(_mm256_and_si256(u, em), em));
+			__m256i c;
+			if (code == CT_K_INT)
+				c = quant8_avx2(CT_K_INT, bf, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
+			else
+				c = quant8_avx2(CT_K_FP4, bf, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
+			_mm256_storeu_si256((__m256i *)(void *)(q + i), c);
+		}
+	}
+	bool ok = _mm256_testz_si256(bad, bad);
+	if (full < n)
+		ok = quant_raw_body(code, wd, dt, p + full * (dt == CT_F32 ? 4 : 2), n - full, cell,
+				    s + full / cell, z ? z + full / cell : NULL, lo, hi, q + full) && ok;
+	return ok;
+}
+
+/* 32 codes to 16 bytes: narrow to bytes (packus keeps 0..15), undo the
+ * lane interleaving, then join pairs with maddubs (b0 + 16 * b1). */
+__attribute__((target("avx2"))) static void pack4_avx2(const int32_t *q, size_t n,
+						       int32_t offset, uint8_t *out)
+{
+	const __m256i off = _mm256_set1_epi32(offset), m15 = _mm256_set1_epi32(15);
+	const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	const __m256i mul = _mm256_set1_epi16(0x1001);
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32) {
+		const __m256i *v = (const __m256i *)(const void *)(q + i);
+		__m256i a = _mm256_and_si256(_mm256_add_epi32(_mm256_loadu_si256(v), off), m15);
+		__m256i b = _mm256_and_si256(_mm256_add_epi32(_mm256_loadu_si256(v + 1), off), m15);
+		__m256i c = _mm256_and_si256(_mm256_add_epi32(_mm256_loadu_si256(v + 2), off), m15);
+		__m256i d = _mm256_and_si256(_mm256_add_epi32(_mm256_loadu_si256(v + 3), off), m15);
+		__m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(a, b), _mm256_packus_epi32(c, d));
+		bytes = _mm256_permutevar8x32_epi32(bytes, perm);
+		__m256i pairs = _mm256_maddubs_epi16(bytes, mul);
+		__m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi16(pairs, pairs), 0x08);
+		_mm_storeu_si128((__m128i *)(void *)(out + i / 2), _mm256_castsi256_si128(packed));
+	}
+	pack4_body(q + i, n - i, offset, out + i / 2);
+}
+
 __attribute__((target("avx2"))) static void load_avx2(ct_dtype dt, const void *src,
 						      float *dst, size_t n)
 {
@@ -536,6 +694,30 @@ bool ct_k_minmax_raw(bool simd, ct_dtype dt, const void *src, size_t n, size_t c
 #endif
 	(void)simd;
 	return minmax_raw_portable(dt, src, n, cell, lo, hi);
+}
+
+bool ct_k_quant_raw(bool simd, ct_kernel_code code, ct_dtype wd, ct_dtype dt,
+		    const void *src, size_t n, size_t cell, const float *s, const int32_t *z,
+		    float lo, float hi, int32_t *q)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd())
+		return quant_raw_avx2(code, wd, dt, src, n, cell, s, z, lo, hi, q);
+#endif
+	(void)simd;
+	return quant_raw_portable(code, wd, dt, src, n, cell, s, z, lo, hi, q);
+}
+
+void ct_k_pack4(bool simd, const int32_t *q, size_t n, int32_t offset, uint8_t *out)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd()) {
+		pack4_avx2(q, n, offset, out);
+		return;
+	}
+#endif
+	(void)simd;
+	pack4_portable(q, n, offset, out);
 }
 
 void ct_k_pack(bool simd, const int32_t *q, size_t n, int32_t offset, unsigned bits,

@@ -29,6 +29,17 @@ typedef enum ct_kernel_code {
 void ct_k_quant(bool simd, ct_kernel_code code, ct_dtype wd, const float *x, size_t n,
 		size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q);
 
+/* ct_k_quant straight from n elements of dtype dt (F32, F16, BF16) at src,
+ * with no widened copy of the row. Returns false when some element is NaN
+ * or infinite (q is then unspecified). */
+bool ct_k_quant_raw(bool simd, ct_kernel_code code, ct_dtype wd, ct_dtype dt,
+		    const void *src, size_t n, size_t cell, const float *s, const int32_t *z,
+		    float lo, float hi, int32_t *q);
+
+/* Packs n codes q[i] + offset (each 0..15) two to a byte, element 2k in the
+ * low nibble: (n + 1) / 2 bytes. */
+void ct_k_pack4(bool simd, const int32_t *q, size_t n, int32_t offset, uint8_t *out);
+
 /* The inverse: for i < n, in cells as above, out[i] = code's value times
  * s (int: (q - z) * s; fp8: e4m3(q) * s; fp4: E2M1(q) * s) rounded to sd,
  * stored as out_dt (F32, F16 or BF16). */

@@ -614,6 +614,34 @@ void ct_quant_row(const ct_qparams *p, uint64_t r, const float *x, int32_t *q)
 	}
 }
 
+bool ct_quant_row_raw(const ct_qparams *p, uint64_t r, const void *src, int32_t *q)
+{
+	const ct_qargs *a = p->args;
+	uint64_t base = (r / p->cell_rows) * p->scols;
+	ct_kernel_code code = a->type == CT_QTYPE_INT ? CT_K_INT :
+			      a->num_bits == 8 ? CT_K_FP8 : CT_K_FP4;
+	const int32_t *z = p->zp ? p->zp + base : NULL;
+	if (!p->has_gs)
+		return ct_k_quant_raw(p->simd, code, p->wd, p->wd, src, (size_t)p->cols,
+				      (size_t)p->cell_cols, p->scale + base, z, (float)p->q_min,
+				      (float)p->q_max, q);
+	/* NVFP4: the effective scale is f32(s)/gs and all work is f32. */
+	float eff[64];
+	bool ok = true;
+	size_t esz = ct_dtype_size(p->wd);
+	for (uint64_t j0 = 0; j0 < p->scols; j0 += 64) {
+		uint64_t m = p->scols - j0 < 64 ? p->scols - j0 : 64;
+		for (uint64_t j = 0; j < m; j++)
+			eff[j] = p->scale[base + j0 + j] / p->gs;
+		uint64_t c0 = j0 * p->cell_cols;
+		uint64_t c1 = (j0 + m) * p->cell_cols < p->cols ? (j0 + m) * p->cell_cols : p->cols;
+		ok = ct_k_quant_raw(p->simd, code, CT_F32, p->wd, (const uint8_t *)src + c0 * esz,
+				    (size_t)(c1 - c0), (size_t)p->cell_cols, eff, z ? z + j0 : NULL,
+				    (float)p->q_min, (float)p->q_max, q + c0) && ok;
+	}
+	return ok;
+}
+
 /* The real value code q stands for under scale s and zero point z. */
 static float code_value(const ct_qargs *a, int32_t q, float s, float z)
 {

@@ -107,6 +107,10 @@ void ct_qparams_free(ct_qparams *p);
  * float 4-bit the E2M1 nibbles (sign<<3 | index). */
 void ct_quant_row(const ct_qparams *p, uint64_t r, const float *x, int32_t *q);
 
+/* ct_quant_row from row r of w's own data (no widened copy). Returns false
+ * when the row holds NaN or infinity (q is then unspecified). */
+bool ct_quant_row_raw(const ct_qparams *p, uint64_t r, const void *src, int32_t *q);
+
 /* For frozen (already fake-quantized) weights: the codes whose dequantized
  * values, rounded to the weight dtype, are exactly the elements of row r
  * (the sign of zero included), so that packing loses nothing. False with
