@@ -68,6 +68,9 @@ int ct_codec_emit_scales(const ct_qparams *p, ct_dtype dt, int k, ct_emit_fn emi
 {
 	uint8_t buf[EMIT_CHUNK * 4];
 	uint64_t n = p->srows * p->scols;
+	int frc = ct_qparams_fill(p, p->rows, err);
+	if (frc)
+		return frc;
 	size_t esz = ct_dtype_size(dt);
 	for (uint64_t i = 0; i < n;) {
 		size_t m = n - i < EMIT_CHUNK ? (size_t)(n - i) : EMIT_CHUNK;
@@ -186,8 +189,18 @@ int ct_codec_quantize_rows(const ct_wview *w, const ct_qparams *p, ct_row_fn fn,
 			ct_wview_release(w, released, r);
 			released = r;
 		}
-		ct_k_load(p->simd, w->wd, (const uint8_t *)w->data + r * w->cols * esz, x,
-			  (size_t)w->cols);
+		/* deferred scales: observe a few rows, then quantize them */
+		rc = ct_qparams_fill(p, r + 1, err);
+		if (rc)
+			break;
+		const uint8_t *src = (const uint8_t *)w->data + r * w->cols * esz;
+		bool checked = p->check_grid || ct_qparams_check_overflow(p);
+		/* the common case: codes straight from the mapped row, one pass */
+		if (!checked && ct_quant_row_raw(p, r, src, q)) {
+			rc = fn(ctx, r, q, err);
+			continue;
+		}
+		ct_k_load(p->simd, w->wd, src, x, (size_t)w->cols);
 		bool finite = ct_k_all_finite(p->simd, x, (size_t)w->cols);
 		for (uint64_t c = 0; !finite && c < w->cols; c++) {
 			if (!isfinite(x[c])) {
@@ -208,7 +221,7 @@ int ct_codec_quantize_rows(const ct_wview *w, const ct_qparams *p, ct_row_fn fn,
 				     "weight must be a dequantized value)", r, bad, (double)x[bad]);
 			break;
 		}
-		if (p->check_overflow)
+		if (ct_qparams_check_overflow(p))
 			rc = check_row_decodes(p, r, x, q, err);
 		if (!rc)
 			rc = fn(ctx, r, q, err);
@@ -243,8 +256,7 @@ int ct_codec_dequantize_rows(const ct_qparams *p, ct_codes_fn codes, void *cctx,
 
 void ct_codec_pack_nibbles(const int32_t *q, uint64_t n, uint8_t *out)
 {
-	for (uint64_t i = 0; i + 1 < n; i += 2)
-		out[i / 2] = (uint8_t)((q[i] & 15) | (q[i + 1] & 15) << 4);
+	ct_k_pack4(true, q, (size_t)(n & ~(uint64_t)1), 0, out);
 }
 
 void ct_codec_unpack_nibbles(const uint8_t *in, uint64_t n, int32_t *q)

@@ -141,16 +141,7 @@ uint16_t ct_f32_to_f16(float f)
 
 float ct_e4m3_to_f32(uint8_t b)
 {
-	unsigned e = (b >> 3) & 0xF;
-	unsigned m = b & 0x7;
-	float v;
-	if ((b & 0x7F) == 0x7F)
-		v = NAN;
-	else if (e == 0)
-		v = ldexpf((float)m, -9);
-	else
-		v = ldexpf((float)(8 + m), (int)e - 10);
-	return (b & 0x80) ? -v : v;
+	return fp_e4m3_to_f32(b);
 }
 
 uint8_t ct_f32_to_e4m3(float f)

@@ -6,6 +6,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define CT_AVX2_VARIANT 1
+#include <immintrin.h>
 #endif
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -308,6 +309,67 @@ ALWAYS_INLINE void load_body(ct_dtype dt, const void *src, float *dst, size_t n)
 	}
 }
 
+/* Through a small widened buffer, a span at a time, so that no row is ever
+ * copied whole. */
+ALWAYS_INLINE bool minmax_raw_body(ct_dtype dt, const void *src, size_t n, size_t cell,
+				   float *lo, float *hi)
+{
+	float buf[SPAN];
+	size_t esz = dt == CT_F32 ? 4 : 2;
+	bool ok = true;
+	for (size_t c0 = 0, j = 0; c0 < n; c0 += cell, j++) {
+		size_t m = n - c0 < cell ? n - c0 : cell;
+		for (size_t i0 = 0; i0 < m; i0 += SPAN) {
+			size_t k = m - i0 < SPAN ? m - i0 : SPAN;
+			load_body(dt, (const uint8_t *)src + (c0 + i0) * esz, buf, k);
+			ok = finite_body(buf, k) && ok;
+			minmax_body(buf, k, k, lo + j, hi + j);
+		}
+	}
+	return ok;
+}
+
+ALWAYS_INLINE bool quant_raw_body(ct_kernel_code code, ct_dtype wd, ct_dtype dt,
+				  const void *src, size_t n, size_t cell, const float *s,
+				  const int32_t *z, float lo, float hi, int32_t *q)
+{
+	float buf[SPAN];
+	size_t esz = dt == CT_F32 ? 4 : 2;
+	bool ok = true;
+	for (size_t c0 = 0, j = 0; c0 < n; c0 += cell, j++) {
+		size_t m = n - c0 < cell ? n - c0 : cell;
+		for (size_t i0 = 0; i0 < m; i0 += SPAN) {
+			size_t k = m - i0 < SPAN ? m - i0 : SPAN;
+			load_body(dt, (const uint8_t *)src + (c0 + i0) * esz, buf, k);
+			ok = finite_body(buf, k) && ok;
+			quant_span(code, wd, buf, k, s[j], z ? (float)z[j] : 0.0f, lo, hi,
+				   q + c0 + i0);
+		}
+	}
+	return ok;
+}
+
+ALWAYS_INLINE void pack4_body(const int32_t *q, size_t n, int32_t offset, uint8_t *out)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		out[i / 2] = (uint8_t)(((uint32_t)(q[i] + offset) & 15) |
+				       ((uint32_t)(q[i + 1] + offset) & 15) << 4);
+	if (n % 2)
+		out[n / 2] = (uint8_t)((uint32_t)(q[n - 1] + offset) & 15);
+}
+
+static bool quant_raw_portable(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src,
+			       size_t n, size_t cell, const float *s, const int32_t *z, float lo,
+			       float hi, int32_t *q)
+{
+	return quant_raw_body(code, wd, dt, src, n, cell, s, z, lo, hi, q);
+}
+
+static void pack4_portable(const int32_t *q, size_t n, int32_t offset, uint8_t *out)
+{
+	pack4_body(q, n, offset, out);
+}
+
 static void quant_portable(ct_kernel_code code, ct_dtype wd, const float *x, size_t n,
 			   size_t cell, const float *s, const int32_t *z, float lo, float hi,
 			   int32_t *q)
@@ -349,7 +411,16 @@ static void load_portable(ct_dtype dt, const void *src, float *dst, size_t n)
 	load_body(dt, src, dst, n);
 }
 
+static bool minmax_raw_portable(ct_dtype dt, const void *src, size_t n, size_t cell,
+				float *lo, float *hi)
+{
+	return minmax_raw_body(dt, src, n, cell, lo, hi);
+}
+
 #ifdef CT_AVX2_VARIANT
+__attribute__((target("avx2"))) static void pack4_avx2(const int32_t *q, size_t n,
+						       int32_t offset, uint8_t *out);
+
 __attribute__((target("avx2"))) static void
 quant_avx2(ct_kernel_code code, ct_dtype wd, const float *x, size_t n, size_t cell,
 	   const float *s, const int32_t *z, float lo, float hi, int32_t *q)
@@ -381,12 +452,196 @@ __attribute__((target("avx2"))) static void pack_avx2(const int32_t *q, size_t n
 						      int32_t offset, unsigned bits,
 						      uint32_t *words)
 {
-	pack_body(q, n, offset, bits, words);
+	if (bits != 4) {
+		pack_body(q, n, offset, bits, words);
+		return;
+	}
+	/* x86 is little-endian: the words are the nibble bytes in order, the
+	 * rest of a partial last word zero */
+	size_t nw = (n + 7) / 8;
+	uint8_t *b = (uint8_t *)words;
+	pack4_avx2(q, n, offset, b);
+	memset(b + (n + 1) / 2, 0, nw * 4 - (n + 1) / 2);
 }
 
 __attribute__((target("avx2"))) static bool finite_avx2(const float *x, size_t n)
 {
 	return finite_body(x, n);
+}
+
+/* The lowest and highest lane: min and max are exact and, with lo <= 0 <=
+ * hi on entry and NaN never taken, independent of the order. */
+__attribute__((target("avx2"))) static inline float hmin_avx2(__m256 v)
+{
+	__m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+	m = _mm_min_ss(m, _mm_shuffle_ps(m, m, 1));
+	return _mm_cvtss_f32(m);
+}
+
+__attribute__((target("avx2"))) static inline float hmax_avx2(__m256 v)
+{
+	__m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+	m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+	return _mm_cvtss_f32(m);
+}
+
+/* BF16 cells of a multiple of 16: 16 values a load, widened by interleaving
+ * with zeros (which permutes them, harmless for a min or a max); F32 cells
+ * of a multiple of 8. _mm256_min_ps(x, l) is x < l ? x : l, as the
+ * portable loop. Anything else goes the portable way. */
+__attribute__((target("avx2"))) static bool minmax_raw_avx2(ct_dtype dt, const void *src,
+							    size_t n, size_t cell, float *lo,
+							    float *hi)
+{
+	if (!(dt == CT_BF16 && cell % 16 == 0) && !(dt == CT_F32 && cell % 8 == 0))
+		return minmax_raw_body(dt, src, n, cell, lo, hi);
+	const uint8_t *p = src;
+	size_t full = n / cell * cell;
+	__m256i bad = _mm256_setzero_si256();
+	if (dt == CT_BF16) {
+		const __m256i em = _mm256_set1_epi16(0x7F80), zero = _mm256_setzero_si256();
+		for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+			__m256 l = _mm256_set1_ps(lo[j]), h = _mm256_set1_ps(hi[j]);
+			for (size_t i = c0; i < c0 + cell; i += 16) {
+				__m256i v = _mm256_loadu_si256((const __m256i *)(p + 2 * i));
+				bad = _mm256_or_si256(bad, _mm256_cmpeq_epi16(_mm256_and_si256(v, em), em));
+				__m256 a = _mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, v));
+				__m256 b = _mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, v));
+				l = _mm256_min_ps(a, l);
+				h = _mm256_max_ps(a, h);
+				l = _mm256_min_ps(b, l);
+				h = _mm256_max_ps(b, h);
+			}
+			lo[j] = hmin_avx2(l);
+			hi[j] = hmax_avx2(h);
+		}
+	} else {
+		const __m256i em = _mm256_set1_epi32(0x7F800000);
+		for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+			__m256 l = _mm256_set1_ps(lo[j]), h = _mm256_set1_ps(hi[j]);
+			for (size_t i = c0; i < c0 + cell; i += 8) {
+				__m256 a = _mm256_loadu_ps((const float *)(const void *)(p + 4 * i));
+				__m256i v = _mm256_castps_si256(a);
+				bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(_mm256_and_si256(v, em), em));
+				l = _mm256_min_ps(a, l);
+				h = _mm256_max_ps(a, h);
+			}
+			lo[j] = hmin_avx2(l);
+			hi[j] = hmax_avx2(h);
+		}
+	}
+	bool ok = _mm256_testz_si256(bad, bad);
+	if (full < n)
+		ok = minmax_raw_body(dt, p + full * (dt == CT_F32 ? 4 : 2), n - full, cell,
+				     lo + full / cell, hi + full / cell) && ok;
+	return ok;
+}
+
+
+/* One vector of 8 values of a cell: the steps of quant_span, each an exact
+ * IEEE operation or the same bit manipulation, so the same results. */
+__attribute__((target("avx2"))) static inline __m256i
+quant8_avx2(ct_kernel_code code, bool bf16, __m256 x, __m256 s, __m256 z, __m256 lo, __m256 hi)
+{
+	const __m256i rb = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1);
+	const __m256i top = _mm256_set1_epi32((int)0xFFFF0000u);
+	__m256 t = _mm256_div_ps(x, s);
+	if (bf16) {
+		__m256i u = _mm256_castps_si256(t);
+		u = _mm256_add_epi32(u, _mm256_add_epi32(rb, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
+		t = _mm256_castsi256_ps(_mm256_and_si256(u, top));
+	}
+	__m256 v = _mm256_add_ps(t, z);
+	if (bf16) {
+		__m256i u = _mm256_castps_si256(v);
+		u = _mm256_add_epi32(u, _mm256_add_epi32(rb, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
+		v = _mm256_castsi256_ps(_mm256_and_si256(u, top));
+	}
+	v = _mm256_blendv_ps(v, lo, _mm256_cmp_ps(v, lo, _CMP_LT_OQ));
+	v = _mm256_blendv_ps(v, hi, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
+	if (code == CT_K_INT) {
+		const __m256 magic = _mm256_set1_ps(12582912.0f);
+		return _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic));
+	}
+	/* E2M1: the index is the number of round-half-even thresholds passed */
+	__m256 a = _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)));
+	__m256i idx = _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(0.25f), _CMP_GT_OQ));
+	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(0.75f), _CMP_GE_OQ)));
+	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(1.25f), _CMP_GT_OQ)));
+	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(1.75f), _CMP_GE_OQ)));
+	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(2.5f), _CMP_GT_OQ)));
+	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(3.5f), _CMP_GE_OQ)));
+	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(5.0f), _CMP_GT_OQ)));
+	idx = _mm256_sub_epi32(_mm256_setzero_si256(), idx);
+	__m256i neg = _mm256_castps_si256(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+	return _mm256_or_si256(idx, _mm256_and_si256(neg, _mm256_set1_epi32(8)));
+}
+
+/* BF16 or F32 input, BF16 or F32 arithmetic, integer or E2M1 codes, cells
+ * of a multiple of 8: one pass, 8 values at a time; the rest (F16, e4m3
+ * codes) as the portable loops compiled for AVX2. */
+__attribute__((target("avx2"))) static bool
+quant_raw_avx2(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src, size_t n,
+	       size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q)
+{
+	if (code == CT_K_FP8 || (wd != CT_BF16 && wd != CT_F32) || (dt != CT_BF16 && dt != CT_F32) ||
+	    cell % 8 != 0)
+		return quant_raw_body(code, wd, dt, src, n, cell, s, z, lo, hi, q);
+	const uint8_t *p = src;
+	size_t full = n / cell * cell;
+	bool bf = wd == CT_BF16;
+	__m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+	const __m256i em = _mm256_set1_epi32(0x7F800000);
+	__m256i bad = _mm256_setzero_si256();
+	for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+		__m256 vs = _mm256_set1_ps(s[j]), vz = _mm256_set1_ps(z ? (float)z[j] : 0.0f);
+		for (size_t i = c0; i < c0 + cell; i += 8) {
+			__m256i u;
+			if (dt == CT_BF16)
+				u = _mm256_slli_epi32(_mm256_cvtepu16_epi32(
+					_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i))), 16);
+			else
+				u = _mm256_loadu_si256((const __m256i *)(const void *)(p + 4 * i));
+			bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(_mm256_and_si256(u, em), em));
+			__m256i c;
+			if (code == CT_K_INT)
+				c = quant8_avx2(CT_K_INT, bf, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
+			else
+				c = quant8_avx2(CT_K_FP4, bf, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
+			_mm256_storeu_si256((__m256i *)(void *)(q + i), c);
+		}
+	}
+	bool ok = _mm256_testz_si256(bad, bad);
+	if (full < n)
+		ok = quant_raw_body(code, wd, dt, p + full * (dt == CT_F32 ? 4 : 2), n - full, cell,
+				    s + full / cell, z ? z + full / cell : NULL, lo, hi, q + full) && ok;
+	return ok;
+}
+
+/* 32 codes to 16 bytes: narrow to bytes (packus keeps 0..15), undo the
+ * lane interleaving, then join pairs with maddubs (b0 + 16 * b1). */
+__attribute__((target("avx2"))) static void pack4_avx2(const int32_t *q, size_t n,
+						       int32_t offset, uint8_t *out)
+{
+	const __m256i off = _mm256_set1_epi32(offset), m15 = _mm256_set1_epi32(15);
+	const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	const __m256i mul = _mm256_set1_epi16(0x1001);
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32) {
+		const __m256i *v = (const __m256i *)(const void *)(q + i);
+		__m256i a = _mm256_and_si256(_mm256_add_epi32(_mm256_loadu_si256(v), off), m15);
+		__m256i b = _mm256_and_si256(_mm256_add_epi32(_mm256_loadu_si256(v + 1), off), m15);
+		__m256i c = _mm256_and_si256(_mm256_add_epi32(_mm256_loadu_si256(v + 2), off), m15);
+		__m256i d = _mm256_and_si256(_mm256_add_epi32(_mm256_loadu_si256(v + 3), off), m15);
+		__m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(a, b), _mm256_packus_epi32(c, d));
+		bytes = _mm256_permutevar8x32_epi32(bytes, perm);
+		__m256i pairs = _mm256_maddubs_epi16(bytes, mul);
+		__m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi16(pairs, pairs), 0x08);
+		_mm_storeu_si128((__m128i *)(void *)(out + i / 2), _mm256_castsi256_si128(packed));
+	}
+	pack4_body(q + i, n - i, offset, out + i / 2);
 }
 
 __attribute__((target("avx2"))) static void load_avx2(ct_dtype dt, const void *src,
@@ -428,6 +683,41 @@ void ct_k_minmax(bool simd, const float *x, size_t n, size_t cell, float *lo, fl
 #endif
 	(void)simd;
 	minmax_portable(x, n, cell, lo, hi);
+}
+
+bool ct_k_minmax_raw(bool simd, ct_dtype dt, const void *src, size_t n, size_t cell,
+		     float *lo, float *hi)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd())
+		return minmax_raw_avx2(dt, src, n, cell, lo, hi);
+#endif
+	(void)simd;
+	return minmax_raw_portable(dt, src, n, cell, lo, hi);
+}
+
+bool ct_k_quant_raw(bool simd, ct_kernel_code code, ct_dtype wd, ct_dtype dt,
+		    const void *src, size_t n, size_t cell, const float *s, const int32_t *z,
+		    float lo, float hi, int32_t *q)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd())
+		return quant_raw_avx2(code, wd, dt, src, n, cell, s, z, lo, hi, q);
+#endif
+	(void)simd;
+	return quant_raw_portable(code, wd, dt, src, n, cell, s, z, lo, hi, q);
+}
+
+void ct_k_pack4(bool simd, const int32_t *q, size_t n, int32_t offset, uint8_t *out)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd()) {
+		pack4_avx2(q, n, offset, out);
+		return;
+	}
+#endif
+	(void)simd;
+	pack4_portable(q, n, offset, out);
 }
 
 void ct_k_pack(bool simd, const int32_t *q, size_t n, int32_t offset, unsigned bits,

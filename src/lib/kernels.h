@@ -29,6 +29,17 @@ typedef enum ct_kernel_code {
 void ct_k_quant(bool simd, ct_kernel_code code, ct_dtype wd, const float *x, size_t n,
 		size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q);
 
+/* ct_k_quant straight from n elements of dtype dt (F32, F16, BF16) at src,
+ * with no widened copy of the row. Returns false when some element is NaN
+ * or infinite (q is then unspecified). */
+bool ct_k_quant_raw(bool simd, ct_kernel_code code, ct_dtype wd, ct_dtype dt,
+		    const void *src, size_t n, size_t cell, const float *s, const int32_t *z,
+		    float lo, float hi, int32_t *q);
+
+/* Packs n codes q[i] + offset (each 0..15) two to a byte, element 2k in the
+ * low nibble: (n + 1) / 2 bytes. */
+void ct_k_pack4(bool simd, const int32_t *q, size_t n, int32_t offset, uint8_t *out);
+
 /* The inverse: for i < n, in cells as above, out[i] = code's value times
  * s (int: (q - z) * s; fp8: e4m3(q) * s; fp4: E2M1(q) * s) rounded to sd,
  * stored as out_dt (F32, F16 or BF16). */
@@ -39,6 +50,13 @@ void ct_k_dequant(bool simd, ct_kernel_code code, ct_dtype sd, ct_dtype out_dt,
 /* For each cell j of `cell` consecutive elements of x[0..n):
  * lo[j] = min(lo[j], cell's values), hi[j] = max(hi[j], ...); x finite. */
 void ct_k_minmax(bool simd, const float *x, size_t n, size_t cell, float *lo, float *hi);
+
+/* ct_k_minmax straight from n elements of dtype dt (F32, F16, BF16) at
+ * src, with no widened copy; lo[j] <= 0 <= hi[j] on entry (so that the
+ * sign of a zero result does not depend on the order of the lanes).
+ * Returns false when some element is NaN or infinite (they are skipped). */
+bool ct_k_minmax_raw(bool simd, ct_dtype dt, const void *src, size_t n, size_t cell,
+		     float *lo, float *hi);
 
 /* Packs n codes q[i] + offset, each `bits` wide (bits dividing 32), into
  * little-endian words, first code in the lowest bits; a partial last word

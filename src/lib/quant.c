@@ -25,6 +25,15 @@ static bool is_mx(const ct_qargs *a)
 				    a->scale_dtype == CT_U8);
 }
 
+/* 2^k for -127 <= k <= 128 (2^128: infinity), built from its bits. */
+static float pow2f(int k)
+{
+	uint32_t u = k >= -126 ? (uint32_t)(k + 127) << 23 : UINT32_C(1) << 22;
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
 static float rnd(ct_dtype wd, float x)
 {
 	return ct_round_to(wd, x);
@@ -117,9 +126,9 @@ bool ct_quant_absmax(const ct_wview *w, float *absmax, uint64_t *bad_index)
 			ct_wview_release(w, released, r);
 			released = r;
 		}
-		ct_k_load(true, w->wd, (const uint8_t *)w->data + r * w->cols * esz, row,
-			  (size_t)w->cols);
-		if (!ct_k_all_finite(true, row, (size_t)w->cols)) {
+		const uint8_t *src = (const uint8_t *)w->data + r * w->cols * esz;
+		if (!ct_k_minmax_raw(true, w->wd, src, (size_t)w->cols, (size_t)w->cols, &lo, &hi)) {
+			ct_k_load(true, w->wd, src, row, (size_t)w->cols);
 			for (uint64_t c = 0; c < w->cols; c++) {
 				if (!isfinite(row[c])) {
 					*bad_index = r * w->cols + c;
@@ -129,7 +138,6 @@ bool ct_quant_absmax(const ct_wview *w, float *absmax, uint64_t *bad_index)
 			free(row);
 			return false;
 		}
-		ct_k_minmax(true, row, (size_t)w->cols, (size_t)w->cols, &lo, &hi);
 	}
 	ct_wview_release(w, released, w->rows);
 	free(row);
@@ -150,6 +158,17 @@ void ct_wview_release(const ct_wview *w, uint64_t r0, uint64_t r1)
 	uint64_t row = w->cols * ct_dtype_size(w->wd);
 	ct_st_release(w->file, (const uint8_t *)w->data + r0 * row, (r1 - r0) * row);
 }
+
+/* The deferred part of ct_qparams_compute. */
+struct ct_qlazy {
+	ct_wview w;
+	uint64_t done;             /* scale rows computed */
+	uint64_t step;             /* scale rows per fill */
+	float *mn, *mx;            /* [step * scols] scratch */
+	bool overflow;             /* some filled cell may decompress to infinity */
+	int rc;                    /* a failed fill, returned again */
+	ct_error err;
+};
 
 /* ------------------------------------------------------------- shapes --- */
 
@@ -263,6 +282,12 @@ void ct_qparams_free(ct_qparams *p)
 	free(p->g_idx);
 	free(p->g_scale);
 	free(p->g_zp);
+	if (p->lazy) {
+		free(p->lazy->mn);
+		free(p->lazy->mx);
+		free(p->lazy);
+	}
+	p->lazy = NULL;
 	p->scale = NULL;
 	p->zp = NULL;
 	p->g_idx = NULL;
@@ -370,63 +395,60 @@ static float cast_scale_dtype(const ct_qargs *a, float s)
 	}
 }
 
-int ct_qparams_compute(const ct_qargs *a, const ct_wview *w, float gs,
-		       ct_qparams *p, ct_error *err)
+/* Input bytes observed per fill: small enough to be in cache when the same
+ * rows are quantized right after. */
+#define CT_FILL_BYTES (256u << 10)
+
+/* Observes scale rows [s0, s1) of w and computes their scales, with mn/mx
+ * scratch of (s1 - s0) * scols cells. */
+static int compute_cells(const ct_qparams *p, const ct_wview *w, uint64_t s0, uint64_t s1,
+			 float *mn, float *mx, bool release, bool *overflow, ct_error *err)
 {
-	int rc = ct_qparams_init(a, w->wd, w->rows, w->cols, p, err);
-	if (rc)
-		return rc;
-	uint64_t cells = p->srows * p->scols;
-	float *mn = calloc(cells, sizeof(float));
-	float *mx = calloc(cells, sizeof(float));
-	float *row = malloc((size_t)w->cols * sizeof(float));
-	if (!mn || !mx || !row) {
-		free(mn);
-		free(mx);
-		free(row);
-		ct_qparams_free(p);
-		return ct_fail(err, CT_EIO, "out of memory");
-	}
+	const ct_qargs *a = p->args;
+	uint64_t ncell = (s1 - s0) * p->scols;
+	memset(mn, 0, (size_t)ncell * sizeof(float));
+	memset(mx, 0, (size_t)ncell * sizeof(float));
 	/* min(amin, 0) and max(amax, 0): starting at 0 does both, and covers the
 	 * zero padding of partial blocks. */
 	size_t esz = ct_dtype_size(w->wd);
-	uint64_t block = ct_wview_block_rows(w), released = 0;
-	for (uint64_t r = 0; r < w->rows; r++) {
-		if (r - released >= block) {
+	uint64_t r0 = s0 * p->cell_rows;
+	uint64_t r1 = s1 * p->cell_rows < w->rows ? s1 * p->cell_rows : w->rows;
+	uint64_t block = ct_wview_block_rows(w), released = r0;
+	for (uint64_t r = r0; r < r1; r++) {
+		if (release && r - released >= block) {
 			ct_wview_release(w, released, r);
 			released = r;
 		}
-		ct_k_load(p->simd, w->wd, (const uint8_t *)w->data + r * w->cols * esz, row,
-			  (size_t)w->cols);
-		uint64_t base = (r / p->cell_rows) * p->scols;
-		ct_k_minmax(p->simd, row, (size_t)w->cols, (size_t)p->cell_cols, mn + base,
-			    mx + base);
+		uint64_t base = (r / p->cell_rows - s0) * p->scols;
+		ct_k_minmax_raw(p->simd, w->wd, (const uint8_t *)w->data + r * w->cols * esz,
+				(size_t)w->cols, (size_t)p->cell_cols, mn + base, mx + base);
 	}
-	ct_wview_release(w, released, w->rows);
-	free(row);
+	if (release)
+		ct_wview_release(w, released, r1);
 
 	ct_dtype wd = w->wd;
 	bool mx_fmt = is_mx(a);
 	bool tg = a->strategy == CT_STRAT_TENSOR_GROUP;
 	float bit_range = (float)(p->q_max - p->q_min);
 	float half = bit_range / 2.0f;
-	p->has_gs = tg;
-	p->gs = gs;
-	for (uint64_t i = 0; i < cells; i++) {
+	float gs = p->gs;
+	float *scale = p->scale + s0 * p->scols;
+	int32_t *zp = p->zp ? p->zp + s0 * p->scols : NULL;
+	for (uint64_t i = 0; i < ncell; i++) {
 		float s;
 		if (a->symmetric) {
 			float amax = fmaxf(-mn[i], mx[i]);
 			if (mx_fmt) {
 				int e = ct_mx_exponent(wd, amax, a->num_bits == 4 ? 2 : 8);
-				s = rnd(wd, ldexpf(1.0f, e - 127));
+				s = rnd(wd, pow2f(e - 127));
 				/* near the top of the dtype the power of two can overflow:
 				 * the library then divides by infinity and decompresses
 				 * NaN; take the largest finite power of two instead */
 				while (isinf(s) && e > 0)
-					s = rnd(wd, ldexpf(1.0f, --e - 127));
+					s = rnd(wd, pow2f(--e - 127));
 				if (s == 0.0f)
 					s = zero_scale_eps(a, wd);
-				p->scale[i] = s;
+				scale[i] = s;
 				continue;
 			}
 			s = rnd(wd, amax / half);
@@ -438,7 +460,7 @@ int ct_qparams_compute(const ct_qargs *a, const ct_wview *w, float gs,
 			if (isnan(z))
 				z = 0.0f;
 			z = fminf(fmaxf(z, (float)p->q_min), (float)p->q_max);
-			p->zp[i] = (int32_t)rintf(z);
+			zp[i] = (int32_t)rintf(z);
 		}
 		ct_dtype s_dtype = wd;
 		if (tg) {
@@ -448,45 +470,119 @@ int ct_qparams_compute(const ct_qargs *a, const ct_wview *w, float gs,
 		s = cast_scale_dtype(a, s);
 		if (s == 0.0f)
 			s = zero_scale_eps(a, s_dtype);
-		p->scale[i] = s;
+		scale[i] = s;
 	}
 	/* A scale that overflowed the weight dtype (F16 weights spanning more
 	 * than 65504) would be written as Inf, which no loader can use and
 	 * verify rejects: the library writes it all the same, ctensors refuses. */
-	int rc2 = CT_OK;
-	for (uint64_t i = 0; i < cells; i++) {
+	for (uint64_t i = 0; i < ncell; i++) {
 		/* NaN and Inf weights are named by the row pass instead */
-		if ((isfinite(p->scale[i]) && p->scale[i] > 0.0f) || !isfinite(mn[i]) ||
+		if ((isfinite(scale[i]) && scale[i] > 0.0f) || !isfinite(mn[i]) ||
 		    !isfinite(mx[i]))
 			continue;
-		uint64_t r0 = (i / p->scols) * p->cell_rows, c0 = (i % p->scols) * p->cell_cols;
-		rc2 = ct_fail(err, CT_EINPUT, "the scale of the group at row %" PRIu64 ", column %"
-			      PRIu64 " is %g: its weights span [%g, %g], a range %s cannot hold "
-			      "(use a symmetric scheme, or convert the weights to BF16 or F32 "
-			      "first)", r0, c0, (double)p->scale[i], (double)mn[i], (double)mx[i],
-			      ct_dtype_name(wd));
-		break;
+		uint64_t cr0 = (s0 + i / p->scols) * p->cell_rows;
+		uint64_t cc0 = (i % p->scols) * p->cell_cols;
+		return ct_fail(err, CT_EINPUT, "the scale of the group at row %" PRIu64 ", column %"
+			       PRIu64 " is %g: its weights span [%g, %g], a range %s cannot hold "
+			       "(use a symmetric scheme, or convert the weights to BF16 or F32 "
+			       "first)", cr0, cc0, (double)scale[i], (double)mn[i], (double)mx[i],
+			       ct_dtype_name(wd));
 	}
 	/* (q - z) * s rounded to the weight dtype can overflow for the extreme
 	 * codes of a group whose values sit at the top of that dtype: then the
 	 * rows are checked as they are quantized (ct_codec_quantize_rows). */
 	ct_dtype dq = ct_dequant_dtype(p);
 	float top = dq == CT_F16 ? 65504.0f : dq == CT_BF16 ? 3.3895314e38f : FLT_MAX;
-	for (uint64_t i = 0; !rc2 && i < cells; i++) {
-		float z = p->zp ? (float)p->zp[i] : 0.0f;
+	for (uint64_t i = 0; !*overflow && i < ncell; i++) {
+		float z = zp ? (float)zp[i] : 0.0f;
 		float worst = fmaxf(fabsf((float)p->q_min - z), fabsf((float)p->q_max - z));
-		float s_eff = tg ? p->scale[i] / gs : p->scale[i];
+		float s_eff = tg ? scale[i] / gs : scale[i];
 		/* a loose bound: the row pass then checks the exact values */
-		if (!(worst * s_eff < 0.5f * top)) {
-			p->check_overflow = true;
-			break;
-		}
+		if (!(worst * s_eff < 0.5f * top))
+			*overflow = true;
 	}
+	return CT_OK;
+}
+
+int ct_qparams_compute(const ct_qargs *a, const ct_wview *w, float gs,
+		       ct_qparams *p, ct_error *err)
+{
+	int rc = ct_qparams_init(a, w->wd, w->rows, w->cols, p, err);
+	if (rc)
+		return rc;
+	p->has_gs = a->strategy == CT_STRAT_TENSOR_GROUP;
+	p->gs = gs;
+	uint64_t row_bytes = w->cols * ct_dtype_size(w->wd);
+	uint64_t step = CT_FILL_BYTES / (row_bytes * p->cell_rows + 1);
+	step = step < 1 ? 1 : step;
+	if (p->srows > 1 && step < p->srows) {
+		/* one pass: the rows are observed a few at a time, just before
+		 * they are quantized */
+		struct ct_qlazy *l = calloc(1, sizeof(*l));
+		float *mn = malloc((size_t)(step * p->scols) * sizeof(float));
+		float *mx = malloc((size_t)(step * p->scols) * sizeof(float));
+		if (!l || !mn || !mx) {
+			free(l);
+			free(mn);
+			free(mx);
+			ct_qparams_free(p);
+			return ct_fail(err, CT_EIO, "out of memory");
+		}
+		l->w = *w;
+		l->step = step;
+		l->mn = mn;
+		l->mx = mx;
+		p->lazy = l;
+		return CT_OK;
+	}
+	uint64_t cells = p->srows * p->scols;
+	float *mn = malloc((size_t)cells * sizeof(float));
+	float *mx = malloc((size_t)cells * sizeof(float));
+	if (!mn || !mx) {
+		free(mn);
+		free(mx);
+		ct_qparams_free(p);
+		return ct_fail(err, CT_EIO, "out of memory");
+	}
+	bool overflow = false;
+	rc = compute_cells(p, w, 0, p->srows, mn, mx, true, &overflow, err);
+	p->check_overflow = overflow;
 	free(mn);
 	free(mx);
-	if (rc2)
+	if (rc)
 		ct_qparams_free(p);
-	return rc2;
+	return rc;
+}
+
+int ct_qparams_fill(const ct_qparams *p, uint64_t r_end, ct_error *err)
+{
+	struct ct_qlazy *l = p->lazy;
+	if (!l)
+		return CT_OK;
+	if (l->rc) {
+		*err = l->err;
+		return l->rc;
+	}
+	uint64_t want = (r_end + p->cell_rows - 1) / p->cell_rows;
+	want = want > p->srows ? p->srows : want;
+	while (l->done < want) {
+		uint64_t s1 = l->done + l->step < p->srows ? l->done + l->step : p->srows;
+		/* writes p's scale and zero-point arrays, which p defers */
+		int rc = compute_cells(p, &l->w, l->done, s1, l->mn, l->mx, false,
+				       &l->overflow, err);
+		if (rc) {
+			l->rc = rc;
+			l->err = *err;
+			return rc;
+		}
+		l->done = s1;
+	}
+	return CT_OK;
+}
+
+bool ct_qparams_check_overflow(const ct_qparams *p)
+{
+	return p->check_overflow || (p->lazy && p->lazy->overflow);
 }
 
 /* ------------------------------------------------------------ per row --- */
@@ -516,6 +612,34 @@ void ct_quant_row(const ct_qparams *p, uint64_t r, const float *x, int32_t *q)
 		ct_k_quant(p->simd, code, CT_F32, x + c0, (size_t)(c1 - c0), (size_t)p->cell_cols,
 			   eff, z ? z + j0 : NULL, (float)p->q_min, (float)p->q_max, q + c0);
 	}
+}
+
+bool ct_quant_row_raw(const ct_qparams *p, uint64_t r, const void *src, int32_t *q)
+{
+	const ct_qargs *a = p->args;
+	uint64_t base = (r / p->cell_rows) * p->scols;
+	ct_kernel_code code = a->type == CT_QTYPE_INT ? CT_K_INT :
+			      a->num_bits == 8 ? CT_K_FP8 : CT_K_FP4;
+	const int32_t *z = p->zp ? p->zp + base : NULL;
+	if (!p->has_gs)
+		return ct_k_quant_raw(p->simd, code, p->wd, p->wd, src, (size_t)p->cols,
+				      (size_t)p->cell_cols, p->scale + base, z, (float)p->q_min,
+				      (float)p->q_max, q);
+	/* NVFP4: the effective scale is f32(s)/gs and all work is f32. */
+	float eff[64];
+	bool ok = true;
+	size_t esz = ct_dtype_size(p->wd);
+	for (uint64_t j0 = 0; j0 < p->scols; j0 += 64) {
+		uint64_t m = p->scols - j0 < 64 ? p->scols - j0 : 64;
+		for (uint64_t j = 0; j < m; j++)
+			eff[j] = p->scale[base + j0 + j] / p->gs;
+		uint64_t c0 = j0 * p->cell_cols;
+		uint64_t c1 = (j0 + m) * p->cell_cols < p->cols ? (j0 + m) * p->cell_cols : p->cols;
+		ok = ct_k_quant_raw(p->simd, code, CT_F32, p->wd, (const uint8_t *)src + c0 * esz,
+				    (size_t)(c1 - c0), (size_t)p->cell_cols, eff, z ? z + j0 : NULL,
+				    (float)p->q_min, (float)p->q_max, q + c0) && ok;
+	}
+	return ok;
 }
 
 /* The real value code q stands for under scale s and zero point z. */

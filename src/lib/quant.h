@@ -53,6 +53,8 @@ typedef struct ct_qparams {
 	int32_t *g_idx;            /* activation order: the group of each column, or NULL */
 	float *g_scale;            /* with g_idx: one row of scales gathered per column */
 	int32_t *g_zp;             /* with g_idx and zero points: the same for them */
+	struct ct_qlazy *lazy;     /* ct_qparams_compute: scales computed as rows are
+				    * quantized (ct_qparams_fill), or NULL: all known */
 } ct_qparams;
 
 /* Checks that the weight shape fits args (group divides columns, even
@@ -75,6 +77,17 @@ bool ct_quant_absmax(const ct_wview *w, float *absmax, uint64_t *bad_index);
 int ct_qparams_compute(const ct_qargs *args, const ct_wview *w, float gs,
 		       ct_qparams *p, ct_error *err);
 
+/* Makes sure the scales (and zero points) of every row below r_end are
+ * computed: ct_qparams_compute defers them for strategies whose cells are
+ * rows or row blocks, so that one pass over the weight both observes and
+ * quantizes it while a block of rows is in cache. Writes through p's
+ * arrays only. Returns the error of a scale the weight dtype cannot hold. */
+int ct_qparams_fill(const ct_qparams *p, uint64_t r_end, ct_error *err);
+
+/* True when row r's codes must be checked for decompressing to infinity
+ * (rows up to r filled). */
+bool ct_qparams_check_overflow(const ct_qparams *p);
+
 /* Builds qparams from already-stored scales (frozen checkpoints, and the
  * dequantizer): scale values per cell, optional zero points. */
 int ct_qparams_init(const ct_qargs *args, ct_dtype wd, uint64_t rows, uint64_t cols,
@@ -93,6 +106,10 @@ void ct_qparams_free(ct_qparams *p);
  * the integer values in [q_min, q_max]; for float 8-bit the e4m3 codes; for
  * float 4-bit the E2M1 nibbles (sign<<3 | index). */
 void ct_quant_row(const ct_qparams *p, uint64_t r, const float *x, int32_t *q);
+
+/* ct_quant_row from row r of w's own data (no widened copy). Returns false
+ * when the row holds NaN or infinity (q is then unspecified). */
+bool ct_quant_row_raw(const ct_qparams *p, uint64_t r, const void *src, int32_t *q);
 
 /* For frozen (already fake-quantized) weights: the codes whose dequantized
  * values, rounded to the weight dtype, are exactly the elements of row r

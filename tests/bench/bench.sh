@@ -4,8 +4,16 @@
 # cached in build/bench. A benchmark, not a test: it asserts nothing.
 #
 # For each job: the median wall time of BENCH_RUNS runs with the page cache
-# warm, input GB/s, peak RSS, and the ratio to the I/O floor measured in the
-# same run (read the input and write as many bytes, with fsync).
+# warm, input GB/s (and per thread), peak RSS, and the ratio to the I/O
+# floor measured in the same run.
+#
+# Disk mode (default): outputs go to BENCH_DIR, and the floor is reading the
+# input and writing as many bytes, with fsync.
+# tmpfs mode (BENCH_TMPFS=1, or BENCH_OUT set to a directory on tmpfs, by
+# default /dev/shm): outputs go to memory, so the kernels are what is
+# measured, and each job has its own floor: reading every input byte and
+# writing that job's output size there (medians of BENCH_RUNS).
+# BENCH_JOBS limits the jobs (e.g. "W4A16 NVFP4A16 decompress").
 set -eu
 : "${CT_BIN:?}" "${CT_BENCH_TOOLS:?}"
 LAYERS=${BENCH_LAYERS:-20}
@@ -13,7 +21,18 @@ RUNS=${BENCH_RUNS:-3}
 DIR=${BENCH_DIR:-build/bench}
 NPROC=$(nproc)
 MODEL=$DIR/model-$LAYERS
-OUT=$DIR/out
+TMPFS=${BENCH_TMPFS:-0}
+[ -n "${BENCH_OUT:-}" ] && TMPFS=1
+if [ "$TMPFS" != 0 ]; then
+	ODIR=${BENCH_OUT:-/dev/shm}/ctensors-bench.$$
+	mkdir -p "$ODIR"
+	trap 'rm -rf "$ODIR"' EXIT INT TERM
+else
+	ODIR=$DIR
+fi
+OUT=$ODIR/out
+JOBS=${BENCH_JOBS:-"W4A16 W8A8 FP8_DYNAMIC FP8_BLOCK NVFP4A16 MXFP4A16 decompress verify inspect"}
+want() { case " $JOBS " in *" $1 "*) return 0 ;; esac; return 1; }
 mkdir -p "$DIR"
 if [ ! -f "$MODEL/config.json" ]; then
 	echo "generating $MODEL ..."
@@ -26,43 +45,79 @@ cat "$MODEL"/*.safetensors >/dev/null  # warm the page cache
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-floor=$(for i in $(seq "$RUNS"); do "$CT_BENCH_TOOLS/iofloor" "$DIR/floor.tmp" "$MODEL"/*.safetensors; done | median)
+# floor [-n BYTES] FILE...: median seconds to read FILEs and write BYTES
+floor_of() {
+	for i in $(seq "$RUNS"); do "$CT_BENCH_TOOLS/iofloor" "$@"; done | median
+}
+# iofloor's output goes where the job's output goes
+floor_disk() { floor_of "$ODIR/floor.tmp" "$MODEL"/*.safetensors; }
+[ "$TMPFS" = 0 ] && floor=$(floor_disk)
 
-# run LABEL THREADS ARGS...: prints one table row
+# run LABEL THREADS INPUT ARGS...: prints one table row; INPUT is the
+# directory the job reads (for the floor and GB/s)
 run() {
-	label=$1; j=$2; shift 2
-	: >"$DIR/times"
+	label=$1; j=$2; in=$3; shift 3
+	: >"$ODIR/times"
 	rss=0
 	for i in $(seq "$RUNS"); do
 		rm -rf "$OUT"
-		/usr/bin/time -f "%e %M" -o "$DIR/t" "$CT_BIN" "$@" >/dev/null
-		read -r t m <"$DIR/t"
-		echo "$t" >>"$DIR/times"
+		/usr/bin/time -f "%e %M" -o "$ODIR/t" "$CT_BIN" "$@" >/dev/null
+		read -r t m <"$ODIR/t"
+		echo "$t" >>"$ODIR/times"
 		[ "$m" -gt "$rss" ] && rss=$m
 	done
-	t=$(median <"$DIR/times")
-	awk -v l="$label" -v j="$j" -v t="$t" -v b="$BYTES" -v r="$rss" -v f="$floor" 'BEGIN {
-		printf "%-22s %3s %8.2f %8.2f %9.0f %8.2f\n", l, j, t, b / t / 1e9, r / 1024, t / f }'
+	t=$(median <"$ODIR/times")
+	inb=$(cat "$in"/*.safetensors | wc -c)
+	if [ "$TMPFS" != 0 ]; then
+		outb=0
+		[ -d "$OUT" ] && outb=$(cat "$OUT"/*.safetensors | wc -c)
+		f=$(floor_of -n "$outb" "$ODIR/floor.tmp" "$in"/*.safetensors)
+	else
+		f=$floor
+	fi
+	rm -rf "$OUT"
+	awk -v l="$label" -v j="$j" -v t="$t" -v b="$inb" -v r="$rss" -v f="$f" 'BEGIN {
+		printf "%-22s %3s %8.2f %8.2f %8.2f %8.0f %8.2f %8.2f\n", l, j, t, b / t / 1e9,
+			b / t / 1e9 / j, r / 1024, f, (f > 0 ? t / f : 0) }'
 }
 
-printf "input: %s, %.2f GB in %d shards; I/O floor %.2f s (%.2f GB/s); %d cores\n\n" \
-	"$MODEL" "$(echo "$BYTES" | awk '{print $1/1e9}')" "$(ls "$MODEL"/*.safetensors | wc -l)" \
-	"$floor" "$(awk -v b="$BYTES" -v f="$floor" 'BEGIN{print b/f/1e9}')" "$NPROC"
-printf "%-22s %3s %8s %8s %9s %8s\n" job -j seconds "GB/s" "RSS MB" "x floor"
+if [ "$TMPFS" != 0 ]; then
+	printf "input: %s, %.2f GB in %d shards (page cache, warm); output on tmpfs (%s); %d cores\n" \
+		"$MODEL" "$(echo "$BYTES" | awk '{print $1/1e9}')" "$(ls "$MODEL"/*.safetensors | wc -l)" \
+		"$ODIR" "$NPROC"
+	echo "floor per job: read its input + write its output size to tmpfs, median of $RUNS"
+	echo
+else
+	printf "input: %s, %.2f GB in %d shards; I/O floor %.2f s (%.2f GB/s); %d cores\n\n" \
+		"$MODEL" "$(echo "$BYTES" | awk '{print $1/1e9}')" "$(ls "$MODEL"/*.safetensors | wc -l)" \
+		"$floor" "$(awk -v b="$BYTES" -v f="$floor" 'BEGIN{print b/f/1e9}')" "$NPROC"
+fi
+printf "%-22s %3s %8s %8s %8s %8s %8s %8s\n" job -j seconds "GB/s" "GB/s/th" "RSS MB" "floor s" "x floor"
 for s in W4A16 W8A8 FP8_DYNAMIC FP8_BLOCK NVFP4A16 MXFP4A16; do
+	want "$s" || continue
 	for j in 1 "$NPROC"; do
-		run "quantize $s" "$j" quantize -q -f -j "$j" -s "$s" "$MODEL" "$OUT"
+		run "quantize $s" "$j" "$MODEL" quantize -q -f -j "$j" -s "$s" "$MODEL" "$OUT"
 	done
 done
-rm -rf "$DIR/w4a16"
-"$CT_BIN" quantize -q -s W4A16 "$MODEL" "$DIR/w4a16"
-for j in 1 "$NPROC"; do
-	run "decompress W4A16" "$j" decompress -q -f -j "$j" "$DIR/w4a16" "$OUT"
-done
-for j in 1 "$NPROC"; do
-	run "verify --against" "$j" verify -q -j "$j" --against "$MODEL" "$DIR/w4a16"
-done
-run "inspect" 1 inspect "$DIR/w4a16"
-rm -rf "$OUT" "$DIR/w4a16"
+if want decompress || want verify || want inspect; then
+	W4=$ODIR/w4a16
+	rm -rf "$W4"
+	"$CT_BIN" quantize -q -s W4A16 "$MODEL" "$W4"
+	cat "$W4"/*.safetensors >/dev/null
+	if want decompress; then
+		for j in 1 "$NPROC"; do
+			run "decompress W4A16" "$j" "$W4" decompress -q -f -j "$j" "$W4" "$OUT"
+		done
+	fi
+	if want verify; then
+		for j in 1 "$NPROC"; do
+			run "verify --against" "$j" "$MODEL" verify -q -j "$j" --against "$MODEL" "$W4"
+		done
+	fi
+	want inspect && run "inspect" 1 "$W4" inspect "$W4"
+	rm -rf "$W4"
+fi
+rm -rf "$OUT"
 echo
-echo "GB/s counts the input checkpoint's bytes; 'x floor' is the time over the I/O floor."
+echo "GB/s counts the bytes of the job's input checkpoint (GB/s/th: per thread);"
+echo "'x floor' is the time over the floor."

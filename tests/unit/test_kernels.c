@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,6 +135,129 @@ static void test_minmax_and_load_agree(void **state)
 		ct_k_load(true, dt, h, b, N);
 		assert_memory_equal(a, b, sizeof(a));
 		assert_int_equal(ct_k_all_finite(false, a, N), ct_k_all_finite(true, a, N));
+	}
+}
+
+/* Stores x (already on wd's grid) as n elements of dtype wd. */
+static void store_raw(ct_dtype wd, const float *x, size_t n, void *out)
+{
+	for (size_t i = 0; i < n; i++)
+		ct_store_f32(wd, out, i, x[i]);
+}
+
+static void test_minmax_raw_agrees(void **state)
+{
+	(void)state;
+	skip_without_simd();
+	static float x[N], lo1[N], hi1[N], lo2[N], hi2[N];
+	static uint8_t raw[N * 4];
+	static const ct_dtype dts[] = { CT_BF16, CT_F16, CT_F32 };
+	static const size_t cells[] = { 16, 32, 128, 48, 8, 7, N };
+	for (size_t d = 0; d < 3; d++) {
+		for (size_t c = 0; c < sizeof(cells) / sizeof(cells[0]); c++) {
+			fill(x, N, dts[d]);
+			/* a non-finite value in some rounds, anywhere */
+			if (c % 2)
+				x[next() % N] = c % 4 == 1 ? NAN : -INFINITY;
+			store_raw(dts[d], x, N, raw);
+			memset(lo1, 0, sizeof(lo1));
+			memset(hi1, 0, sizeof(hi1));
+			memset(lo2, 0, sizeof(lo2));
+			memset(hi2, 0, sizeof(hi2));
+			bool f1 = ct_k_minmax_raw(false, dts[d], raw, N, cells[c], lo1, hi1);
+			bool f2 = ct_k_minmax_raw(true, dts[d], raw, N, cells[c], lo2, hi2);
+			assert_int_equal(f1, f2);
+			assert_int_equal(f1, c % 2 == 0);
+			assert_memory_equal(lo1, lo2, sizeof(lo1));
+			assert_memory_equal(hi1, hi2, sizeof(hi1));
+			/* and the same as widening first */
+			float *w = malloc(N * sizeof(float));
+			assert_non_null(w);
+			ct_k_load(false, dts[d], raw, w, N);
+			memset(lo2, 0, sizeof(lo2));
+			memset(hi2, 0, sizeof(hi2));
+			ct_k_minmax(false, w, N, cells[c], lo2, hi2);
+			free(w);
+			assert_memory_equal(lo1, lo2, sizeof(lo1));
+			assert_memory_equal(hi1, hi2, sizeof(hi1));
+		}
+	}
+}
+
+static void test_quant_raw_agrees(void **state)
+{
+	(void)state;
+	skip_without_simd();
+	static float x[N];
+	static uint8_t raw[N * 4];
+	static int32_t a[N], b[N], c0[N];
+	static const ct_dtype dts[] = { CT_BF16, CT_F16, CT_F32 };
+	static const struct { ct_kernel_code code; float lo, hi; } codes[] = {
+		{ CT_K_INT, -8, 7 }, { CT_K_INT, -128, 127 }, { CT_K_FP8, -448, 448 },
+		{ CT_K_FP4, -6, 6 },
+	};
+	float s[N / 8 + 1];
+	int32_t z[N / 8 + 1];
+	for (size_t d = 0; d < 3; d++) {
+		for (size_t c = 0; c < sizeof(codes) / sizeof(codes[0]); c++) {
+			for (int round = 0; round < 5; round++) {
+				fill(x, N, dts[d]);
+				store_raw(dts[d], x, N, raw);
+				size_t cell = round == 0 ? 16 : round == 1 ? 32 : round == 2 ? 128 :
+					      round == 3 ? 8 : N;
+				/* the arithmetic dtype: the weight's, or F32 (NVFP4) */
+				ct_dtype wd = round == 4 ? CT_F32 : dts[d];
+				for (size_t j = 0; j <= N / 8; j++) {
+					s[j] = ct_round_to(wd, ldexpf(1.0f + (float)(next() % 100) / 64,
+								      (int)(next() % 8) - 6));
+					z[j] = codes[c].code == CT_K_INT ? (int32_t)(next() % 5) - 2 : 0;
+				}
+				const int32_t *zp = round % 2 ? z : NULL;
+				bool f1 = ct_k_quant_raw(false, codes[c].code, wd, dts[d], raw, N, cell,
+							 s, zp, codes[c].lo, codes[c].hi, a);
+				bool f2 = ct_k_quant_raw(true, codes[c].code, wd, dts[d], raw, N, cell,
+							 s, zp, codes[c].lo, codes[c].hi, b);
+				assert_true(f1 && f2);
+				assert_memory_equal(a, b, sizeof(a));
+				/* the same codes as widening first */
+				ct_k_quant(false, codes[c].code, wd, x, N, cell, s, zp, codes[c].lo,
+					   codes[c].hi, c0);
+				assert_memory_equal(a, c0, sizeof(a));
+			}
+		}
+	}
+	/* non-finite values are reported by both */
+	fill(x, N, CT_BF16);
+	x[N - 3] = INFINITY;
+	store_raw(CT_BF16, x, N, raw);
+	assert_false(ct_k_quant_raw(false, CT_K_INT, CT_BF16, CT_BF16, raw, N, 128, s, NULL, -8, 7, a));
+	assert_false(ct_k_quant_raw(true, CT_K_INT, CT_BF16, CT_BF16, raw, N, 128, s, NULL, -8, 7, b));
+	x[N - 3] = 1.0f;
+	x[5] = NAN;
+	store_raw(CT_BF16, x, N, raw);
+	assert_false(ct_k_quant_raw(true, CT_K_FP4, CT_F32, CT_BF16, raw, N, 16, s, NULL, -6, 6, b));
+}
+
+static void test_pack4_agrees(void **state)
+{
+	(void)state;
+	skip_without_simd();
+	static int32_t q[N];
+	static uint8_t a[N / 2 + 2], b[N / 2 + 2];
+	static uint32_t w1[N / 8 + 2], w2[N / 8 + 2];
+	for (size_t n = N - 40; n <= N; n++) {
+		for (size_t i = 0; i < n; i++)
+			q[i] = (int32_t)(next() % 16) - 8;
+		memset(a, 0xAA, sizeof(a));
+		memset(b, 0xAA, sizeof(b));
+		ct_k_pack4(false, q, n, 8, a);
+		ct_k_pack4(true, q, n, 8, b);
+		assert_memory_equal(a, b, sizeof(a));
+		memset(w1, 0x55, sizeof(w1));
+		memset(w2, 0x55, sizeof(w2));
+		ct_k_pack(false, q, n, 8, 4, w1);
+		ct_k_pack(true, q, n, 8, 4, w2);
+		assert_memory_equal(w1, w2, sizeof(w1));
 	}
 }
 
@@ -266,6 +390,9 @@ int main(void)
 		cmocka_unit_test(test_quant_agrees),
 		cmocka_unit_test(test_quant_is_exact),
 		cmocka_unit_test(test_minmax_and_load_agree),
+		cmocka_unit_test(test_minmax_raw_agrees),
+		cmocka_unit_test(test_quant_raw_agrees),
+		cmocka_unit_test(test_pack4_agrees),
 		cmocka_unit_test(test_pack_agrees),
 		cmocka_unit_test(test_dequant_agrees),
 		cmocka_unit_test(test_e4m3_kernel_matches_converter),
