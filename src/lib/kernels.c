@@ -77,11 +77,14 @@ ALWAYS_INLINE int32_t e4m3_code(float t)
 	uint32_t r = a - (UINT32_C(120) << 23);
 	r += UINT32_C(0x7FFFF) + ((r >> 20) & 1);
 	uint32_t normal = r >> 20;
-	/* subnormal: a multiple of 2^-9, rounded half to even */
-	float v = fp_from_bits(a) * 512.0f;
+	/* subnormal: a multiple of 2^-9, rounded half to even; computed from 0
+	 * when a is not subnormal, so that no Inf or NaN reaches the int
+	 * conversion (undefined behaviour, found by fuzz_roundtrip) */
+	bool is_sub = (int32_t)a < (int32_t)0x3C800000;
+	float v = fp_from_bits(select_u32(is_sub, a, 0)) * 512.0f;
 	uint32_t sub = (uint32_t)(int32_t)((v + 8388608.0f) - 8388608.0f);
 	/* a signed comparison (a < 2^31): AVX2 has no unsigned one */
-	uint32_t code = select_u32((int32_t)a >= (int32_t)0x3C800000, normal, sub);
+	uint32_t code = select_u32(!is_sub, normal, sub);
 	return (int32_t)(sign | code);
 }
 
@@ -107,8 +110,9 @@ ALWAYS_INLINE void quant_span(ct_kernel_code code, ct_dtype wd, const float *x, 
 			t[i] = round_to(wd, x[i0 + i] / s);
 		for (size_t i = 0; i < m; i++) {
 			float v = round_to(wd, t[i] + z);
-			v = v < lo ? lo : v;
-			t[i] = v > hi ? hi : v;
+			/* NaN (of a weight the finiteness check refuses) becomes lo, never
+			 * an int conversion of NaN (undefined, found by fuzz_roundtrip) */
+			t[i] = v > hi ? hi : v >= lo ? v : lo;
 		}
 		if (code == CT_K_INT)
 			for (size_t i = 0; i < m; i++)
