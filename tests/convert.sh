@@ -9,32 +9,38 @@
 . "$(dirname "$0")/lib.sh"
 T=${CT_TOOLS:?CT_TOOLS must name the built test tools}
 CONV=${CT_CONVERT:-../shared/convert}
-if [ ! -d "$CONV" ]; then
-	skip "convert cases" "$CONV is absent (the shared fixtures are not beside this checkout)"
-	finish
-	exit $?
-fi
 # a case.json field, read with sed (no jq, no python): "result", "max_rel"
 field() { tr -d '\n' <"$1" | sed -n "s/.*\"$2\": *\"\{0,1\}\([^\",}]*\).*/\1/p" | head -n 1; }
+
+# Every case of directory $1 (laid out as ../shared/convert is); outputs
+# under $TMP/$2.
+run_cases() {
 n=0
-for case in "$CONV"/*/; do
+mkdir -p "$TMP/$2"
+for case in "$1"/*/; do
 	case=${case%/}
 	cname=$(basename "$case")
 	[ -f "$case/case.json" ] || continue
 	n=$((n + 1))
-	out="$TMP/$cname"
+	out="$TMP/$2/$cname"
 	result=$(field "$case/case.json" result)
 	if [ "$result" = refuse ]; then
-		expect "$cname: refused (exit 3, one message)" 3 "" convert "$case/input" "$out"
+		expect "$cname: refused (exit 3, one message)" 3 "$(field "$case/case.json" message)" \
+			convert "$case/input" "$out"
 		[ ! -e "$out/config.json" ] && [ ! -e "$out" ] &&
 			pass "$cname: no output left behind" || fail "$cname: no output left behind" "$(ls "$out")"
 		continue
 	fi
-	if ! "$CT_BIN" convert -q "$case/input" "$out" 2>"$TMP/err"; then
+	if ! "$CT_BIN" convert "$case/input" "$out" >/dev/null 2>"$TMP/err"; then
 		fail "$cname: convert" "$(head -c 300 "$TMP/err")"
 		continue
 	fi
 	pass "$cname: converts"
+	warning=$(field "$case/case.json" warning)
+	if [ -n "$warning" ]; then
+		grep -qF "$warning" "$TMP/err" && pass "$cname: warns: $warning" ||
+			fail "$cname: warns: $warning" "$(head -c 300 "$TMP/err")"
+	fi
 	[ -f "$out/config.json" ] && grep -q '"quant_method": "compressed-tensors"' "$out/config.json" &&
 		pass "$cname: config.json says compressed-tensors" ||
 		fail "$cname: config.json says compressed-tensors"
@@ -85,7 +91,28 @@ for case in "$CONV"/*/; do
 			verify -q --exact --against "$case/input" "$out"
 	fi
 done
-[ "$n" -gt 0 ] && pass "$n convert cases found" || fail "convert cases found" "none in $CONV"
+[ "$n" -gt 0 ] && pass "$n convert cases found in $1" || fail "convert cases found" "none in $1"
+}
+
+# cases made here by the producers' packing rules: bit widths, group sizes,
+# act-order, per-module overrides, GEMV padding, KV scales, E8M0, shards
+"$T/gen_convert" "$TMP/cases" && run_cases "$TMP/cases" made
+kv="$TMP/made/modelopt_nvfp4_kv_sharded"
+if [ -f "$kv/config.json" ]; then
+	"$T/stdump" "$kv" >"$TMP/names" 2>&1
+	grep -q "model.layers.0.self_attn.k_scale " "$TMP/names" &&
+		grep -q "model.layers.0.self_attn.v_scale " "$TMP/names" &&
+		! grep -q "k_proj.k_scale" "$TMP/names" &&
+		grep -q '"model.layers.0.self_attn.v_scale"' "$kv/model.safetensors.index.json" &&
+		pass "ModelOpt KV-cache scales move from k_proj/v_proj to the attention module" ||
+		fail "ModelOpt KV-cache scales move from k_proj/v_proj to the attention module" "$(head -c 300 "$TMP/names")"
+fi
+if [ ! -d "$CONV" ]; then
+	skip "shared convert cases" "$CONV is absent (the shared fixtures are not beside this checkout)"
+	finish
+	exit $?
+fi
+run_cases "$CONV" shared
 
 # ---- the CLI ----
 g="$CONV/gptq_v1_sym4_g128/input"

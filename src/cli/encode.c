@@ -34,7 +34,7 @@ static void print_plan(const ct_plan *p)
 		for (size_t i = 0; i < sh->n_items; i++) {
 			const ct_plan_item *it = &sh->items[i];
 			printf("  ");
-			cli_put_safe(stdout, it->src->name);
+			cli_put_safe(stdout, it->kind == CT_ITEM_COPY ? it->out_name : it->src->name);
 			if (it->kind == CT_ITEM_COPY) {
 				printf("  %s  kept", ct_dtype_name(it->src->dtype));
 				if (it->why) {

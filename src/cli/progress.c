@@ -121,7 +121,7 @@ void cli_progress_item(void *ctx, uint64_t bytes_done, const ct_plan_item *it)
 		if (p->drawn)
 			fputs("\r\033[K", stderr);
 		fprintf(stderr, "[%*zu/%zu] ", p->n_items < 1000 ? 3 : 6, p->items_done, p->n_items);
-		cli_put_safe(stderr, it->kind == CT_ITEM_COPY ? it->src->name : it->module);
+		cli_put_safe(stderr, it->kind == CT_ITEM_COPY ? it->out_name : it->module);
 		fprintf(stderr, "  %s  %s -> %s\n", what, cli_human_bytes(it->in_bytes, in, sizeof(in)),
 			cli_human_bytes(ob, out, sizeof(out)));
 		p->drawn = false;

@@ -76,7 +76,7 @@ static char *index_json(const ct_plan *plan, const ct_checkpoint *in)
 			for (size_t k = 0; k < it->n_out; k++) {
 				char name[4096];
 				if (it->kind == CT_ITEM_COPY)
-					snprintf(name, sizeof(name), "%s", it->src->name);
+					snprintf(name, sizeof(name), "%s", it->out_name);
 				else
 					snprintf(name, sizeof(name), "%s.%s", it->module,
 						 it->out[k].suffix);

@@ -113,6 +113,35 @@ void ct_conv_consume(ct_conv *cv, const ct_tref *r)
 		cv->consumed[r - cv->ck->tensors] = true;
 }
 
+int ct_conv_rename(ct_conv *cv, const ct_tref *r, const char *name, ct_error *err)
+{
+	size_t i = (size_t)(r - cv->ck->tensors);
+	if (ct_ckpt_find(cv->ck, name))
+		return ct_fail(err, CT_EINPUT, "%s: %s would be carried over as %s, which the "
+			       "checkpoint already holds", cv->ck->shard_names[r->shard], r->t->name,
+			       name);
+	free(cv->renamed[i]);
+	cv->renamed[i] = strdup(name);
+	return cv->renamed[i] ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
+}
+
+const char *ct_convert_out_name(const ct_conv *cv, const ct_tensor *t)
+{
+	const ct_tref *r = ct_ckpt_find(cv->ck, t->name);
+	if (r && r->t == t && cv->renamed[r - cv->ck->tensors])
+		return cv->renamed[r - cv->ck->tensors];
+	return t->name;
+}
+
+const ct_tref *ct_convert_renamed_from(const ct_conv *cv, const char *name)
+{
+	/* renames are a handful (KV-cache scales): a scan is enough */
+	for (size_t i = 0; i < cv->ck->n_tensors; i++)
+		if (cv->renamed[i] && strcmp(cv->renamed[i], name) == 0)
+			return &cv->ck->tensors[i];
+	return NULL;
+}
+
 bool ct_convert_consumed(const ct_conv *cv, const ct_tensor *t)
 {
 	const ct_tref *r = ct_ckpt_find(cv->ck, t->name);
@@ -544,6 +573,9 @@ void ct_convert_free(ct_conv *cv)
 		free(cv->outs[i].name);
 	free(cv->outs);
 	free(cv->consumed);
+	for (size_t i = 0; cv->renamed && i < cv->ck->n_tensors; i++)
+		free(cv->renamed[i]);
+	free(cv->renamed);
 	json_decref(cv->schemes);
 	json_decref(cv->ignore);
 	json_decref(cv->kv_cache_scheme);
@@ -612,9 +644,10 @@ int ct_convert_open(const ct_checkpoint *ck, const json_t *qcfg, const json_t *h
 	cv->hfq = hfq;
 	cv->label = label;
 	cv->consumed = calloc(ck->n_tensors + 1, sizeof(bool));
+	cv->renamed = calloc(ck->n_tensors + 1, sizeof(char *));
 	cv->schemes = json_array();
 	cv->ignore = json_array();
-	if (!cv->consumed || !cv->schemes || !cv->ignore) {
+	if (!cv->consumed || !cv->renamed || !cv->schemes || !cv->ignore) {
 		ct_convert_free(cv);
 		return ct_fail(err, CT_EIO, "out of memory");
 	}

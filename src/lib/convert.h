@@ -84,6 +84,7 @@ typedef struct ct_conv {
 	ct_conv_out *outs;
 	size_t n_outs, cap_outs;
 	bool *consumed;            /* per ck->tensors index: read into a module */
+	char **renamed;            /* per ck->tensors index: carried over under this name */
 	json_t *schemes;           /* array of {weights, input_activations, format} */
 	json_t *ignore;            /* array: the source's own excluded modules (CT form) */
 	json_t *kv_cache_scheme;   /* or NULL */
@@ -130,6 +131,12 @@ const ct_conv_module *ct_convert_module(const ct_conv *cv, const char *name);
 /* True when the tensor at index i of cv->ck is read into a module. */
 bool ct_convert_consumed(const ct_conv *cv, const ct_tensor *t);
 
+/* The name source tensor t is carried over under: its own unless renamed. */
+const char *ct_convert_out_name(const ct_conv *cv, const ct_tensor *t);
+
+/* The source tensor carried over renamed as name, or NULL. */
+const ct_tref *ct_convert_renamed_from(const ct_conv *cv, const char *name);
+
 /* ---- for readers (src_*.c) ---- */
 
 /* The tensor module + "." + suffix, or NULL. */
@@ -149,6 +156,10 @@ bool ct_conv_fused_pair(const ct_conv *cv, size_t i, size_t j);
 
 /* Marks a source tensor as read into a module without an output of its own. */
 void ct_conv_consume(ct_conv *cv, const ct_tref *r);
+
+/* Carries source tensor r over, bytes unchanged, under another name (a
+ * source's KV-cache scale on k_proj becomes the attention module's). */
+int ct_conv_rename(ct_conv *cv, const ct_tref *r, const char *name, ct_error *err);
 
 /* Index of scheme (stolen reference) in cv->schemes, added when new. */
 int ct_conv_scheme(ct_conv *cv, json_t *scheme, ct_error *err);

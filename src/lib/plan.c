@@ -109,15 +109,17 @@ static int plan_alloc(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_plan **
 	return CT_OK;
 }
 
-static int add_copy(ct_plan *p, size_t s, const ct_tensor *t, ct_error *err)
+/* A tensor carried over byte for byte, under name. */
+static int add_copy_as(ct_plan *p, size_t s, const ct_tensor *t, const char *name, ct_error *err)
 {
 	ct_plan_shard *sh = &p->shards[s];
 	ct_plan_item *it = &sh->items[sh->n_items];
 	it->kind = CT_ITEM_COPY;
 	it->src = t;
+	it->out_name = name;
 	it->shard = s;
 	it->in_bytes = t->end - t->begin;
-	int id = ct_st_builder_add(sh->builder, t->name, t->dtype, t->ndim, t->shape, err);
+	int id = ct_st_builder_add(sh->builder, name, t->dtype, t->ndim, t->shape, err);
 	if (id < 0)
 		return -id;
 	it->out_id[0] = id;
@@ -127,6 +129,11 @@ static int add_copy(ct_plan *p, size_t s, const ct_tensor *t, ct_error *err)
 	if (ct_dtype_is_float(t->dtype))
 		p->params_total += t->nelem;
 	return CT_OK;
+}
+
+static int add_copy(ct_plan *p, size_t s, const ct_tensor *t, ct_error *err)
+{
+	return add_copy_as(p, s, t, t->name, err);
 }
 
 static int add_outputs(ct_plan *p, size_t s, ct_plan_item *it, ct_error *err)
@@ -1197,7 +1204,7 @@ int ct_plan_convert(const ct_conv *cv, ct_plan **out, ct_error *err)
 	for (size_t i = 0; !rc && i < ck->n_tensors; i++) {
 		const ct_tref *r = &ck->tensors[i];
 		if (!cv->consumed[i]) {
-			rc = add_copy(p, r->shard, r->t, err);
+			rc = add_copy_as(p, r->shard, r->t, ct_convert_out_name(cv, r->t), err);
 			continue;
 		}
 		for (size_t c = 0; !rc && c < count[i]; c++) {
@@ -1646,7 +1653,7 @@ static int item_expert(const ct_plan_item *it, const ct_fuse_spec *specs, size_t
 	if (it->kind == CT_ITEM_DECODE) {
 		snprintf(name, sizeof(name), "%s.weight", it->module);
 	} else if (it->kind == CT_ITEM_COPY) {
-		snprintf(name, sizeof(name), "%s", it->src->name);
+		snprintf(name, sizeof(name), "%s", it->out_name);
 	} else {
 		return -1;
 	}

@@ -50,6 +50,8 @@ typedef struct ct_plan_item {
 	ct_dtype out_dtype;        /* DECODE: dtype written */
 	uint64_t in_bytes;         /* input bytes this item consumes (progress) */
 	char *why;                 /* COPY of a module's weight: why it stays dense, or NULL */
+	const char *out_name;      /* COPY: the name written (src->name unless a conversion
+				    * renames it; then it lives as long as the conversion) */
 	const struct ct_moe_block *moe; /* a part of this fused expert block, or NULL: */
 	uint64_t expert;           /* src is then a view of expert `expert`'s part, */
 	int part;                  /* (ct_moe_part) with NULL data when it must be gathered */

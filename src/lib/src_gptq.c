@@ -46,19 +46,11 @@ static void put_field(uint32_t *w, uint64_t i, int b, uint32_t v)
 		w[k + 1] |= v >> (32 - sh);
 }
 
-/* The constant GPTQModel adds to each word to turn v1 zeros into v2: a 1
- * at the start of every field that starts in the word. */
-static uint32_t packed_one(int b, uint64_t word)
+/* The constant GPTQModel adds to each word to turn 2-, 4- and 8-bit v1
+ * zeros into v2: a 1 at the start of every field. */
+static uint32_t packed_one(int b)
 {
-	switch (b) {
-	case 2: return 0x55555555u;
-	case 4: return 0x11111111u;
-	case 8: return 0x01010101u;
-	default: {
-		static const uint32_t three[3] = { 0x49249249u, 0x92492492u, 0x24924924u };
-		return three[word % 3];
-	}
-	}
+	return b == 2 ? 0x55555555u : b == 4 ? 0x11111111u : 0x01010101u;
 }
 
 /* Decodes one row of qzeros (nw words, n zeros) into z[], by variant.
@@ -77,8 +69,13 @@ static uint64_t decode_zeros(const uint8_t *row, uint64_t nw, uint64_t n, int b,
 	uint32_t mask = (1u << b) - 1;
 	for (uint64_t i = 0; i < n; i++)
 		z[i] = (field(words, nw, i, b) + 1) & mask;
+	/* 3-bit fields straddle words, so no whole-word add inverts a v1
+	 * writer: GPTQModel shifts 3-bit zeros field by field, and
+	 * auto-round's and AutoGPTQ's readers add 1 per field. */
+	if (b == 3)
+		return 0;
 	for (uint64_t k = 0; k < nw; k++)
-		words[k] += packed_one(b, k);
+		words[k] += packed_one(b);
 	for (uint64_t i = 0; i < n; i++) {
 		uint32_t p = field(words, nw, i, b);
 		if (p != z[i])

@@ -128,6 +128,44 @@ static int nvfp4_module(ct_conv *cv, const char *module, int scheme, ct_error *e
 
 /* vLLM fuses q/k/v and gate/up with one global scale: partners must share
  * theirs, or the fused layer would rescale some of them. */
+/* ModelOpt exports the FP8 KV-cache scales on the projections
+ * (self_attn.k_proj.k_scale); compressed-tensors keeps them on the
+ * attention module (self_attn.k_scale), where transformers and vLLM's
+ * compressed-tensors path look. Every attention needs both. */
+static int kv_scales(ct_conv *cv, ct_error *err)
+{
+	static const char *const proj[2] = { "k_proj", "v_proj" };
+	static const char *const scale[2] = { "k_scale", "v_scale" };
+	const ct_checkpoint *ck = cv->ck;
+	char attn[4096], name[4200];
+	for (size_t i = 0; i < ck->n_tensors; i++) {
+		const ct_tensor *t = ck->tensors[i].t;
+		static const char kw[] = ".k_proj.weight";
+		size_t kl = sizeof(kw) - 1;
+		if (t->name_len <= kl || strcmp(t->name + t->name_len - kl, kw) != 0 ||
+		    t->name_len - kl >= sizeof(attn))
+			continue;
+		memcpy(attn, t->name, t->name_len - kl);
+		attn[t->name_len - kl] = '\0';
+		for (int k = 0; k < 2; k++) {
+			snprintf(name, sizeof(name), "%s.%s", attn, scale[k]);
+			if (ct_ckpt_find(ck, name))
+				continue;
+			snprintf(name, sizeof(name), "%s.%s.%s", attn, proj[k], scale[k]);
+			const ct_tref *r = ct_ckpt_find(ck, name);
+			if (!r)
+				return ct_fail(err, CT_EINPUT, "%s: kv_cache_quant_algo FP8, but %s has "
+					       "no %s (neither %s.%s nor %s)", cv->label, attn, scale[k],
+					       attn, scale[k], name);
+			snprintf(name, sizeof(name), "%s.%s", attn, scale[k]);
+			int rc = ct_conv_rename(cv, r, name, err);
+			if (rc)
+				return rc;
+		}
+	}
+	return CT_OK;
+}
+
 static int check_partners(ct_conv *cv, ct_error *err)
 {
 	for (size_t i = 0; i < cv->n_mods; i++) {
@@ -193,6 +231,11 @@ static int modelopt_plan(ct_conv *cv, ct_error *err)
 	else if (kv)
 		return ct_fail(err, CT_EINPUT, "%s: kv_cache_quant_algo %s: convert reads FP8 KV "
 			       "cache scales only", cv->label, kv);
+	if (cv->kv_cache_scheme) {
+		int rc = kv_scales(cv, err);
+		if (rc)
+			return rc;
+	}
 	if (strcmp(algo, "FP8") == 0)
 		return ct_fp8_tensor_plan_all(cv, true, err);
 	if (strcmp(algo, "NVFP4") != 0)

@@ -272,6 +272,8 @@ static const ct_tensor *original_of(const vstate *st, const char *name, ct_verif
 	if (!st->orig)
 		return NULL;
 	const ct_tref *r = ct_ckpt_find(st->orig, name);
+	if (!r && st->conv)
+		r = ct_convert_renamed_from(st->conv, name);
 	if (!r) {
 		set_problem(v, "not in the original checkpoint");
 		return NULL;
@@ -768,7 +770,8 @@ int ct_verify_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkp
 	if (orig) {
 		for (size_t i = 0; i < orig->n_tensors; i++) {
 			const ct_tensor *t = orig->tensors[i].t;
-			if (ct_ckpt_find(ck, t->name) || (conv && ct_convert_consumed(conv, t)))
+			if (ct_ckpt_find(ck, conv ? ct_convert_out_name(conv, t) : t->name) ||
+			    (conv && ct_convert_consumed(conv, t)))
 				continue;
 			char module[4096];
 			bool decoded = false;
