@@ -476,6 +476,82 @@ static void awq_gemv_module(int shard, const char *module, uint64_t out, uint64_
 	free(s);
 }
 
+/* AutoAWQ GEMM: qweight [in, out/8] packed along the output, nibble k of
+ * word j holding column 8j + ORDER[k]; qzeros [in/g, out/8] the same;
+ * scales [in/g, out]. */
+static void awq_gemm_module(int shard_q, int shard_s, const char *module, uint64_t out,
+			    uint64_t in, uint64_t g)
+{
+	static const int order[8] = { 0, 2, 4, 6, 1, 3, 5, 7 };
+	uint64_t G = in / g;
+	uint8_t *q = xcalloc(out * in, 1), *z = xcalloc(out * G, 1);
+	uint16_t *s = xcalloc(out * G, 2);
+	for (uint64_t i = 0; i < out * in; i++)
+		q[i] = (uint8_t)below(16);
+	for (uint64_t i = 0; i < out * G; i++) {
+		z[i] = (uint8_t)below(16);
+		s[i] = f16_bits((float)(0.002 + unit() * 0.02));
+	}
+	char name[200];
+	snprintf(name, sizeof(name), "%s.qweight", module);
+	uint32_t *qw = add_src(shard_q, name, CT_I32, 2, in, out / 8);
+	for (uint64_t i = 0; i < in; i++)
+		for (uint64_t j = 0; j < out / 8; j++)
+			for (int k = 0; k < 8; k++)
+				qw[i * (out / 8) + j] |= (uint32_t)q[(8 * j + (uint64_t)order[k]) * in + i]
+							 << (4 * k);
+	snprintf(name, sizeof(name), "%s.qzeros", module);
+	uint32_t *qz = add_src(shard_s, name, CT_I32, 2, G, out / 8);
+	for (uint64_t gi = 0; gi < G; gi++)
+		for (uint64_t j = 0; j < out / 8; j++)
+			for (int k = 0; k < 8; k++)
+				qz[gi * (out / 8) + j] |= (uint32_t)z[(8 * j + (uint64_t)order[k]) * G + gi]
+							  << (4 * k);
+	snprintf(name, sizeof(name), "%s.scales", module);
+	uint16_t *sc = add_src(shard_s, name, CT_F16, 2, G, out);
+	for (uint64_t gi = 0; gi < G; gi++)
+		for (uint64_t o = 0; o < out; o++)
+			sc[gi * out + o] = s[o * G + gi];
+	float *w = add_ref(module, out, in);
+	for (uint64_t o = 0; o < out; o++)
+		for (uint64_t i = 0; i < in; i++) {
+			float v = (float)((int)q[o * in + i] - (int)z[o * G + i / g]) *
+				  f16_value(s[o * G + i / g]);
+			w[o * in + i] = f16_value(f16_bits(v));
+		}
+	free(q);
+	free(z);
+	free(s);
+}
+
+/* ------------------------------------------------------- per-tensor FP8 */
+
+/* weight F8_E4M3 [out, in], weight_scale F32 0-d (a multiplier), and an
+ * input_scale when static. */
+static void fp8_tensor_module(int shard, const char *module, uint64_t out, uint64_t in,
+			      bool input_scale)
+{
+	char name[200];
+	snprintf(name, sizeof(name), "%s.weight", module);
+	uint8_t *wt = add_src(shard, name, CT_F8_E4M3, 2, out, in);
+	float ws = (float)(1e-4 + unit() * 1e-3);
+	snprintf(name, sizeof(name), "%s.weight_scale", module);
+	put_f32(add_src(shard, name, CT_F32, 0, 0, 0), 0, ws);
+	if (input_scale) {
+		snprintf(name, sizeof(name), "%s.input_scale", module);
+		put_f32(add_src(shard, name, CT_F32, 0, 0, 0), 0, (float)(0.01 + unit() * 0.01));
+	}
+	float *w = add_ref(module, out, in);
+	for (uint64_t i = 0; i < out * in; i++) {
+		uint8_t c;
+		do
+			c = (uint8_t)below(256);
+		while ((c & 0x7F) == 0x7F);
+		wt[i] = c;
+		w[i] = e4m3_value(c) * ws;
+	}
+}
+
 /* ---------------------------------------------------------- ModelOpt FP4 */
 
 static float e4m3_scale_code(uint8_t *c)
@@ -965,7 +1041,86 @@ static void c_fp8_block_not_convert(json_t **q, json_t **hfq, const char **dt)
 		       "modules_to_not_convert", "model.layers.0.mlp.down_proj");
 }
 
+/* native auto_round packing (zeros as they are, GPTQ words), 2-bit asym,
+ * with down_proj left at 16 bits (dense) by extra_config */
+static void c_autoround_native_asym2_g64(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq, (void)dt;
+	gptq_mod p = { .bits = 2, .group = 64, .writer = W_V2, .zero0 = 2 };
+	for (int k = 0; k < 6; k++) {
+		p.shard_q = p.shard_s = k % 2;
+		gptq_module(linears[k].name, linears[k].out, linears[k].in, &p);
+	}
+	add_dense_linear(1, linears[6].name, CT_F16, linears[6].out, linears[6].in);
+	add_dense(CT_F16, 0, 1);
+	*q = autoround_config(2, 64, false, "auto_round");
+	json_object_set_new(*q, "extra_config",
+			    json_pack("{s:{s:i, s:s}}", linears[6].name, "bits", 16, "data_type",
+				      "float"));
+}
+
+static void c_awq_gemm_g64_sharded(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq, (void)dt;
+	for (int k = 0; k < 7; k++)
+		awq_gemm_module(k % 2, (k + 1) % 2, linears[k].name, linears[k].out, linears[k].in,
+				64);
+	add_dense(CT_F16, 1, 0);
+	*q = json_pack("{s:i, s:i, s:s, s:s, s:b}", "bits", 4, "group_size", 64,
+		       "quant_method", "awq", "version", "gemm", "zero_point", 1);
+}
+
+static void c_autoround_awq_g32(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq, (void)dt;
+	for (int k = 0; k < 7; k++)
+		awq_gemm_module(0, 0, linears[k].name, linears[k].out, linears[k].in, 32);
+	add_dense(CT_F16, 0, 0);
+	*q = autoround_config(4, 32, false, "auto_round:auto_awq");
+}
+
+/* ModelOpt FP8 per tensor with an FP8 KV cache. */
+static void c_modelopt_fp8_kv(json_t **q, json_t **hfq, const char **dt)
+{
+	*dt = "bfloat16";
+	for (int k = 0; k < 7; k++)
+		fp8_tensor_module(k % 2, linears[k].name, linears[k].out, linears[k].in, true);
+	put_f32(add_src(0, "model.layers.0.self_attn.k_proj.k_scale", CT_F32, 0, 0, 0), 0, 0.02f);
+	put_f32(add_src(1, "model.layers.0.self_attn.v_proj.v_scale", CT_F32, 0, 0, 0), 0, 0.03f);
+	add_dense(CT_BF16, 0, 1);
+	*hfq = json_pack("{s:{s:s, s:s}, s:{s:s, s:s, s:[s]}}", "producer", "name", "modelopt",
+			 "version", "0.40.0", "quantization", "quant_algo", "FP8",
+			 "kv_cache_quant_algo", "FP8", "exclude_modules", "lm_head");
+	*q = json_pack("{s:{s:{s:{s:b, s:i, s:s}, s:[s], s:{s:b, s:i, s:s}}}, s:[s], "
+		       "s:{s:s, s:s}, s:s, s:s, s:{s:i, s:s, s:b}}",
+		       "config_groups", "group_0", "input_activations", "dynamic", 0, "num_bits", 8,
+		       "type", "float", "targets", "Linear", "weights", "dynamic", 0, "num_bits", 8,
+		       "type", "float", "ignore", "lm_head", "producer", "name", "modelopt",
+		       "version", "0.40.0", "quant_algo", "FP8", "quant_method", "modelopt",
+		       "kv_cache_scheme", "num_bits", 8, "type", "float", "dynamic", 0);
+}
+
+/* AutoFP8 with dynamic activations (no input_scale) and down_proj left in
+ * BF16 by ignored_layers. */
+static void c_autofp8_dynamic_ignored(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq;
+	*dt = "bfloat16";
+	for (int k = 0; k < 6; k++)
+		fp8_tensor_module(0, linears[k].name, linears[k].out, linears[k].in, false);
+	add_dense_linear(0, linears[6].name, CT_BF16, linears[6].out, linears[6].in);
+	add_dense(CT_BF16, 0, 0);
+	*q = json_pack("{s:s, s:[s, s], s:s}", "activation_scheme", "dynamic", "ignored_layers",
+		       "lm_head", linears[6].name, "quant_method", "fp8");
+}
+
 static const gcase cases[] = {
+	{ "autoround_native_asym2_g64", "convert", NULL, NULL, 0, 2, c_autoround_native_asym2_g64 },
+	{ "awq_gemm_g64_sharded", "convert", NULL, NULL, 0, 2, c_awq_gemm_g64_sharded },
+	{ "autoround_awq_g32", "convert", NULL, NULL, 0, 1, c_autoround_awq_g32 },
+	{ "modelopt_fp8_kv", "convert", NULL, NULL, 0, 2, c_modelopt_fp8_kv },
+	{ "autofp8_dynamic_ignored", "convert", NULL, "activation_scheme dynamic", 0, 1,
+	  c_autofp8_dynamic_ignored },
 	{ "gptq_v2_asym2_g64", "convert", NULL, NULL, 0, 2, c_gptq_v2_asym2_g64 },
 	{ "gptq_v1_asym2_g32_gptqmodel", "convert", NULL,
 	  "v1 zero-point underflow: per-field and packed decodes differ; packed (GPTQModel) decode used",
