@@ -139,8 +139,9 @@ uninstall:
 
 # A benchmark, not a test: prints a table, asserts nothing. BENCH_LAYERS=44
 # for a 4 GB checkpoint; the generated model is cached in build/bench.
-bench: $(BIN) $(BENCH_BIN)
-	@CT_BIN=$(abspath $(BIN)) CT_BENCH_TOOLS=$(abspath $(BUILD)/bench) sh tests/bench/bench.sh
+bench: $(BIN) $(BENCH_BIN) $(TOOL_BIN)
+	@CT_BIN=$(abspath $(BIN)) CT_BENCH_TOOLS=$(abspath $(BUILD)/bench) \
+		CT_TOOLS=$(abspath $(BUILD)/tools) sh tests/bench/bench.sh
 
 # libFuzzer targets (clang): `make fuzz FUZZ_SECONDS=N` runs each for N
 # seconds from its seed corpus, then every saved regression input;

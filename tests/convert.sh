@@ -97,6 +97,22 @@ done
 # cases made here by the producers' packing rules: bit widths, group sizes,
 # act-order, per-module overrides, GEMV padding, KV scales, E8M0, shards
 "$T/gen_convert" "$TMP/cases" && run_cases "$TMP/cases" made
+# quantize W4A16, rewrite as GPTQ v1 (ct2gptq), convert back: the same bytes
+ex="$(dirname "$0")/../fixtures/example-model"
+if "$CT_BIN" quantize -q -s W4A16 "$ex" "$TMP/rt-w4" && "$T/ct2gptq" "$TMP/rt-w4" "$TMP/rt-gptq" &&
+	"$CT_BIN" convert -q "$TMP/rt-gptq" "$TMP/rt-back"; then
+	ok=1
+	for f in "$TMP"/rt-w4/*.safetensors; do
+		"$T/stsub" "$f" "$TMP"/rt-back/*.safetensors 2>"$TMP/err" || ok=0
+	done
+	for f in "$TMP"/rt-back/*.safetensors; do
+		"$T/stsub" "$f" "$TMP"/rt-w4/*.safetensors 2>>"$TMP/err" || ok=0
+	done
+	[ $ok = 1 ] && pass "W4A16 -> GPTQ v1 -> convert gives quantize's tensors byte for byte" ||
+		fail "W4A16 -> GPTQ v1 -> convert gives quantize's tensors byte for byte" "$(head -c 300 "$TMP/err")"
+else
+	fail "W4A16 -> GPTQ v1 -> convert" "a step failed"
+fi
 kv="$TMP/made/modelopt_nvfp4_kv_sharded"
 if [ -f "$kv/config.json" ]; then
 	"$T/stdump" "$kv" >"$TMP/names" 2>&1

@@ -31,7 +31,7 @@ else
 	ODIR=$DIR
 fi
 OUT=$ODIR/out
-JOBS=${BENCH_JOBS:-"W4A16 W8A8 FP8_DYNAMIC FP8_BLOCK NVFP4A16 MXFP4A16 decompress verify inspect"}
+JOBS=${BENCH_JOBS:-"W4A16 W8A8 FP8_DYNAMIC FP8_BLOCK NVFP4A16 MXFP4A16 decompress verify inspect convert"}
 want() { case " $JOBS " in *" $1 "*) return 0 ;; esac; return 1; }
 mkdir -p "$DIR"
 if [ ! -f "$MODEL/config.json" ]; then
@@ -99,7 +99,7 @@ for s in W4A16 W8A8 FP8_DYNAMIC FP8_BLOCK NVFP4A16 MXFP4A16; do
 		run "quantize $s" "$j" "$MODEL" quantize -q -f -j "$j" -s "$s" "$MODEL" "$OUT"
 	done
 done
-if want decompress || want verify || want inspect; then
+if want decompress || want verify || want inspect || want convert; then
 	W4=$ODIR/w4a16
 	rm -rf "$W4"
 	"$CT_BIN" quantize -q -s W4A16 "$MODEL" "$W4"
@@ -115,6 +115,17 @@ if want decompress || want verify || want inspect; then
 		done
 	fi
 	want inspect && run "inspect" 1 "$W4" inspect "$W4"
+	if want convert; then
+		# the W4A16 model as a GPTQ v1 checkpoint, converted back
+		GQ=$ODIR/gptq
+		rm -rf "$GQ"
+		"${CT_TOOLS:?}/ct2gptq" "$W4" "$GQ"
+		cat "$GQ"/*.safetensors >/dev/null
+		for j in 1 "$NPROC"; do
+			run "convert GPTQ" "$j" "$GQ" convert -q -f -j "$j" "$GQ" "$OUT"
+		done
+		rm -rf "$GQ"
+	fi
 	rm -rf "$W4"
 fi
 rm -rf "$OUT"
