@@ -36,7 +36,7 @@ static const cli_opt inspect_opts[] = {
 	{ OPT_STATS, "stats", no_argument, NULL,
 	  "read the data: min, max, mean, std, zeros, NaN and Inf", NULL },
 	{ OPT_TENSOR, "tensor", required_argument, "NAME",
-	  "only this tensor (repeatable)", NULL },
+	  "only this tensor, or a module's tensors (repeatable)", NULL },
 	{ 'h', "help", no_argument, NULL, "show this help", NULL },
 	{ 0, NULL, 0, NULL, NULL, NULL },
 };

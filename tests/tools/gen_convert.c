@@ -970,6 +970,16 @@ static void c_awq_gemv_g32(json_t **q, json_t **hfq, const char **dt)
 		       "quant_method", "awq", "version", "GEMV", "zero_point", 1);
 }
 
+static void c_awq_gemv_g128(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq, (void)dt;
+	for (int k = 0; k < 7; k++)
+		awq_gemv_module(k % 2, linears[k].name, linears[k].out, linears[k].in, 128);
+	add_dense(CT_F16, 1, 0);
+	*q = json_pack("{s:i, s:i, s:s, s:s, s:b}", "bits", 4, "group_size", 128,
+		       "quant_method", "awq", "version", "gemv", "zero_point", 1);
+}
+
 /* ModelOpt NVFP4 over three shards, fused partners in different shards,
  * with FP8 KV-cache scales. */
 static void c_modelopt_nvfp4_kv_sharded(json_t **q, json_t **hfq, const char **dt)
@@ -1141,6 +1151,7 @@ static const gcase cases[] = {
 	{ "autoround_extra_config_unfused_refuse", "refuse", "model.layers.0.self_attn", NULL, 0, 1,
 	  c_autoround_extra_config_unfused_refuse },
 	{ "awq_gemv_g64", "convert", NULL, NULL, 0, 2, c_awq_gemv_g64 },
+	{ "awq_gemv_g128", "convert", NULL, NULL, 0, 2, c_awq_gemv_g128 },
 	{ "awq_gemv_g32", "convert", NULL, NULL, 0, 1, c_awq_gemv_g32 },
 	{ "modelopt_nvfp4_kv_sharded", "convert", NULL, NULL, 0.00390625, 3,
 	  c_modelopt_nvfp4_kv_sharded },
