@@ -19,7 +19,8 @@
 /* ------------------------------------------------------------ readers --- */
 
 static const ct_source *const sources[] = {
-	&ct_src_gptq, &ct_src_awq, &ct_src_fp8, &ct_src_modelopt, &ct_src_autoround, NULL,
+	&ct_src_gptq, &ct_src_awq, &ct_src_fp8, &ct_src_modelopt, &ct_src_autoround,
+	&ct_src_mxfp4, NULL,
 };
 
 const ct_source *const *ct_sources(void)
@@ -543,6 +544,7 @@ void ct_convert_free(ct_conv *cv)
 	for (size_t i = 0; i < cv->n_outs; i++)
 		free(cv->outs[i].name);
 	free(cv->outs);
+	free(cv->outs_by_name);
 	free(cv->consumed);
 	json_decref(cv->schemes);
 	json_decref(cv->ignore);
@@ -560,6 +562,54 @@ const ct_conv_module *ct_convert_module(const ct_conv *cv, const char *name)
 	for (size_t i = 0; i < cv->n_mods; i++)
 		if (strcmp(cv->mods[i].name, name) == 0)
 			return &cv->mods[i];
+	return NULL;
+}
+
+/* C11's qsort has no context argument: each index is sorted beside its
+ * name. */
+typedef struct named_out {
+	const char *name;
+	size_t index;
+} named_out;
+
+static int cmp_named(const void *a, const void *b)
+{
+	return strcmp(((const named_out *)a)->name, ((const named_out *)b)->name);
+}
+
+/* Sorts the outputs by name, for ct_convert_out: verify looks one up per
+ * stored tensor, and a MoE checkpoint has tens of thousands. */
+static int index_outs(ct_conv *cv, ct_error *err)
+{
+	named_out *v = malloc((cv->n_outs + 1) * sizeof(*v));
+	cv->outs_by_name = malloc((cv->n_outs + 1) * sizeof(size_t));
+	if (!v || !cv->outs_by_name) {
+		free(v);
+		return ct_fail(err, CT_EIO, "out of memory");
+	}
+	for (size_t i = 0; i < cv->n_outs; i++)
+		v[i] = (named_out){ cv->outs[i].name, i };
+	qsort(v, cv->n_outs, sizeof(*v), cmp_named);
+	for (size_t i = 0; i < cv->n_outs; i++)
+		cv->outs_by_name[i] = v[i].index;
+	free(v);
+	return CT_OK;
+}
+
+const ct_conv_out *ct_convert_out(const ct_conv *cv, const char *name)
+{
+	size_t lo = 0, hi = cv->outs_by_name ? cv->n_outs : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const ct_conv_out *o = &cv->outs[cv->outs_by_name[mid]];
+		int c = strcmp(o->name, name);
+		if (c == 0)
+			return o;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -600,7 +650,7 @@ int ct_convert_open(const ct_checkpoint *ck, const json_t *qcfg, const json_t *h
 				       "checkpoint's config.json, or -c CONFIG, says how it was "
 				       "made)", label);
 		return ct_fail(err, CT_EINPUT, "%s: quant_method %s%s%s: no reader for this source "
-			       "(convert reads gptq, awq, fp8, modelopt and auto-round checkpoints)",
+			       "(convert reads gptq, awq, fp8, modelopt, auto-round and mxfp4 checkpoints)",
 			       label, qm ? "'" : "", qm ? qm : "absent", qm ? "'" : "");
 	}
 	ct_conv *cv = calloc(1, sizeof(*cv));
@@ -624,6 +674,8 @@ int ct_convert_open(const ct_checkpoint *ck, const json_t *qcfg, const json_t *h
 			     "quantized that way", label, src->name);
 	if (!rc)
 		rc = finish_config(cv, err);
+	if (!rc)
+		rc = index_outs(cv, err);
 	if (!rc && cv->warnings.failed)
 		rc = ct_fail(err, CT_EIO, "out of memory");
 	if (rc) {
