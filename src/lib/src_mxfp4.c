@@ -415,6 +415,9 @@ static int mxfp4_plan(ct_conv *cv, ct_error *err)
 			rc = ct_fail(err, CT_EINPUT, "%s: %s: MXFP4 scales without their blocks (gpt-oss "
 				     "pairs each *_scales with a *_blocks of the same module)",
 				     shard_of(cv, r), r->t->name);
+		else if (ends_with(r->t, "experts.down_proj_blocks"))
+			rc = ct_fail(err, CT_EINPUT, "%s: %s: no gate_up_proj_blocks beside it (a gpt-oss "
+				     "experts module has both)", shard_of(cv, r), r->t->name);
 		else if (ends_with(r->t, "_blocks"))
 			rc = ct_fail(err, CT_EINPUT, "%s: %s: MXFP4 blocks of a layout convert does not "
 				     "read (gpt-oss: mlp.experts.gate_up_proj_blocks with "
