@@ -79,6 +79,7 @@ else
 fi
 expect "verify" 0 "" verify -q "$out"
 expect "verify --exact --against the source" 0 "" verify -q --exact --against "$G/input" "$out"
+expect "passes vLLM's check" 0 "" verify -q --serving vllm "$out"
 run_cli 0 convert --dry-run "$G/input" "$TMP/dry" && grep -q "^source: mxfp4" "$TMP/out" &&
 	grep -q "$P.1.up_proj \[96, 64\]: gpt-oss MXFP4, expert 1, rows 1::2 of $P.gate_up_proj_blocks" "$TMP/out" &&
 	[ ! -e "$TMP/dry" ] && pass "--dry-run: the mapping per expert, nothing written" ||
