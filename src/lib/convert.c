@@ -326,34 +326,76 @@ bool ct_conv_fused_pair(const ct_conv *cv, size_t i, size_t j)
 	       ct_fusion_key(cv->mods[j].name, kb, sizeof(kb)) && strcmp(ka, kb) == 0;
 }
 
+/* A module's fusion key beside its index, sorted by key then index (C11's
+ * qsort has no context argument). */
+typedef struct keyed {
+	char *key;
+	size_t mod;
+} keyed;
+
+static int cmp_keyed(const void *a, const void *b)
+{
+	const keyed *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	return c ? c : x->mod < y->mod ? -1 : x->mod > y->mod;
+}
+
+static const keyed *find_key(const keyed *v, size_t n, const char *key)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(v[mid].key, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && strcmp(v[lo].key, key) == 0 ? &v[lo] : NULL;
+}
+
 /* vLLM fuses q/k/v and gate/up into one layer with one scheme: partners
  * that are converted differently, or one converted and one dense, cannot
- * be served. */
+ * be served. Keys are computed once and sorted, so that partners are
+ * neighbours: a MoE checkpoint has tens of thousands of modules, too many
+ * to compare pair by pair. */
 static int check_fused(const ct_conv *cv, const ct_arch *arch, ct_error *err)
 {
-	char ka[NAME_MAX_LEN], kb[NAME_MAX_LEN], mod[NAME_MAX_LEN];
-	for (size_t i = 0; i < cv->n_mods; i++) {
-		const ct_conv_module *a = &cv->mods[i];
-		if (!ct_fusion_key(a->name, ka, sizeof(ka)))
+	char key[NAME_MAX_LEN], mod[NAME_MAX_LEN];
+	keyed *v = calloc(cv->n_mods + 1, sizeof(*v));
+	size_t n = 0;
+	int rc = v ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
+	for (size_t i = 0; !rc && i < cv->n_mods; i++) {
+		if (!ct_fusion_key(cv->mods[i].name, key, sizeof(key)))
 			continue;
-		for (size_t j = i + 1; j < cv->n_mods; j++) {
-			const ct_conv_module *b = &cv->mods[j];
-			if (!ct_conv_fused_pair(cv, i, j))
-				continue;
-			if (a->scheme != b->scheme)
-				return ct_fail(err, CT_EINPUT, "%s and %s: quantized differently, but "
-					       "vLLM fuses them into one layer with one scheme",
-					       a->name, b->name);
-		}
-		for (size_t t = 0; t < cv->ck->n_tensors; t++) {
-			if (dense_linear(cv, arch, t, mod, sizeof(mod)) &&
-			    ct_fusion_key(mod, kb, sizeof(kb)) && strcmp(ka, kb) == 0)
-				return ct_fail(err, CT_EINPUT, "%s is quantized but %s is not, and "
-					       "vLLM fuses them into one layer with one scheme",
-					       a->name, mod);
-		}
+		if (!(v[n].key = strdup(key)))
+			rc = ct_fail(err, CT_EIO, "out of memory");
+		else
+			v[n++].mod = i;
 	}
-	return CT_OK;
+	if (!rc)
+		qsort(v, n, sizeof(*v), cmp_keyed);
+	/* within a run of one key, every module has the first one's scheme */
+	for (size_t i = 1, first = 0; !rc && i < n; i++) {
+		if (strcmp(v[i].key, v[first].key) != 0) {
+			first = i;
+			continue;
+		}
+		const ct_conv_module *a = &cv->mods[v[first].mod], *b = &cv->mods[v[i].mod];
+		if (a->scheme != b->scheme)
+			rc = ct_fail(err, CT_EINPUT, "%s and %s: quantized differently, but vLLM fuses "
+				     "them into one layer with one scheme", a->name, b->name);
+	}
+	for (size_t t = 0; !rc && n && t < cv->ck->n_tensors; t++) {
+		const keyed *k;
+		if (dense_linear(cv, arch, t, mod, sizeof(mod)) &&
+		    ct_fusion_key(mod, key, sizeof(key)) && (k = find_key(v, n, key)))
+			rc = ct_fail(err, CT_EINPUT, "%s is quantized but %s is not, and vLLM fuses them "
+				     "into one layer with one scheme", cv->mods[k->mod].name, mod);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v[i].key);
+	free(v);
+	return rc;
 }
 
 /* Modules per scheme: the largest group targets "Linear", the others name
