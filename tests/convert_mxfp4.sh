@@ -160,4 +160,22 @@ mk stray "" "$GB" "$GS" "$DB" "$DS" "model.layers.0.self_attn.q_proj_scales:U8:4
 refuse "scales without blocks" "model.layers.0.self_attn.q_proj_scales: MXFP4 scales without their blocks" stray
 mk nogu "" "$DB" "$DS"
 refuse "down_proj without gate_up_proj" "$P.down_proj_blocks: no gate_up_proj_blocks beside it" nogu
+
+# ---- fused partners, as convert.c checks them for every reader ----
+# (sorted by fusion key since gpt-oss has tens of thousands of modules)
+Q=model.layers.0.self_attn
+gq() { # gq DIR MODULE: a GPTQ v1 4-bit g128 sym module of [64, 128]
+	echo "$1.qweight:I32:16x64 $1.scales:F16:1x64:0.01 $1.qzeros:I32:1x8:2004318.071"
+}
+for c in pair lone; do
+	mkdir -p "$TMP/f-$c"
+	printf '{"model_type": "llama", "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": true, "desc_act": false}}\n' >"$TMP/f-$c/config.json"
+done
+# shellcheck disable=SC2046
+"$T/mkst" "$TMP/f-pair/model.safetensors" $(gq $Q.q_proj) $(gq $Q.k_proj) $(gq $Q.v_proj)
+# shellcheck disable=SC2046
+"$T/mkst" "$TMP/f-lone/model.safetensors" $(gq $Q.q_proj) $(gq $Q.v_proj) "$Q.k_proj.weight:BF16:64x128"
+expect "q/k/v converted alike: accepted" 0 "" convert -q "$TMP/f-pair" "$TMP/f-pair.out"
+expect "q converted, k dense: refused" 3 "$Q.q_proj is quantized but $Q.k_proj is not" \
+	convert "$TMP/f-lone" "$TMP/f-lone.out"
 finish
