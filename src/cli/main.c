@@ -92,7 +92,7 @@ static const cli_opt decompress_opts[] = {
 static const cli_opt convert_opts[] = {
 	{ OPT_FROM, "from", required_argument, "FORMAT",
 	  "the source format, instead of detecting it (must agree with detection)",
-	  "gptq awq fp8 modelopt auto-round" },
+	  "gptq awq fp8 modelopt auto-round mxfp4" },
 	{ 'c', "config", required_argument, "CONFIG",
 	  "the source's config.json or quantization_config (for a bare file)", NULL },
 	{ OPT_DRY_RUN, "dry-run", no_argument, NULL, "print the mapping of every module and "

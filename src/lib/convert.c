@@ -19,7 +19,8 @@
 /* ------------------------------------------------------------ readers --- */
 
 static const ct_source *const sources[] = {
-	&ct_src_gptq, &ct_src_awq, &ct_src_fp8, &ct_src_modelopt, &ct_src_autoround, NULL,
+	&ct_src_gptq, &ct_src_awq, &ct_src_fp8, &ct_src_modelopt, &ct_src_autoround,
+	&ct_src_mxfp4, NULL,
 };
 
 const ct_source *const *ct_sources(void)
@@ -354,34 +355,76 @@ bool ct_conv_fused_pair(const ct_conv *cv, size_t i, size_t j)
 	       ct_fusion_key(cv->mods[j].name, kb, sizeof(kb)) && strcmp(ka, kb) == 0;
 }
 
+/* A module's fusion key beside its index, sorted by key then index (C11's
+ * qsort has no context argument). */
+typedef struct keyed {
+	char *key;
+	size_t mod;
+} keyed;
+
+static int cmp_keyed(const void *a, const void *b)
+{
+	const keyed *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	return c ? c : x->mod < y->mod ? -1 : x->mod > y->mod;
+}
+
+static const keyed *find_key(const keyed *v, size_t n, const char *key)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(v[mid].key, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && strcmp(v[lo].key, key) == 0 ? &v[lo] : NULL;
+}
+
 /* vLLM fuses q/k/v and gate/up into one layer with one scheme: partners
  * that are converted differently, or one converted and one dense, cannot
- * be served. */
+ * be served. Keys are computed once and sorted, so that partners are
+ * neighbours: a MoE checkpoint has tens of thousands of modules, too many
+ * to compare pair by pair. */
 static int check_fused(const ct_conv *cv, const ct_arch *arch, ct_error *err)
 {
-	char ka[NAME_MAX_LEN], kb[NAME_MAX_LEN], mod[NAME_MAX_LEN];
-	for (size_t i = 0; i < cv->n_mods; i++) {
-		const ct_conv_module *a = &cv->mods[i];
-		if (!ct_fusion_key(a->name, ka, sizeof(ka)))
+	char key[NAME_MAX_LEN], mod[NAME_MAX_LEN];
+	keyed *v = calloc(cv->n_mods + 1, sizeof(*v));
+	size_t n = 0;
+	int rc = v ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
+	for (size_t i = 0; !rc && i < cv->n_mods; i++) {
+		if (!ct_fusion_key(cv->mods[i].name, key, sizeof(key)))
 			continue;
-		for (size_t j = i + 1; j < cv->n_mods; j++) {
-			const ct_conv_module *b = &cv->mods[j];
-			if (!ct_conv_fused_pair(cv, i, j))
-				continue;
-			if (a->scheme != b->scheme)
-				return ct_fail(err, CT_EINPUT, "%s and %s: quantized differently, but "
-					       "vLLM fuses them into one layer with one scheme",
-					       a->name, b->name);
-		}
-		for (size_t t = 0; t < cv->ck->n_tensors; t++) {
-			if (dense_linear(cv, arch, t, mod, sizeof(mod)) &&
-			    ct_fusion_key(mod, kb, sizeof(kb)) && strcmp(ka, kb) == 0)
-				return ct_fail(err, CT_EINPUT, "%s is quantized but %s is not, and "
-					       "vLLM fuses them into one layer with one scheme",
-					       a->name, mod);
-		}
+		if (!(v[n].key = strdup(key)))
+			rc = ct_fail(err, CT_EIO, "out of memory");
+		else
+			v[n++].mod = i;
 	}
-	return CT_OK;
+	if (!rc)
+		qsort(v, n, sizeof(*v), cmp_keyed);
+	/* within a run of one key, every module has the first one's scheme */
+	for (size_t i = 1, first = 0; !rc && i < n; i++) {
+		if (strcmp(v[i].key, v[first].key) != 0) {
+			first = i;
+			continue;
+		}
+		const ct_conv_module *a = &cv->mods[v[first].mod], *b = &cv->mods[v[i].mod];
+		if (a->scheme != b->scheme)
+			rc = ct_fail(err, CT_EINPUT, "%s and %s: quantized differently, but vLLM fuses "
+				     "them into one layer with one scheme", a->name, b->name);
+	}
+	for (size_t t = 0; !rc && n && t < cv->ck->n_tensors; t++) {
+		const keyed *k;
+		if (dense_linear(cv, arch, t, mod, sizeof(mod)) &&
+		    ct_fusion_key(mod, key, sizeof(key)) && (k = find_key(v, n, key)))
+			rc = ct_fail(err, CT_EINPUT, "%s is quantized but %s is not, and vLLM fuses them "
+				     "into one layer with one scheme", cv->mods[k->mod].name, mod);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v[i].key);
+	free(v);
+	return rc;
 }
 
 /* Modules per scheme: the largest group targets "Linear", the others name
@@ -572,6 +615,7 @@ void ct_convert_free(ct_conv *cv)
 	for (size_t i = 0; i < cv->n_outs; i++)
 		free(cv->outs[i].name);
 	free(cv->outs);
+	free(cv->outs_by_name);
 	free(cv->consumed);
 	for (size_t i = 0; cv->renamed && i < cv->ck->n_tensors; i++)
 		free(cv->renamed[i]);
@@ -592,6 +636,54 @@ const ct_conv_module *ct_convert_module(const ct_conv *cv, const char *name)
 	for (size_t i = 0; i < cv->n_mods; i++)
 		if (strcmp(cv->mods[i].name, name) == 0)
 			return &cv->mods[i];
+	return NULL;
+}
+
+/* C11's qsort has no context argument: each index is sorted beside its
+ * name. */
+typedef struct named_out {
+	const char *name;
+	size_t index;
+} named_out;
+
+static int cmp_named(const void *a, const void *b)
+{
+	return strcmp(((const named_out *)a)->name, ((const named_out *)b)->name);
+}
+
+/* Sorts the outputs by name, for ct_convert_out: verify looks one up per
+ * stored tensor, and a MoE checkpoint has tens of thousands. */
+static int index_outs(ct_conv *cv, ct_error *err)
+{
+	named_out *v = malloc((cv->n_outs + 1) * sizeof(*v));
+	cv->outs_by_name = malloc((cv->n_outs + 1) * sizeof(size_t));
+	if (!v || !cv->outs_by_name) {
+		free(v);
+		return ct_fail(err, CT_EIO, "out of memory");
+	}
+	for (size_t i = 0; i < cv->n_outs; i++)
+		v[i] = (named_out){ cv->outs[i].name, i };
+	qsort(v, cv->n_outs, sizeof(*v), cmp_named);
+	for (size_t i = 0; i < cv->n_outs; i++)
+		cv->outs_by_name[i] = v[i].index;
+	free(v);
+	return CT_OK;
+}
+
+const ct_conv_out *ct_convert_out(const ct_conv *cv, const char *name)
+{
+	size_t lo = 0, hi = cv->outs_by_name ? cv->n_outs : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const ct_conv_out *o = &cv->outs[cv->outs_by_name[mid]];
+		int c = strcmp(o->name, name);
+		if (c == 0)
+			return o;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -632,7 +724,7 @@ int ct_convert_open(const ct_checkpoint *ck, const json_t *qcfg, const json_t *h
 				       "checkpoint's config.json, or -c CONFIG, says how it was "
 				       "made)", label);
 		return ct_fail(err, CT_EINPUT, "%s: quant_method %s%s%s: no reader for this source "
-			       "(convert reads gptq, awq, fp8, modelopt and auto-round checkpoints)",
+			       "(convert reads gptq, awq, fp8, modelopt, auto-round and mxfp4 checkpoints)",
 			       label, qm ? "'" : "", qm ? qm : "absent", qm ? "'" : "");
 	}
 	ct_conv *cv = calloc(1, sizeof(*cv));
@@ -657,6 +749,8 @@ int ct_convert_open(const ct_checkpoint *ck, const json_t *qcfg, const json_t *h
 			     "quantized that way", label, src->name);
 	if (!rc)
 		rc = finish_config(cv, err);
+	if (!rc)
+		rc = index_outs(cv, err);
 	if (!rc && cv->warnings.failed)
 		rc = ct_fail(err, CT_EIO, "out of memory");
 	if (rc) {

@@ -64,6 +64,7 @@ typedef struct ct_conv_module {
 	uint64_t n_groups;
 	bool sym;
 	int variant;               /* reader-specific (layout, zero decoding, ...) */
+	uint64_t slice;            /* reader-specific: which slice of a fused source (an expert) */
 	bool has_gidx;             /* weight_g_idx written */
 	bool exact;                /* decompresses to the source's values bit for bit */
 	const ct_tref *t[CT_CONV_MAX_SRC]; /* source tensors by reader-defined role */
@@ -83,6 +84,7 @@ typedef struct ct_conv {
 	size_t n_mods, cap_mods;
 	ct_conv_out *outs;
 	size_t n_outs, cap_outs;
+	size_t *outs_by_name;      /* indices into outs, sorted by name (ct_convert_out) */
 	bool *consumed;            /* per ck->tensors index: read into a module */
 	char **renamed;            /* per ck->tensors index: carried over under this name */
 	json_t *schemes;           /* array of {weights, input_activations, format} */
@@ -127,6 +129,9 @@ void ct_convert_free(ct_conv *cv);
 
 /* The converted module called name, or NULL. */
 const ct_conv_module *ct_convert_module(const ct_conv *cv, const char *name);
+
+/* The output tensor called name, or NULL. */
+const ct_conv_out *ct_convert_out(const ct_conv *cv, const char *name);
 
 /* True when the tensor at index i of cv->ck is read into a module. */
 bool ct_convert_consumed(const ct_conv *cv, const ct_tensor *t);
@@ -227,6 +232,6 @@ int ct_fp8_tensor_plan_all(ct_conv *cv, bool static_act, ct_error *err);
 
 /* The readers. */
 extern const ct_source ct_src_gptq, ct_src_awq, ct_src_fp8, ct_src_modelopt,
-	ct_src_autoround;
+	ct_src_autoround, ct_src_mxfp4;
 
 #endif
