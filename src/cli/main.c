@@ -24,8 +24,8 @@
 	{ OPT_JSON, "json", no_argument, NULL,                                            \
 	  "print one JSON document on stdout at the end: what was written, or the error",  \
 	  NULL },                                                                         \
-	{ OPT_PART, "part", required_argument, "K/N",                                     \
-	  "write only slice K of N of the output shards (or slurm, k8s: from the "        \
+	{ OPT_PART, "part", required_argument, "SLICE",                                   \
+	  "write only slice K/N of the output shards (slurm, k8s: K and N from the "      \
 	  "scheduler's variables)", "slurm k8s" },                                        \
 	{ OPT_PARTS, "parts", required_argument, "N",                                     \
 	  "with --part k8s: the number of slices (the Job's completions)", NULL },        \
