@@ -203,7 +203,7 @@ cp "$TMP/four/.ctensors-parts/part-3-of-4.json" "$out/.ctensors-parts/"
 expect "--finalize refuses slices of two different N" 2 "slices of 2 and of 4" \
 	quantize -s W4A16 --finalize "$IN" "$out"
 rm "$out/.ctensors-parts/part-3-of-4.json"
-expect "--finalize --parts N checks N" 2 "slices of 3 and of 2" \
+expect "--finalize --parts N checks N" 2 "part-1-of-2.json is a slice of 2 jobs, not of --parts 3" \
 	quantize -s W4A16 --finalize --parts 3 "$IN" "$out"
 printf '{"ctensors_parts": 1, "command": "quantize", "fingerprint": "zz", "part": 1}' \
 	>"$out/.ctensors-parts/part-1-of-2.json"
@@ -280,5 +280,7 @@ expect "--finalize of a missing output" 2 "does not exist: no slice is written" 
 mkdir "$TMP/full" && : >"$TMP/full/notes.txt"
 expect "a job refuses a directory of someone else's files" 2 "not an unfinished output" \
 	quantize -s W4A16 --part 1/3 "$IN" "$TMP/full"
+expect "a job with an unfit input fails before writing" 3 "" \
+	quantize -s W4A16 --group-size 96 --part 1/3 "$IN" "$TMP/u"
 [ ! -e "$TMP/u" ] && pass "no refused job left an output" || fail "no refused job left an output"
 finish

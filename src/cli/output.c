@@ -253,6 +253,8 @@ struct cli_output {
 	bool finalize;
 	size_t part_k;
 	char *staging;       /* dest/.ctensors-parts */
+	bool made_dest;      /* this job created dest ... */
+	bool made_staging;   /* ... and the staging directory */
 };
 
 bool cli_output_is_dir(const cli_output *o)
@@ -826,10 +828,11 @@ static int check_split_dest(cli_output *o, const struct stat *st, ct_error *err)
 }
 
 /* mkdir that accepts a directory made meanwhile by another job, never
- * anything else under that name. */
-static int ensure_dir(const cli_output *o, const char *path, ct_error *err)
+ * anything else under that name; *made: this call created it. */
+static int ensure_dir(const cli_output *o, const char *path, bool *made, ct_error *err)
 {
-	if (mkdir(path, 0777) != 0 && errno != EEXIST)
+	*made = mkdir(path, 0777) == 0;
+	if (!*made && errno != EEXIST)
 		return create_error(o, errno, err);
 	struct stat st;
 	if (lstat(path, &st) != 0)
@@ -844,9 +847,9 @@ static int ensure_dir(const cli_output *o, const char *path, ct_error *err)
  * then this job's own work directory in the staging directory. */
 static int make_split_dirs(cli_output *o, ct_error *err)
 {
-	int rc = ensure_dir(o, o->dest, err);
+	int rc = ensure_dir(o, o->dest, &o->made_dest, err);
 	if (!rc)
-		rc = ensure_dir(o, o->staging, err);
+		rc = ensure_dir(o, o->staging, &o->made_staging, err);
 	if (rc)
 		return rc;
 	char name[64];
@@ -1495,6 +1498,10 @@ void cli_output_close(cli_output *o)
 		if (o->work_dir)
 			rmdir(o->work_dir);
 		unregister_temps();
+		/* a job that failed before any slice was written leaves no
+		 * OUTPUT behind it: only what it made, only if still empty */
+		if (o->made_staging && rmdir(o->staging) == 0 && o->made_dest)
+			rmdir(o->dest);
 	}
 	for (size_t i = 0; i < o->n_files; i++)
 		free(o->files[i].name);

@@ -605,10 +605,13 @@ int cli_parts_finalize(ct_plan *plan, const ct_checkpoint *in, const cli_write_o
 		rc = ct_fail(err, CT_EINPUT, "%s: no slice is written (run the --part jobs first)",
 			     dest);
 	for (size_t i = 0; !rc && i < rs.n; i++) {
-		if (rs.r[i].parts != n)
+		if (rs.r[i].parts != n && o->parts_given)
+			rc = ct_fail(err, CT_EUSAGE, "%s: %s is a slice of %zu jobs, not of --parts "
+				     "%zu", dest, rs.file[i], rs.r[i].parts, n);
+		else if (rs.r[i].parts != n)
 			rc = ct_fail(err, CT_EUSAGE, "%s: slices of %zu and of %zu jobs (%s, %s): the "
-				     "jobs of one output must agree on N%s", dest, n, rs.r[i].parts,
-				     rs.file[0], rs.file[i], o->parts_given ? " and --parts" : "");
+				     "jobs of one output must agree on N", dest, n, rs.r[i].parts,
+				     rs.file[0], rs.file[i]);
 		else if (!same_plan(&rs.r[i], o, fp, n, why, sizeof(why)))
 			rc = ct_fail(err, CT_EUSAGE, "%s: slice %zu/%zu %s than this --finalize; give "
 				     "--finalize the command and options of the jobs", dest,
