@@ -173,6 +173,29 @@ expect "--finalize of a finished output has nothing to finalize" 2 "nothing to f
 expect "a job does not replace a finished output" 2 "not an unfinished output" \
 	quantize -s NVFP4A16 --part 1/3 "$IN" "$out"
 
+# a signal mid-write removes the job's work directory, and leaves the slice
+# to a rerun; the staging directory stays for the other jobs
+"$T/mkst" "$TMP/big.st" "a.weight:F32:4096x4096" "b.weight:F32:4096x4096" || exit 2
+"$T/st_split" "$TMP/big.st" 2 "$TMP/bigin" >/dev/null || exit 2
+"$C" quantize -j 1 -s W4A16 --part 1/2 "$TMP/bigin" "$TMP/sig" 2>"$TMP/err" & job=$!
+i=0
+while [ $i -lt 500 ] && ! ls "$TMP/sig/.ctensors-parts" 2>/dev/null | grep -q 'ctensors-tmp'; do
+	sleep 0.01; i=$((i + 1))
+done
+kill -TERM $job
+wait $job
+st=$?
+[ "$st" -gt 128 ] && [ -z "$(ls -A "$TMP/sig/.ctensors-parts")" ] && [ "$(ls "$TMP/sig")" = "" ] &&
+	pass "SIGTERM mid-write: the job's files are removed, no record" ||
+	fail "SIGTERM mid-write: the job's files are removed, no record" \
+		"status $st: $(ls -A "$TMP/sig" "$TMP/sig/.ctensors-parts" | tr '\n' ' ')"
+"$C" quantize -q -s W4A16 --part 1/2 "$TMP/bigin" "$TMP/sig" &&
+	"$C" quantize -q -s W4A16 --part 2/2 "$TMP/bigin" "$TMP/sig" &&
+	"$C" quantize -q -s W4A16 --finalize "$TMP/bigin" "$TMP/sig" &&
+	"$C" quantize -q -s W4A16 "$TMP/bigin" "$TMP/sig-ref" || exit 2
+same_dir "... and rerun, the output is a single run's" "$TMP/sig-ref" "$TMP/sig"
+rm -rf "$TMP/big.st" "$TMP/bigin" "$TMP/sig" "$TMP/sig-ref"
+
 # ---- damaged and foreign slices --------------------------------------------
 out=$TMP/dmg
 for k in 1 2 3; do "$C" quantize -s W4A16 -q --part $k/3 "$IN" "$out" || exit 2; done
