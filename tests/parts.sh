@@ -278,6 +278,15 @@ rm "$TMP/dec/.ctensors-parts/part-1-of-3.json"
 expect "decompress --finalize" 0 "" decompress -q --finalize "$TMP/ref-W4A16" "$TMP/dec"
 "$C" decompress -q "$TMP/ref-W4A16" "$TMP/dec-ref" || exit 2
 same_dir "decompress split over 3 jobs equals a single run" "$TMP/dec-ref" "$TMP/dec"
+CONV=${CT_CONVERT:-../shared/convert}/fp8_block_nondiv_sharded/input
+if [ -d "$CONV" ]; then
+	"$C" convert -q "$CONV" "$TMP/cv-ref" || exit 2
+	for k in 2 1; do "$C" convert -q --part $k/2 "$CONV" "$TMP/cv" || exit 2; done
+	expect "convert --finalize" 0 "" convert -q --finalize "$CONV" "$TMP/cv"
+	same_dir "convert split over 2 jobs equals a single run" "$TMP/cv-ref" "$TMP/cv"
+else
+	skip "convert split over 2 jobs" "$CONV is absent"
+fi
 mkdir "$TMP/one" && cp "$TMP/all.st" "$TMP/one/model.safetensors" && cp "$IN/config.json" "$TMP/one/" || exit 2
 "$C" quantize -s W4A16 -q "$TMP/one" "$TMP/one-ref" || exit 2
 for k in 1 2 3; do "$C" quantize -s W4A16 -q --part $k/3 "$TMP/one" "$TMP/one-out" || exit 2; done
