@@ -278,6 +278,11 @@ rm "$TMP/dec/.ctensors-parts/part-1-of-3.json"
 expect "decompress --finalize" 0 "" decompress -q --finalize "$TMP/ref-W4A16" "$TMP/dec"
 "$C" decompress -q "$TMP/ref-W4A16" "$TMP/dec-ref" || exit 2
 same_dir "decompress split over 3 jobs equals a single run" "$TMP/dec-ref" "$TMP/dec"
+"$T/prune" "$TMP/all.st" "$TMP/pruned.st" 2:4 proj && "$T/st_split" "$TMP/pruned.st" 5 "$TMP/pin" >/dev/null &&
+	"$C" compress -q -F sparse-24-bitmask "$TMP/pin" "$TMP/sp-ref" || exit 2
+for k in 3 1 2; do "$C" compress -q -F sparse-24-bitmask --part $k/3 "$TMP/pin" "$TMP/sp" || exit 2; done
+expect "compress --finalize" 0 "" compress -q -F sparse-24-bitmask --finalize "$TMP/pin" "$TMP/sp"
+same_dir "compress (2:4 sparse) split over 3 jobs equals a single run" "$TMP/sp-ref" "$TMP/sp"
 CONV=${CT_CONVERT:-../shared/convert}/fp8_block_nondiv_sharded/input
 if [ -d "$CONV" ]; then
 	"$C" convert -q "$CONV" "$TMP/cv-ref" || exit 2
