@@ -385,6 +385,35 @@ static int cmp_cstr(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* "part-K-of-N.json" with K and N written as ct_part_record_name writes
+ * them: decimal, no sign, no leading zero, at most CT_PARTS_MAX. */
+static bool record_number(const char **p, char stop)
+{
+	const char *s = *p;
+	size_t digits = 0;
+	uint64_t v = 0;
+	while (s[digits] >= '0' && s[digits] <= '9' && digits < 7) {
+		v = v * 10 + (uint64_t)(s[digits] - '0');
+		digits++;
+	}
+	if (digits == 0 || (s[0] == '0') || v > CT_PARTS_MAX || s[digits] != stop)
+		return false;
+	*p = s + digits + 1;
+	return true;
+}
+
+static bool record_file_name(const char *name)
+{
+	const char *p = name;
+	if (strncmp(p, "part-", 5) != 0)
+		return false;
+	p += 5;
+	if (!record_number(&p, '-') || strncmp(p, "of-", 3) != 0)
+		return false;
+	p += 3;
+	return record_number(&p, '.') && strcmp(p, "json") == 0;
+}
+
 int ct_parts_status(const char *dir, bool *partial, size_t *done, size_t *total,
 		    ct_error *err)
 {
@@ -411,14 +440,7 @@ int ct_parts_status(const char *dir, bool *partial, size_t *done, size_t *total,
 	int rc = CT_OK;
 	struct dirent *de;
 	while (!rc && (de = readdir(d))) {
-		size_t k, nparts;
-		char tail;
-		if (sscanf(de->d_name, "part-%zu-of-%zu.jso%c", &k, &nparts, &tail) != 3 ||
-		    tail != 'n')
-			continue;
-		char want[64];
-		if (!ct_part_record_name(k, nparts, want, sizeof(want)) ||
-		    strcmp(want, de->d_name) != 0)
+		if (!record_file_name(de->d_name))
 			continue;
 		if (nn == cap) {
 			cap = cap ? cap * 2 : 16;
