@@ -68,7 +68,7 @@ enum {
 	OPT_GROUP_SIZE, OPT_DRY_RUN, OPT_PLAIN_METADATA, OPT_NO_FUSE, OPT_SKIP_INCOMPAT,
 	OPT_PROGRESS, OPT_NO_PROGRESS, OPT_DTYPE, OPT_AGAINST, OPT_MIN_SNR, OPT_MIN_COS,
 	OPT_MAX_ABS, OPT_EXACT, OPT_REQUIRE_CHECKSUMS, OPT_SERVING, OPT_GPU, OPT_TP, OPT_FUSED,
-	OPT_FROM,
+	OPT_FROM, OPT_PART, OPT_PARTS, OPT_FINALIZE,
 };
 
 /* Parses argv with the command's table. Calls on(id, optarg, ctx) for each
@@ -134,11 +134,21 @@ typedef struct cli_write_opts {
 	json_t *qconfig_json;         /* for config.json, or NULL to remove */
 	cli_output *out;              /* from cli_output_open; NULL for a dry run */
 	const char *not_copied;       /* an input file left out of the output, or NULL */
+	/* one output split over jobs (parts.c) */
+	const char *command;          /* the writing command (cli_parts_resolve) */
+	const char *input;            /* INPUT as given, for the summary */
+	const char *plan_tag;         /* options that change bytes but not the layout */
+	const char *part_spec;        /* --part as given ("K/N", "slurm", "k8s"), or NULL */
+	uint64_t parts_given;         /* --parts N, 0 when not given */
+	bool finalize;                /* --finalize */
+	size_t part_k, part_n;        /* this job's slice K of N; 0 when not split */
+	bool *slice;                  /* per input shard: written by this job (none for
+					 --finalize); NULL when not split */
 } cli_write_opts;
 
 /* Handles an option every writing command shares (-f, -j, --plain-metadata,
- * --progress, --no-progress, -q, -v) into w: returns an exit status, or -1
- * when id is not one of them. */
+ * --progress, --no-progress, -q, -v, --part, --parts, --finalize) into w:
+ * returns an exit status, or -1 when id is not one of them. */
 int cli_write_option(const cli_command *cmd, int id, const char *arg, cli_write_opts *w);
 
 /* Defaults: all cores, automatic progress. */
@@ -149,9 +159,14 @@ cli_write_opts cli_write_defaults(void);
 int cli_open_dense_input(const char *path, bool allow_frozen, ct_checkpoint **out,
 			 ct_error *err);
 
-/* Writes plan into o->out (opened) and commits it. */
+/* Writes plan into o->out (opened) and commits it; a split job writes its
+ * slice, --finalize completes the output (parts.c). */
 int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
 		   ct_error *err);
+/* A directory output's files besides the shards, in order: the index,
+ * the input's other files, config.json (last). */
+int cli_write_extras(const ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
+		     ct_error *err);
 int cli_layout_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
 		    ct_error *err);
 
@@ -181,6 +196,36 @@ int cli_load_checkpoint_config(const ct_checkpoint *ck, const char *path,
 int cli_load_source_configs(const ct_checkpoint *ck, const char *path, json_t **q,
 			    json_t **hfq, const char **label, ct_error *err);
 
+/* ---- one output split over the jobs of a scheduler (parts.c) ---- */
+
+#define CLI_PARTS_MAX 100000   /* = CT_PARTS_MAX */
+
+/* After the options: resolves --part (K/N, slurm, k8s: from the
+ * scheduler's variables) into w->part_k and w->part_n and refuses
+ * combinations that make no sense. Returns an exit status. */
+int cli_parts_resolve(const cli_command *cmd, cli_write_opts *w, const char *input,
+		      bool dry_run);
+static inline bool cli_split(const cli_write_opts *w)
+{
+	return w->part_n || w->finalize;
+}
+/* After opening the input: refuses split mode for a bare file (its output
+ * is one file) and chooses this job's shards into w->slice. */
+int cli_parts_prepare(const ct_checkpoint *in, cli_write_opts *w, ct_error *err);
+void cli_parts_free(cli_write_opts *w);
+/* --dry-run --part: the slice's shards, bytes and NVFP4 partners read. */
+void cli_parts_print(const ct_plan *p, const cli_write_opts *w);
+/* The JSON report's "part" object. */
+void cli_parts_report(const ct_plan *p, const cli_write_opts *w);
+/* A job: writes the shards of its slice and its record (a no-op when the
+ * slice is already written, intact, by the same plan). */
+int cli_parts_write(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
+		    ct_error *err);
+/* --finalize: checks every slice's record against this plan and the
+ * shards on disk, then writes the index, the other files, config.json. */
+int cli_parts_finalize(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
+		       ct_error *err);
+
 /* ---- output (output.c) ---- */
 
 /* Prepares to write w->dest for input in, before any work: refuses (exit
@@ -195,9 +240,11 @@ int cli_output_open(const cli_write_opts *w, const ct_checkpoint *in, cli_output
 		    ct_error *err);
 
 /* Creates temporary files for every shard of plan (whose builders are laid
- * out), reserves their space, and fills sinks[]. However many shards, at
- * most a bounded number of descriptors are open at once. */
-int cli_output_begin(cli_output *o, ct_plan *plan, ct_sink *sinks, ct_error *err);
+ * out; only those only selects, when not NULL), reserves their space, and
+ * fills sinks[]. However many shards, at most a bounded number of
+ * descriptors are open at once. */
+int cli_output_begin(cli_output *o, ct_plan *plan, const bool *only, ct_sink *sinks,
+		     ct_error *err);
 
 /* Writes a small file (index, config.json) into the output directory. */
 int cli_output_put(cli_output *o, const char *name, const char *data, size_t len,
@@ -215,6 +262,18 @@ int cli_output_commit(cli_output *o, ct_error *err);
 void cli_output_close(cli_output *o);
 
 bool cli_output_is_dir(const cli_output *o);
+
+/* A split output (--part, --finalize): OUTPUT itself, which exists from
+ * the first job on, and its staging directory of slice records. A job's
+ * files are made in its own work directory there and moved into OUTPUT by
+ * cli_output_commit; --finalize's commit then removes the staging
+ * directory. */
+const char *cli_output_dest(const cli_output *o);
+const char *cli_output_staging(const cli_output *o);
+/* Writes a slice record into the staging directory under name,
+ * atomically (temporary file, fsync, rename). */
+int cli_output_put_record(cli_output *o, const char *name, const char *data, size_t len,
+			  ct_error *err);
 
 /* Installs handlers that remove the temporary files on every catchable
  * terminating signal and then die of it, ignore SIGPIPE (see
@@ -241,6 +300,8 @@ void cli_report_warning(const char *msg);
 void cli_report_error(const char *msg, int status);
 /* What plan writes (or would write, for a dry run) at dest. */
 void cli_report_plan(const ct_plan *plan, const char *dest, bool dest_is_dir, bool dry_run);
+/* Sets key of the result document to value (a new reference, stolen). */
+void cli_report_set(const char *key, json_t *value);
 /* Prints the document on stdout with the command's exit status. */
 void cli_report_finish(int status);
 

@@ -105,6 +105,9 @@ int cmd_compress(int argc, char **argv, const cli_command *self)
 	a.write.dest = argv[optind + 1];
 	a.write.config_path = a.config;
 	cli_report_paths(input, a.write.dest);
+	st = cli_parts_resolve(self, &a.write, input, a.dry_run);
+	if (st)
+		return st;
 	ct_error err;
 	ct_error_clear(&err);
 	ct_checkpoint *ck = NULL;
@@ -112,6 +115,8 @@ int cmd_compress(int argc, char **argv, const cli_command *self)
 	int rc = load_config(&a, &cfg, &err);
 	if (!rc)
 		rc = cli_open_dense_input(input, cfg->n_groups > 0, &ck, &err);
+	if (!rc)
+		rc = cli_parts_prepare(ck, &a.write, &err);
 	/* before choosing the targets, which reads every candidate weight */
 	if (!rc && !a.dry_run)
 		rc = cli_output_open(&a.write, ck, &a.write.out, &err);
@@ -121,12 +126,13 @@ int cmd_compress(int argc, char **argv, const cli_command *self)
 		cli_encode_opts eo = {
 			.input = input, .dry_run = a.dry_run,
 			.quant = { .skip_incompatible = a.skip_incompatible,
-				   .frozen = cfg->n_groups > 0 },
+				   .frozen = cfg->n_groups > 0, .gs_shards = a.write.slice },
 			.write = a.write,
 		};
 		rc = cli_encode(ck, cfg, &eo, &err);
 	}
 	cli_output_close(a.write.out);
+	cli_parts_free(&a.write);
 	int status = rc ? cli_fail(&err) : EXIT_OK;
 	ct_qconfig_free(cfg);
 	ct_ckpt_close(ck);

@@ -69,6 +69,8 @@ static int run(const convert_args *a, const char *input, ct_error *err)
 	cli_write_opts wo = a->write;
 	int rc = cli_open_checkpoint(input, &ck, err);
 	if (!rc)
+		rc = cli_parts_prepare(ck, &wo, err);
+	if (!rc)
 		rc = cli_load_source_configs(ck, a->config, &q, &hfq, &label, err);
 	if (!rc)
 		rc = ct_convert_open(ck, q, hfq, label, a->from, &cv, err);
@@ -90,8 +92,12 @@ static int run(const convert_args *a, const char *input, ct_error *err)
 		rc = cli_layout_plan(plan, ck, &wo, err);
 	if (!rc)
 		cli_report_plan(plan, wo.dest, ck->kind == CT_CKPT_DIR, a->dry_run);
+	if (!rc)
+		cli_parts_report(plan, &wo);
 	if (!rc && a->dry_run) {
-		if (!a->write.json)
+		if (!a->write.json && wo.part_n)
+			cli_parts_print(plan, &wo);
+		else if (!a->write.json)
 			print_mapping(cv, plan);
 	} else if (!rc) {
 		rc = cli_output_open(&wo, ck, &wo.out, err);
@@ -99,7 +105,7 @@ static int run(const convert_args *a, const char *input, ct_error *err)
 			rc = cli_write_plan(plan, ck, &wo, err);
 		cli_output_close(wo.out);
 	}
-	if (!rc && !a->dry_run) {
+	if (!rc && !a->dry_run && !cli_split(&wo)) {
 		size_t inexact = 0;
 		for (size_t i = 0; i < cv->n_mods; i++)
 			inexact += !cv->mods[i].exact;
@@ -110,6 +116,7 @@ static int run(const convert_args *a, const char *input, ct_error *err)
 	free(compact);
 	json_decref(qj);
 	ct_plan_free(plan);
+	cli_parts_free(&wo);
 	ct_convert_free(cv);
 	json_decref(q);
 	json_decref(hfq);
@@ -141,6 +148,9 @@ int cmd_convert(int argc, char **argv, const cli_command *self)
 	}
 	a.write.dest = argv[optind + 1];
 	cli_report_paths(argv[optind], a.write.dest);
+	st = cli_parts_resolve(self, &a.write, argv[optind], a.dry_run);
+	if (st)
+		return st;
 	ct_error err;
 	ct_error_clear(&err);
 	int rc = run(&a, argv[optind], &err);

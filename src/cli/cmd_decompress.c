@@ -76,6 +76,9 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 		return cli_usage(self, "expected INPUT and OUTPUT");
 	const char *input = argv[optind], *output = argv[optind + 1];
 	cli_report_paths(input, output);
+	st = cli_parts_resolve(self, &a.write, input, false);
+	if (st)
+		return st;
 	ct_error err;
 	ct_error_clear(&err);
 	ct_checkpoint *ck = NULL;
@@ -84,6 +87,8 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 	int rc = cli_open_checkpoint(input, &ck, &err);
 	if (!rc)
 		rc = cli_load_checkpoint_config(ck, a.config, &cfg, &err);
+	if (!rc)
+		rc = cli_parts_prepare(ck, &a.write, &err);
 	cli_write_opts wo = a.write;
 	wo.dest = output;
 	wo.config_path = a.config;
@@ -107,11 +112,14 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 	if (!rc)
 		cli_report_plan(plan, output, ck->kind == CT_CKPT_DIR, false);
 	if (!rc)
-		rc = cli_write_plan(plan, ck, &wo, &err);
+		cli_parts_report(plan, &wo);
 	if (!rc)
+		rc = cli_write_plan(plan, ck, &wo, &err);
+	if (!rc && !cli_split(&wo))
 		cli_summary(input, output, "%" PRIu64 " weights decompressed",
 			    plan->params_quantized);
 	cli_output_close(wo.out);
+	cli_parts_free(&a.write);
 	int status = rc ? cli_fail(&err) : EXIT_OK;
 	ct_plan_free(plan);
 	ct_fuse_specs_free(specs, n_specs);

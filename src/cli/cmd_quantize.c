@@ -141,6 +141,11 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 	a.write.dest = argv[optind + 1];
 	a.write.config_path = a.config;
 	cli_report_paths(input, a.write.dest);
+	st = cli_parts_resolve(self, &a.write, input, a.dry_run);
+	if (st)
+		return st;
+	/* shared global scales or not: the same layout, other bytes */
+	a.write.plan_tag = a.no_fuse ? "no-fuse-global-scale" : "fuse-global-scale";
 
 	ct_error err;
 	ct_error_clear(&err);
@@ -149,6 +154,8 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 	int rc = load_config(&a, &cfg, &err);
 	if (!rc)
 		rc = cli_open_dense_input(input, false, &ck, &err);
+	if (!rc)
+		rc = cli_parts_prepare(ck, &a.write, &err);
 	if (!rc)
 		rc = refine_config(&a, ck, cfg, &err);
 	if (!rc && cfg->n_groups == 0)
@@ -164,12 +171,14 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 			.quant = { .skip_incompatible = a.skip_incompatible,
 				   .fuse_global_scale = !a.no_fuse,
 				   .implicit_ignore = a.scheme ? preset_ignore : NULL,
-				   .n_implicit_ignore = a.scheme ? 1 : 0 },
+				   .n_implicit_ignore = a.scheme ? 1 : 0,
+				   .gs_shards = a.write.slice },
 			.write = a.write,
 		};
 		rc = cli_encode(ck, cfg, &eo, &err);
 	}
 	cli_output_close(a.write.out);
+	cli_parts_free(&a.write);
 	int status = rc ? cli_fail(&err) : EXIT_OK;
 	ct_qconfig_free(cfg);
 	ct_ckpt_close(ck);

@@ -317,6 +317,14 @@ int cli_write_option(const cli_command *cmd, int id, const char *arg, cli_write_
 	case OPT_NO_PROGRESS: w->progress = 0; return EXIT_OK;
 	case 'q': cli_verbosity = 0; return EXIT_OK;
 	case 'v': cli_verbosity = 2; return EXIT_OK;
+	case OPT_PART: w->part_spec = arg; return EXIT_OK;
+	case OPT_PARTS:
+		if (!cli_parse_uint(arg, CLI_PARTS_MAX, &v) || v == 0)
+			return cli_usage(cmd, "--parts: '%s' is not an integer from 1 to %d", arg,
+					 CLI_PARTS_MAX);
+		w->parts_given = v;
+		return EXIT_OK;
+	case OPT_FINALIZE: w->finalize = true; return EXIT_OK;
 	case 'j':
 		if (!cli_parse_uint(arg, 256, &v) || v == 0)
 			return cli_usage(cmd, "--threads: '%s' is not an integer from 1 to 256", arg);

@@ -114,8 +114,12 @@ int cli_encode(const ct_checkpoint *ck, ct_qconfig *cfg, const cli_encode_opts *
 		rc = cli_layout_plan(plan, ck, &wo, err);
 	if (!rc)
 		cli_report_plan(plan, wo.dest, ck->kind == CT_CKPT_DIR, o->dry_run);
+	if (!rc)
+		cli_parts_report(plan, &wo);
 	if (!rc && o->dry_run) {
-		if (!o->write.json)
+		if (!o->write.json && wo.part_n)
+			cli_parts_print(plan, &wo);
+		else if (!o->write.json)
 			print_plan(plan);
 		if (empty_rc) {
 			*err = empty;
@@ -124,7 +128,7 @@ int cli_encode(const ct_checkpoint *ck, ct_qconfig *cfg, const cli_encode_opts *
 	}
 	else if (!rc)
 		rc = cli_write_plan(plan, ck, &wo, err);
-	if (!rc && !o->dry_run) {
+	if (!rc && !o->dry_run && !cli_split(&wo)) {
 		char x[32], y[32], q[64] = "", sp[96] = "";
 		uint64_t out = 0;
 		for (size_t s = 0; s < plan->n_shards; s++)

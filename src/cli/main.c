@@ -24,6 +24,13 @@
 	{ OPT_JSON, "json", no_argument, NULL,                                            \
 	  "print one JSON document on stdout at the end: what was written, or the error",  \
 	  NULL },                                                                         \
+	{ OPT_PART, "part", required_argument, "SLICE",                                   \
+	  "write only slice K/N of the output shards (slurm, k8s: K and N from the "      \
+	  "scheduler's variables)", "slurm k8s" },                                        \
+	{ OPT_PARTS, "parts", required_argument, "N",                                     \
+	  "with --part k8s: the number of slices (the Job's completions)", NULL },        \
+	{ OPT_FINALIZE, "finalize", no_argument, NULL,                                    \
+	  "check that every slice is written, then complete the output", NULL },          \
 	{ 'q', "quiet", no_argument, NULL, "print nothing but errors", NULL },            \
 	{ 'v', "verbose", no_argument, NULL, "print one line per tensor as it is written", \
 	  NULL },                                                                         \

@@ -14,6 +14,7 @@
  * missing or unwritable directory, a too-small open-file limit.
  */
 #include "cli.h"
+#include "parts.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -246,11 +247,29 @@ struct cli_output {
 	size_t n_open, max_open;
 	uint64_t tick;
 	bool committed;
+	/* a split output (--part, --finalize): dest is written in place, one
+	 * slice at a time, and is finished only by --finalize */
+	bool split;
+	bool finalize;
+	size_t part_k;
+	char *staging;       /* dest/.ctensors-parts */
+	bool made_dest;      /* this job created dest ... */
+	bool made_staging;   /* ... and the staging directory */
 };
 
 bool cli_output_is_dir(const cli_output *o)
 {
 	return o->is_dir;
+}
+
+const char *cli_output_dest(const cli_output *o)
+{
+	return o->dest;
+}
+
+const char *cli_output_staging(const cli_output *o)
+{
+	return o->staging;
 }
 
 static char *join(const char *a, const char *b)
@@ -703,10 +722,11 @@ static int create_error(const cli_output *o, int e, ct_error *err)
 		       "%s: cannot create files in %s: %s", o->dest, o->parent, strerror(e));
 }
 
-static int make_work_dir(cli_output *o, ct_error *err)
+/* The temporary directory the job's files are made in: base.ctensors-tmp-... */
+static int make_work_dir(cli_output *o, const char *base, ct_error *err)
 {
 	for (int attempt = 0; attempt < 100; attempt++) {
-		char *p = temp_name(o->dest, "tmp");
+		char *p = temp_name(base, "tmp");
 		if (!p)
 			return ct_fail(err, CT_EIO, "out of memory");
 		atomic_store(&temp_dir, p);
@@ -767,6 +787,84 @@ static int new_file(cli_output *o, const char *name, size_t *index, int *fd, ct_
 	return ct_fail(err, CT_EIO, "%s: cannot find a free temporary name", o->dest);
 }
 
+/* ------------------------------------------------------ split output --- */
+
+static bool dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	struct dirent *de;
+	bool empty = true;
+	while (empty && (de = readdir(d)))
+		empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
+	closedir(d);
+	return empty;
+}
+
+/* Jobs 2..N find OUTPUT made by job 1: a directory with a staging
+ * directory is theirs to add to, whatever -f says; anything else but an
+ * empty directory belongs to someone else. */
+static int check_split_dest(cli_output *o, const struct stat *st, ct_error *err)
+{
+	if (!S_ISDIR(st->st_mode))
+		return ct_fail(err, CT_EUSAGE, "%s: is %s, but split jobs write a directory "
+			       "(remove it or choose another OUTPUT)", o->dest, kind_of(st->st_mode));
+	struct stat ss;
+	if (lstat(o->staging, &ss) == 0) {
+		if (S_ISDIR(ss.st_mode))
+			return CT_OK;
+		return ct_fail(err, CT_EUSAGE, "%s: is %s, not the staging directory of split jobs "
+			       "(remove it)", o->staging, kind_of(ss.st_mode));
+	}
+	if (o->finalize)
+		return ct_fail(err, CT_EUSAGE, "%s: is not an unfinished output of split jobs (it "
+			       "has no %s/): nothing to finalize", o->dest, CT_PARTS_DIR);
+	if (!dir_is_empty(o->dest))
+		return ct_fail(err, CT_EUSAGE, "%s: already exists and is not an unfinished output "
+			       "of split jobs (--part never replaces an output; remove it or "
+			       "choose another OUTPUT)", o->dest);
+	return CT_OK;
+}
+
+/* mkdir that accepts a directory made meanwhile by another job, never
+ * anything else under that name; *made: this call created it. */
+static int ensure_dir(const cli_output *o, const char *path, bool *made, ct_error *err)
+{
+	*made = mkdir(path, 0777) == 0;
+	if (!*made && errno != EEXIST)
+		return create_error(o, errno, err);
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return ct_fail(err, CT_EIO, "%s: %s", path, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return ct_fail(err, CT_EUSAGE, "%s: is %s, not a directory (it appeared while "
+			       "starting; remove it)", path, kind_of(st.st_mode));
+	return CT_OK;
+}
+
+/* OUTPUT and its staging directory (made by whichever job comes first),
+ * then this job's own work directory in the staging directory. */
+static int make_split_dirs(cli_output *o, ct_error *err)
+{
+	int rc = ensure_dir(o, o->dest, &o->made_dest, err);
+	if (!rc)
+		rc = ensure_dir(o, o->staging, &o->made_staging, err);
+	if (rc)
+		return rc;
+	char name[64];
+	if (o->finalize)
+		snprintf(name, sizeof(name), "finalize");
+	else
+		snprintf(name, sizeof(name), "slice-%zu", o->part_k);
+	char *base = join(o->staging, name);
+	if (!base)
+		return ct_fail(err, CT_EIO, "out of memory");
+	rc = make_work_dir(o, base, err);
+	free(base);
+	return rc;
+}
+
 int cli_output_open(const cli_write_opts *w, const ct_checkpoint *in, cli_output **out,
 		    ct_error *err)
 {
@@ -797,10 +895,21 @@ int cli_output_open(const cli_write_opts *w, const ct_checkpoint *in, cli_output
 		rc = check_not_input(o->dest, in, w->config_path, err);
 	if (!rc && o->is_dir)
 		rc = list_outputs(o, in, w->not_copied, err);
+	o->split = w->part_n || w->finalize;
+	o->finalize = w->finalize;
+	o->part_k = w->part_k;
+	if (!rc && o->split && !o->is_dir)
+		rc = ct_fail(err, CT_EUSAGE, "%s: --part and --finalize write a model directory, "
+			     "but the input is a file", o->dest);
+	if (!rc && o->split && !(o->staging = join(o->dest, CT_PARTS_DIR)))
+		rc = ct_fail(err, CT_EIO, "out of memory");
 	struct stat st;
 	bool exists = !rc && lstat(o->dest, &st) == 0;
 	if (!rc && exists)
-		rc = check_existing(o, &st, err);
+		rc = o->split ? check_split_dest(o, &st, err) : check_existing(o, &st, err);
+	if (!rc && !exists && o->finalize)
+		rc = ct_fail(err, CT_EUSAGE, "%s: does not exist: no slice is written (run the "
+			     "--part jobs first)", o->dest);
 	if (!rc && !exists && slash && !o->is_dir)
 		rc = ct_fail(err, CT_EUSAGE, "%s: ends in '/', but the output of a file is a file "
 			     "(drop the '/')", given);
@@ -818,8 +927,10 @@ int cli_output_open(const cli_write_opts *w, const ct_checkpoint *in, cli_output
 		rc = plan_descriptors(o, err);
 	if (!rc)
 		warn_stale(o->parent);
-	if (!rc && o->is_dir)
-		rc = make_work_dir(o, err);
+	if (!rc && o->split)
+		rc = make_split_dirs(o, err);
+	else if (!rc && o->is_dir)
+		rc = make_work_dir(o, o->dest, err);
 	if (!rc && !o->is_dir) {
 		size_t idx;
 		int fd;
@@ -960,7 +1071,8 @@ static int sync_file(cli_output *o, size_t i, ct_error *err)
 	return sync_close(fd, f->name, err);
 }
 
-int cli_output_begin(cli_output *o, ct_plan *plan, ct_sink *sinks, ct_error *err)
+int cli_output_begin(cli_output *o, ct_plan *plan, const bool *only, ct_sink *sinks,
+		     ct_error *err)
 {
 	free(o->sinks);
 	o->sinks = calloc(plan->n_shards ? plan->n_shards : 1, sizeof(*o->sinks));
@@ -970,6 +1082,10 @@ int cli_output_begin(cli_output *o, ct_plan *plan, ct_sink *sinks, ct_error *err
 		size_t idx = 0;
 		int fd = -1;
 		int rc;
+		if (only && !only[s]) {
+			sinks[s] = (ct_sink){ NULL, NULL };
+			continue;
+		}
 		if (o->is_dir) {
 			rc = new_file(o, plan->shards[s].name, &idx, &fd, err);
 		} else {
@@ -1212,10 +1328,125 @@ static int put_in_place(cli_output *o, char **old_at, ct_error *err)
 	return CT_OK;
 }
 
+int cli_output_put_record(cli_output *o, const char *name, const char *data, size_t len,
+			  ct_error *err)
+{
+	char *final = join(o->staging, name);
+	char *tmp = final ? temp_name(final, "tmp") : NULL;
+	temp_node *node = tmp ? register_temp(tmp) : NULL;
+	free(tmp);
+	if (!node) {
+		free(final);
+		return ct_fail(err, CT_EIO, "out of memory");
+	}
+	int rc = CT_OK;
+	int fd = open(node->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+	if (fd < 0)
+		rc = ct_fail(err, CT_EIO, "%s: cannot create: %s", node->path, strerror(errno));
+	if (!rc) {
+		rc = write_all(fd, name, data, len, 0, err);
+		if (rc)
+			close(fd);
+		else
+			rc = sync_close(fd, name, err);
+	}
+	/* the same bytes from a racing job of the same slice may land first:
+	 * rename() then replaces them with their equal */
+	if (!rc && rename(node->path, final) != 0)
+		rc = ct_fail(err, CT_EIO, "%s: cannot rename into place: %s", final,
+			     strerror(errno));
+	if (rc)
+		unlink(node->path);
+	unregister_last(node);
+	free(final);
+	return rc ? rc : fsync_dir(o->staging, err);
+}
+
+/* Removes the staging directory: the records and whatever killed jobs
+ * left in their work directories (one level of them; links not followed). */
+static bool remove_staging(const cli_output *o)
+{
+	int fd = open(o->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		struct stat st;
+		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 ||
+		    fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (!S_ISDIR(st.st_mode)) {
+			unlinkat(fd, n, 0);
+			continue;
+		}
+		int sub = openat(fd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		DIR *sd = sub >= 0 ? fdopendir(sub) : NULL;
+		if (!sd) {
+			if (sub >= 0)
+				close(sub);
+			continue;
+		}
+		struct dirent *se;
+		while ((se = readdir(sd))) {
+			struct stat ss;
+			if (fstatat(sub, se->d_name, &ss, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    !S_ISDIR(ss.st_mode))
+				unlinkat(sub, se->d_name, 0);
+		}
+		closedir(sd);
+		unlinkat(fd, n, AT_REMOVEDIR);
+	}
+	closedir(d);
+	return rmdir(o->staging) == 0;
+}
+
+/* A split job's or --finalize's commit: each file moved into OUTPUT in the
+ * order it was made (for --finalize: the index, the other files, then
+ * config.json), replacing what an earlier run of the same slice left. */
+static int commit_split(cli_output *o, ct_error *err)
+{
+	for (size_t i = 0; i < o->n_files; i++) {
+		int rc = sync_file(o, i, err);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < o->n_files; i++) {
+		char *to = join(o->dest, o->files[i].name);
+		if (!to)
+			return ct_fail(err, CT_EIO, "out of memory");
+		int rc = rename(o->files[i].node->path, to) == 0 ? CT_OK :
+			 ct_fail(err, CT_EIO, "%s: cannot rename into place: %s", to,
+				 strerror(errno));
+		free(to);
+		if (rc)
+			return rc;
+	}
+	int rc = fsync_dir(o->dest, err);
+	if (rc)
+		return rc;
+	rmdir(o->work_dir);
+	o->committed = true;
+	unregister_temps();
+	if (o->finalize) {
+		if (!remove_staging(o))
+			warn_safe("%s: could not be removed entirely (remove it by hand: the output is "
+				  "complete)", o->staging);
+		rc = fsync_dir(o->dest, err);
+	}
+	return rc;
+}
+
 int cli_output_commit(cli_output *o, ct_error *err)
 {
 	if (cli_pipe_broken())
 		return ct_fail(err, CT_EIO, "standard output or error: broken pipe");
+	if (o->split)
+		return commit_split(o, err);
 	for (size_t i = 0; i < o->n_files; i++) {
 		int rc = sync_file(o, i, err);
 		if (rc)
@@ -1267,6 +1498,10 @@ void cli_output_close(cli_output *o)
 		if (o->work_dir)
 			rmdir(o->work_dir);
 		unregister_temps();
+		/* a job that failed before any slice was written leaves no
+		 * OUTPUT behind it: only what it made, only if still empty */
+		if (o->made_staging && rmdir(o->staging) == 0 && o->made_dest)
+			rmdir(o->dest);
 	}
 	for (size_t i = 0; i < o->n_files; i++)
 		free(o->files[i].name);
@@ -1281,6 +1516,7 @@ void cli_output_close(cli_output *o)
 	free(o->dest);
 	free(o->parent);
 	free(o->work_dir);
+	free(o->staging);
 	pthread_cond_destroy(&o->freed);
 	pthread_mutex_destroy(&o->lock);
 	free(o);

@@ -234,6 +234,20 @@ void cli_report_plan(const ct_plan *plan, const char *dest, bool dest_is_dir, bo
 	report.result = r;
 }
 
+void cli_report_set(const char *key, json_t *value)
+{
+	if (!report.on || !value) {
+		json_decref(value);
+		return;
+	}
+	if (!report.result)
+		report.result = json_object();
+	if (report.result)
+		json_object_set_new(report.result, key, value);
+	else
+		json_decref(value);
+}
+
 /* Prints the document (status is the command's exit status) and frees it. */
 void cli_report_finish(int status)
 {

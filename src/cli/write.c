@@ -116,16 +116,43 @@ static char *config_json(const ct_checkpoint *in, json_t *qconfig)
 	return text;
 }
 
+int cli_write_extras(const ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
+		     ct_error *err)
+{
+	cli_output *out = o->out;
+	int rc = CT_OK;
+	if (in->index) {
+		char *idx = index_json(plan, in);
+		rc = idx ? cli_output_put(out, in->index_name, idx, strlen(idx), err) :
+			   ct_fail(err, CT_EIO, "out of memory");
+		free(idx);
+	}
+	if (!rc)
+		rc = cli_output_copy_others(out, in, err);
+	if (!rc && (in->config || o->qconfig_json)) {
+		char *cfg = config_json(in, o->qconfig_json);
+		rc = cfg ? cli_output_put(out, in->config_name ? in->config_name :
+					  "config.json", cfg, strlen(cfg), err) :
+			   ct_fail(err, CT_EIO, "out of memory");
+		free(cfg);
+	}
+	return rc;
+}
+
 int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
 		   ct_error *err)
 {
 	cli_output *out = o->out;
 	if (!out)
 		return ct_fail(err, CT_EINTERNAL, "%s: output not opened", o->dest);
+	if (o->finalize)
+		return cli_parts_finalize(plan, in, o, err);
+	if (o->part_n)
+		return cli_parts_write(plan, in, o, err);
 	ct_sink *sinks = calloc(plan->n_shards ? plan->n_shards : 1, sizeof(ct_sink));
 	if (!sinks)
 		return ct_fail(err, CT_EIO, "out of memory");
-	int rc = cli_output_begin(out, plan, sinks, err);
+	int rc = cli_output_begin(out, plan, NULL, sinks, err);
 	if (!rc) {
 		size_t n_items = 0;
 		for (size_t s = 0; s < plan->n_shards; s++)
@@ -137,23 +164,8 @@ int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts 
 		rc = ct_plan_execute(plan, sinks, &ro, err);
 		cli_progress_done(&pr, rc == CT_OK);
 	}
-	if (!rc && cli_output_is_dir(out)) {
-		if (in->index) {
-			char *idx = index_json(plan, in);
-			rc = idx ? cli_output_put(out, in->index_name, idx, strlen(idx), err) :
-				   ct_fail(err, CT_EIO, "out of memory");
-			free(idx);
-		}
-		if (!rc)
-			rc = cli_output_copy_others(out, in, err);
-		if (!rc && (in->config || o->qconfig_json)) {
-			char *cfg = config_json(in, o->qconfig_json);
-			rc = cfg ? cli_output_put(out, in->config_name ? in->config_name :
-						  "config.json", cfg, strlen(cfg), err) :
-				   ct_fail(err, CT_EIO, "out of memory");
-			free(cfg);
-		}
-	}
+	if (!rc && cli_output_is_dir(out))
+		rc = cli_write_extras(plan, in, o, err);
 	if (!rc)
 		rc = cli_output_commit(out, err);
 	free(sinks);

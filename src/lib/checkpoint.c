@@ -1,4 +1,5 @@
 #include "checkpoint.h"
+#include "parts.h"
 #include "strbuf.h"
 
 #include <dirent.h>
@@ -569,6 +570,28 @@ static int open_shards(ct_checkpoint *c, ct_error *err)
 	return CT_OK;
 }
 
+/* A directory that split jobs (--part) are still writing is no checkpoint
+ * yet, even when its shards are all there: say how far it has come. */
+static int refuse_partial(const char *dir, ct_error *err)
+{
+	bool partial;
+	size_t done, total;
+	int rc = ct_parts_status(dir, &partial, &done, &total, err);
+	if (rc || !partial)
+		return rc;
+	if (total == 0)
+		return ct_fail(err, CT_EINPUT, "%s: an unfinished output of split jobs (--part): no "
+			       "slice is written yet (run the jobs, then the same command with "
+			       "--finalize)", dir);
+	if (done < total)
+		return ct_fail(err, CT_EINPUT, "%s: an unfinished output of split jobs (--part): "
+			       "%zu of %zu slices missing (run them, then the same command with "
+			       "--finalize)", dir, total - done, total);
+	return ct_fail(err, CT_EINPUT, "%s: an unfinished output of split jobs (--part): all %zu "
+		       "slices are written but not finalized (run the same command with "
+		       "--finalize)", dir, total);
+}
+
 int ct_ckpt_open(const char *path, ct_checkpoint **out, ct_error *err)
 {
 	return ct_ckpt_open_lenient(path, NULL, out, err);
@@ -618,6 +641,11 @@ int ct_ckpt_open_lenient(const char *path, ct_strlist *problems, ct_checkpoint *
 			goto done;
 		}
 		c->n_shards = 1;
+	}
+	if (c->kind == CT_CKPT_DIR) {
+		rc = refuse_partial(c->dir, err);
+		if (rc)
+			goto done;
 	}
 	if (c->kind == CT_CKPT_DIR) {
 		if (c->index_name) {

@@ -46,6 +46,7 @@ void ct_plan_free(ct_plan *p)
 {
 	if (!p)
 		return;
+	ct_strlist_free(&p->partners);
 	for (size_t s = 0; s < p->n_shards; s++) {
 		for (size_t i = 0; i < p->shards[s].n_items; i++) {
 			ct_plan_item *it = &p->shards[s].items[i];
@@ -259,17 +260,33 @@ static void mark_modules(const ct_checkpoint *ck, const ct_arch *arch, ct_qmatch
 
 typedef struct gs_entry {
 	ct_plan_item *item;
+	size_t shard;
 	char key[CT_NAME_MAX];
 	bool fused;
+	bool wanted;
 	float absmax;
 } gs_entry;
 
-static int cmp_gs_key(const void *a, const void *b)
+/* Orders indices into the entries: fused sets first, by key; ties by
+ * index, so the order is the same in every job. */
+static int cmp_gs_key(const void *a, const void *b, void *ctx)
 {
-	const gs_entry *x = a, *y = b;
+	const gs_entry *e = ctx;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	const gs_entry *x = &e[i], *y = &e[j];
 	if (x->fused != y->fused)
 		return x->fused ? -1 : 1;
-	return strcmp(x->key, y->key);
+	int c = strcmp(x->key, y->key);
+	if (c)
+		return c;
+	return i < j ? -1 : i > j;
+}
+
+/* Whether two entries share one global scale: a fused set's members do,
+ * an unfused module shares with nobody. */
+static bool same_set(const gs_entry *x, const gs_entry *y)
+{
+	return x->fused && y->fused && strcmp(x->key, y->key) == 0;
 }
 
 static bool needs_global_scale(const ct_plan_item *it)
@@ -303,9 +320,12 @@ static const uint8_t *item_data(const ct_checkpoint *ck, const ct_plan_item *it,
 }
 
 /* Global scales of the NVFP4 items: one per module, or the max absmax of a
- * fused set shared by its members. Reads each targeted weight once, which
- * also refuses NaN and Inf before anything is written. */
-static int plan_global_scales(ct_plan *p, bool fuse, ct_error *err)
+ * fused set shared by its members. Reads each targeted weight once, in
+ * shard order, which also refuses NaN and Inf before anything is written.
+ * With only (a flag per shard), reads only what those shards' scales need:
+ * their own modules and the fused partners of those modules, wherever
+ * they lie. */
+static int plan_global_scales(ct_plan *p, bool fuse, const bool *only, ct_error *err)
 {
 	size_t n = 0;
 	for (size_t s = 0; s < p->n_shards; s++)
@@ -314,51 +334,80 @@ static int plan_global_scales(ct_plan *p, bool fuse, ct_error *err)
 	if (n == 0)
 		return CT_OK;
 	gs_entry *e = calloc(n, sizeof(gs_entry));
-	if (!e)
+	size_t *by_key = malloc(n * sizeof(size_t));
+	if (!e || !by_key) {
+		free(e);
+		free(by_key);
 		return ct_fail(err, CT_EIO, "out of memory");
+	}
 	size_t k = 0;
-	int rc = CT_OK;
-	for (size_t s = 0; s < p->n_shards && !rc; s++) {
-		for (size_t i = 0; i < p->shards[s].n_items && !rc; i++) {
+	for (size_t s = 0; s < p->n_shards; s++) {
+		for (size_t i = 0; i < p->shards[s].n_items; i++) {
 			ct_plan_item *it = &p->shards[s].items[i];
 			if (!needs_global_scale(it))
 				continue;
 			e[k].item = it;
+			e[k].shard = s;
 			e[k].fused = fuse && ct_fusion_key(it->module, e[k].key, sizeof(e[k].key));
 			if (!e[k].fused)
 				snprintf(e[k].key, sizeof(e[k].key), "%s", it->module);
-			uint8_t *owned;
-			const uint8_t *data = item_data(p->ckpt, it, &owned, err);
-			if (!data) {
-				rc = CT_EIO;
-				break;
-			}
-			ct_wview w = { it->desc.wd, it->desc.rows, it->desc.cols, data,
-				       owned ? NULL : p->ckpt->shards[s] };
-			uint64_t bad;
-			if (!ct_quant_absmax(&w, &e[k].absmax, &bad))
-				rc = ct_fail(err, CT_EINPUT, "%s: %s: element %" PRIu64 " is not "
-					     "finite (expected finite values to quantize)",
-					     p->ckpt->shard_names[s], it->src->name, bad);
-			free(owned);
+			by_key[k] = k;
 			k++;
 		}
 	}
-	if (!rc) {
-		qsort(e, n, sizeof(gs_entry), cmp_gs_key);
-		for (size_t i = 0; i < n;) {
-			size_t j = i;
-			float m = 0.0f;
-			while (j < n && e[j].fused == e[i].fused &&
-			       (e[i].fused ? strcmp(e[j].key, e[i].key) == 0 : j == i)) {
-				m = fmaxf(m, e[j].absmax);
-				j++;
-			}
-			for (size_t t = i; t < j; t++)
-				e[t].item->gs = ct_quant_global_scale(e[t].item->desc.wd, m);
-			i = j;
+	qsort_r(by_key, n, sizeof(size_t), cmp_gs_key, e);
+	/* a set is read whole when one of its members is wanted */
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && same_set(&e[by_key[i]], &e[by_key[j]]))
+			j++;
+		bool wanted = !only;
+		for (size_t t = i; t < j; t++)
+			wanted |= only && only[e[by_key[t]].shard];
+		for (size_t t = i; t < j; t++)
+			e[by_key[t]].wanted = wanted;
+		i = j;
+	}
+	int rc = CT_OK;
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (!e[i].wanted)
+			continue;
+		ct_plan_item *it = e[i].item;
+		size_t s = e[i].shard;
+		uint8_t *owned;
+		const uint8_t *data = item_data(p->ckpt, it, &owned, err);
+		if (!data) {
+			rc = CT_EIO;
+			break;
+		}
+		ct_wview w = { it->desc.wd, it->desc.rows, it->desc.cols, data,
+			       owned ? NULL : p->ckpt->shards[s] };
+		uint64_t bad;
+		if (!ct_quant_absmax(&w, &e[i].absmax, &bad))
+			rc = ct_fail(err, CT_EINPUT, "%s: %s: element %" PRIu64 " is not "
+				     "finite (expected finite values to quantize)",
+				     p->ckpt->shard_names[s], it->src->name, bad);
+		free(owned);
+		if (!rc && only && !only[s]) {
+			ct_strlist_addf(&p->partners, "%s (%s)", it->src->name,
+					p->ckpt->shard_names[s]);
+			p->partner_bytes += it->src->end - it->src->begin;
 		}
 	}
+	if (!rc && p->partners.failed)
+		rc = ct_fail(err, CT_EIO, "out of memory");
+	for (size_t i = 0; !rc && i < n;) {
+		size_t j = i + 1;
+		while (j < n && same_set(&e[by_key[i]], &e[by_key[j]]))
+			j++;
+		float m = 0.0f;
+		for (size_t t = i; t < j; t++)
+			m = fmaxf(m, e[by_key[t]].absmax);
+		for (size_t t = i; e[by_key[i]].wanted && t < j; t++)
+			e[by_key[t]].item->gs = ct_quant_global_scale(e[by_key[t]].item->desc.wd, m);
+		i = j;
+	}
+	free(by_key);
 	free(e);
 	return rc;
 }
@@ -747,7 +796,7 @@ int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_op
 	if (!rc && p->warnings.failed)
 		rc = ct_fail(err, CT_EIO, "out of memory");
 	if (!rc)
-		rc = plan_global_scales(p, o->fuse_global_scale, err);
+		rc = plan_global_scales(p, o->fuse_global_scale, o->gs_shards, err);
 	if (!rc && sm.codec && p->sparse_numel)
 		rc = ct_qconfig_set_global_sparsity(cfg, (double)p->sparse_zeros /
 						    (double)p->sparse_numel, err);
@@ -1502,13 +1551,14 @@ int ct_plan_execute(ct_plan *p, const ct_sink *sinks, const ct_run_opts *o, ct_e
 	st.sinks = sinks;
 	st.opts = o;
 	for (size_t s = 0; s < p->n_shards; s++)
-		st.n_items += p->shards[s].n_items;
+		if (!o->shards || o->shards[s])
+			st.n_items += p->shards[s].n_items;
 	st.items = malloc((st.n_items ? st.n_items : 1) * sizeof(ct_plan_item *));
 	if (!st.items)
 		return ct_fail(err, CT_EIO, "out of memory");
 	size_t k = 0;
 	for (size_t s = 0; s < p->n_shards; s++)
-		for (size_t i = 0; i < p->shards[s].n_items; i++)
+		for (size_t i = 0; (!o->shards || o->shards[s]) && i < p->shards[s].n_items; i++)
 			st.items[k++] = &p->shards[s].items[i];
 	qsort(st.items, st.n_items, sizeof(ct_plan_item *), cmp_item_size);
 	atomic_init(&st.next, 0);
@@ -1535,6 +1585,8 @@ int ct_plan_execute(ct_plan *p, const ct_sink *sinks, const ct_run_opts *o, ct_e
 		return st.err.code ? st.err.code : CT_EINTERNAL;
 	}
 	for (size_t s = 0; s < p->n_shards; s++) {
+		if (o->shards && !o->shards[s])
+			continue;
 		int rc = ct_st_finish(p->shards[s].builder, &sinks[s], err);
 		if (rc)
 			return rc;

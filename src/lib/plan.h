@@ -93,6 +93,9 @@ typedef struct ct_plan {
 	char **virt_names;
 	size_t n_virt, cap_virt;
 	const struct ct_conv *conv; /* convert: the conversion the items come from */
+	ct_strlist partners;       /* with gs_shards: "TENSOR (SHARD)" of each partner read
+				      for its amax from a shard outside them */
+	uint64_t partner_bytes;    /* ... and the bytes those reads cover */
 } ct_plan;
 
 typedef struct ct_quant_opts {
@@ -101,6 +104,9 @@ typedef struct ct_quant_opts {
 	bool frozen;               /* scales come from the checkpoint (weight_scale, ...) */
 	const char *const *implicit_ignore; /* ignore entries the tool added itself: */
 	size_t n_implicit_ignore;  /* not warned about when they match nothing */
+	const bool *gs_shards;     /* NVFP4: global scales only for the modules of these
+				      shards (one flag per input shard) and their fused
+				      partners elsewhere; NULL: every shard */
 } ct_quant_opts;
 
 /* Plans quantizing ckpt with cfg (normalized), and compressing the targets
@@ -188,13 +194,15 @@ typedef void (*ct_progress_fn)(void *ctx, uint64_t bytes_done, const ct_plan_ite
 
 typedef struct ct_run_opts {
 	int threads;
+	const bool *shards;        /* write only these shards (one flag each), NULL: all */
 	ct_progress_fn progress;
 	void *progress_ctx;
 } ct_run_opts;
 
-/* Writes every shard of p through sinks[i] (one per shard, after the caller
- * has laid out each builder), items spread over the threads, then each
- * shard's header. Stops at the first error. */
+/* Writes every shard of p (or those o->shards selects) through sinks[i]
+ * (one per shard, after the caller has laid out each builder), items
+ * spread over the threads, then each shard's header. Stops at the first
+ * error. */
 int ct_plan_execute(ct_plan *p, const ct_sink *sinks, const ct_run_opts *o, ct_error *err);
 
 #endif

@@ -684,6 +684,33 @@ int ct_st_builder_layout(ct_st_builder *b, bool checksums, ct_error *err)
 	return CT_OK;
 }
 
+int ct_st_builder_layout_hash(const ct_st_builder *b, uint64_t *out, ct_error *err)
+{
+	if (!b->laid_out)
+		return ct_fail(err, CT_EINTERNAL, "layout hash before layout");
+	char *sums = NULL;
+	if (b->checksums) {
+		size_t *by_name = malloc((b->n ? b->n : 1) * sizeof(size_t));
+		if (!by_name)
+			return ct_fail(err, CT_EIO, "out of memory");
+		for (size_t i = 0; i < b->n; i++)
+			by_name[i] = i;
+		qsort_r(by_name, b->n, sizeof(size_t), cmp_ids_by_name, b->t);
+		sums = checksum_json(b, by_name, false);
+		free(by_name);
+		if (!sums)
+			return ct_fail(err, CT_EIO, "out of memory");
+	}
+	size_t len = 0;
+	char *hdr = header_json(b, sums, &len);
+	free(sums);
+	if (!hdr)
+		return ct_fail(err, CT_EIO, "out of memory building the header");
+	*out = XXH3_64bits(hdr, len);
+	free(hdr);
+	return CT_OK;
+}
+
 uint64_t ct_st_builder_file_size(const ct_st_builder *b)
 {
 	return 8 + b->header_len + b->data_size;

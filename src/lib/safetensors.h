@@ -123,6 +123,10 @@ int ct_st_builder_meta(ct_st_builder *b, const char *key, const char *value,
 int ct_st_builder_layout(ct_st_builder *b, bool checksums, ct_error *err);
 
 uint64_t ct_st_builder_file_size(const ct_st_builder *b);
+/* XXH3 of the header as laid out, checksums still placeholders: what the
+ * file will hold whatever the tensors' bytes (names, dtypes, shapes,
+ * offsets, metadata). */
+int ct_st_builder_layout_hash(const ct_st_builder *b, uint64_t *out, ct_error *err);
 uint64_t ct_st_builder_data_size(const ct_st_builder *b);
 size_t ct_st_builder_count(const ct_st_builder *b);
 uint64_t ct_st_builder_tensor_size(const ct_st_builder *b, int id);
