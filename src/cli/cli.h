@@ -182,6 +182,10 @@ struct ct_qconfig;
 int cli_encode(const ct_checkpoint *ck, struct ct_qconfig *cfg, const cli_encode_opts *o,
 	       ct_error *err);
 
+/* The weights of a scheme in words, into buf: "int4 group 128 asym" (for
+ * --json), or brief, "int4 g128 asym" (for --dry-run). Returns its length. */
+size_t cli_scheme_text(const ct_qargs *w, bool brief, char *buf, size_t size);
+
 /* The config that describes ckpt: the file at path when given, else the
  * checkpoint's own (config.json or embedded metadata). */
 int cli_load_checkpoint_config(const ct_checkpoint *ck, const char *path,

@@ -137,11 +137,7 @@ int cmd_convert(int argc, char **argv, const cli_command *self)
 		strbuf sb;
 		sb_init(&sb);
 		for (const ct_source *const *s = ct_sources(); *s; s++)
-			sb_printf(&sb, "%s%s", s == ct_sources() ? "" : ", ", (*s)->name);
-		/* the names as a space-separated list for the "did you mean" */
-		for (char *c = sb.data; c && *c; c++)
-			if (*c == ',')
-				memmove(c, c + 1, strlen(c));
+			sb_printf(&sb, "%s%s", s == ct_sources() ? "" : " ", (*s)->name);
 		st = cli_bad_choice(self, "--from", a.from, sb.data ? sb.data : "", NULL);
 		sb_free(&sb);
 		return st;

@@ -42,28 +42,6 @@ static int on_opt(void *ctx, int id, const char *arg)
 	return EXIT_OK;
 }
 
-int cli_load_checkpoint_config(const ct_checkpoint *ck, const char *path, ct_qconfig **cfg,
-			       ct_error *err)
-{
-	*cfg = NULL;
-	json_t *j = NULL;
-	int rc;
-	const char *label = path;
-	if (path) {
-		rc = ct_json_load_file(path, 64u << 20, &j, err);
-	} else {
-		rc = ct_ckpt_qconfig(ck, &j, err);
-		label = ck->config ? ck->config_name : ck->shard_names[0];
-		if (!rc && !j)
-			rc = ct_fail(err, CT_EINPUT, "%s: no quantization_config in the checkpoint "
-				     "(name one with -c CONFIG)", ck->shard_names[0]);
-	}
-	if (!rc)
-		rc = ct_qconfig_parse(j, label, cfg, err);
-	json_decref(j);
-	return rc;
-}
-
 int cmd_decompress(int argc, char **argv, const cli_command *self)
 {
 	decompress_args a = { .self = self, .dtype = CT_DTYPE_COUNT,

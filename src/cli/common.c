@@ -351,6 +351,49 @@ int cli_open_checkpoint(const char *path, ct_checkpoint **out, ct_error *err)
 
 /* The source's quantization_config (new reference or NULL), from -c or
  * config.json, and ModelOpt's hf_quant_config.json beside the model. */
+size_t cli_scheme_text(const ct_qargs *w, bool brief, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s%d", w->type == CT_QTYPE_INT ? "int" :
+			 brief ? "fp" : "float", w->num_bits);
+	size_t at = n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+	if (w->strategy == CT_STRAT_GROUP || w->strategy == CT_STRAT_TENSOR_GROUP)
+		n = snprintf(buf + at, size - at, brief ? " g%" PRId64 : " group %" PRId64,
+			     w->group_size);
+	else if (w->strategy == CT_STRAT_CHANNEL)
+		n = snprintf(buf + at, size - at, "%s", brief ? " per-channel" : " channel");
+	else if (w->strategy == CT_STRAT_TENSOR)
+		n = snprintf(buf + at, size - at, "%s", brief ? " per-tensor" : " tensor");
+	else
+		n = snprintf(buf + at, size - at, " block %" PRId64 "x%" PRId64, w->block[0],
+			     w->block[1]);
+	at += n < 0 ? 0 : (size_t)n < size - at ? (size_t)n : size - at - 1;
+	if (!w->symmetric)
+		n = snprintf(buf + at, size - at, " asym");
+	return strlen(buf);
+}
+
+int cli_load_checkpoint_config(const ct_checkpoint *ck, const char *path, ct_qconfig **cfg,
+			       ct_error *err)
+{
+	*cfg = NULL;
+	json_t *j = NULL;
+	int rc;
+	const char *label = path;
+	if (path) {
+		rc = ct_json_load_file(path, 64u << 20, &j, err);
+	} else {
+		rc = ct_ckpt_qconfig(ck, &j, err);
+		label = ck->config ? ck->config_name : ck->shard_names[0];
+		if (!rc && !j)
+			rc = ct_fail(err, CT_EINPUT, "%s: no quantization_config in the checkpoint "
+				     "(name one with -c CONFIG)", ck->shard_names[0]);
+	}
+	if (!rc)
+		rc = ct_qconfig_parse(j, label, cfg, err);
+	json_decref(j);
+	return rc;
+}
+
 int cli_load_source_configs(const ct_checkpoint *ck, const char *path, json_t **q,
 			    json_t **hfq, const char **label, ct_error *err)
 {

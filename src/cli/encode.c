@@ -47,18 +47,9 @@ static void print_plan(const ct_plan *p)
 			}
 			printf("  %s ->", ct_dtype_name(it->src->dtype));
 			if (it->codec) {
-				const ct_qargs *w = it->desc.args;
-				printf(" %s %s%d", ct_format_name(it->codec->format),
-				       w->type == CT_QTYPE_INT ? "int" : "fp", w->num_bits);
-				if (w->strategy == CT_STRAT_GROUP || w->strategy == CT_STRAT_TENSOR_GROUP)
-					printf(" g%" PRId64, w->group_size);
-				else if (w->strategy == CT_STRAT_CHANNEL)
-					printf(" per-channel");
-				else if (w->strategy == CT_STRAT_TENSOR)
-					printf(" per-tensor");
-				else
-					printf(" block %" PRId64 "x%" PRId64, w->block[0], w->block[1]);
-				printf("%s", w->symmetric ? "" : " asym");
+				char sch[96];
+				cli_scheme_text(it->desc.args, true, sch, sizeof(sch));
+				printf(" %s %s", ct_format_name(it->codec->format), sch);
 			}
 			if (it->sparse)
 				printf("%s %s (%.1f%% zeros)", it->codec ? " +" : "",

@@ -120,22 +120,8 @@ static json_t *scheme_of(const ct_plan_item *it)
 {
 	if (!it->codec)
 		return json_null();
-	const ct_qargs *w = it->desc.args;
 	char s[96];
-	int n = snprintf(s, sizeof(s), "%s%d", w->type == CT_QTYPE_INT ? "int" : "float",
-			 w->num_bits);
-	if (w->strategy == CT_STRAT_GROUP || w->strategy == CT_STRAT_TENSOR_GROUP)
-		snprintf(s + n, sizeof(s) - (size_t)n, " group %" PRId64, w->group_size);
-	else if (w->strategy == CT_STRAT_CHANNEL)
-		snprintf(s + n, sizeof(s) - (size_t)n, " channel");
-	else if (w->strategy == CT_STRAT_TENSOR)
-		snprintf(s + n, sizeof(s) - (size_t)n, " tensor");
-	else
-		snprintf(s + n, sizeof(s) - (size_t)n, " block %" PRId64 "x%" PRId64, w->block[0],
-			 w->block[1]);
-	size_t len = strlen(s);
-	if (!w->symmetric && len + 6 < sizeof(s))
-		memcpy(s + len, " asym", 6);
+	cli_scheme_text(it->desc.args, false, s, sizeof(s));
 	return json_string(s);
 }
 
