@@ -224,6 +224,48 @@ const char *ct_moe_part_suffix(ct_moe_part p)
 	return p < CT_PART_COUNT ? names[p] : "";
 }
 
+bool ct_moe_has_part(const ct_moe_block *b, ct_moe_part p)
+{
+	switch (p) {
+	case CT_PART_GATE_BIAS:
+	case CT_PART_UP_BIAS:
+		return b->gate_up_bias != NULL;
+	case CT_PART_DOWN_BIAS:
+		return b->down_bias != NULL;
+	default:
+		return p < CT_PART_COUNT;
+	}
+}
+
+bool ct_moe_resolve(const ct_moe_block *b, size_t n, const char *name,
+		    const ct_moe_block **block, uint64_t *expert, ct_moe_part *part)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t pl = strlen(b[i].prefix);
+		if (strncmp(name, b[i].prefix, pl) != 0 || name[pl] != '.')
+			continue;
+		const char *d = name + pl + 1;
+		/* the expert index: decimal, no leading zero, below E; the
+		 * loop stops long before e * 10 could overflow */
+		uint64_t e = 0;
+		size_t nd = 0;
+		while (d[nd] >= '0' && d[nd] <= '9' && e < b[i].experts && e <= UINT64_MAX / 16)
+			e = e * 10 + (uint64_t)(d[nd++] - '0');
+		if (nd == 0 || d[nd] != '.' || e >= b[i].experts || (d[0] == '0' && nd > 1))
+			continue;
+		for (int p = 0; p < CT_PART_COUNT; p++) {
+			if (strcmp(d + nd + 1, ct_moe_part_suffix((ct_moe_part)p)) != 0 ||
+			    !ct_moe_has_part(&b[i], (ct_moe_part)p))
+				continue;
+			*block = &b[i];
+			*expert = e;
+			*part = (ct_moe_part)p;
+			return true;
+		}
+	}
+	return false;
+}
+
 void ct_moe_part_shape(const ct_moe_block *b, ct_moe_part p, int *ndim, uint64_t shape[2])
 {
 	switch (p) {
