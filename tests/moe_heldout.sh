@@ -26,35 +26,36 @@ qconfig() { "$T/jget" .quantization_config <"$1/config.json"; }
 gscale() { "$T/stdump" "$1" | awk -v n="$2" '$1 == n { print $5 }'; }
 
 # case NAME FAMILY LAYOUT E H I DTYPE LAYERS SHARDS SCHEMES [gen_moe options]
+# (cn, not name: lib.sh's expect and check set $name)
 case_() {
-	name=$1 fam=$2 lay=$3 e=$4 h=$5 i=$6 dt=$7 layers=$8 shards=$9
+	cn=$1 fam=$2 lay=$3 e=$4 h=$5 i=$6 dt=$7 layers=$8 shards=$9
 	shift 9
 	schemes=$1
 	shift
-	d="$TMP/$name"
+	d="$TMP/$cn"
 	if ! "$T/gen_moe" "$@" "$d" "$fam" "$lay" "$e" "$h" "$i" "$dt" "$layers" "$shards"; then
-		fail "$name: generated"
+		fail "$cn: generated"
 		return
 	fi
 	for s in $schemes; do
 		q="$d/q-$s" qd="$d/qd-$s"
-		expect "$name $s: quantize the input as it is" 0 "" quantize -q -s "$s" "$d/input" "$q"
-		expect "$name $s: quantize the per-expert equivalent" 0 "" quantize -q -s "$s" \
+		expect "$cn $s: quantize the input as it is" 0 "" quantize -q -s "$s" "$d/input" "$q"
+		expect "$cn $s: quantize the per-expert equivalent" 0 "" quantize -q -s "$s" \
 			"$d/dense_equivalent" "$qd"
-		check "$name $s: the same tensors as for the per-expert model" same_tensors "$q" "$qd"
+		check "$cn $s: the same tensors as for the per-expert model" same_tensors "$q" "$qd"
 		[ "$(qconfig "$q")" = "$(qconfig "$qd")" ] &&
-			pass "$name $s: the same quantization_config (ignore list included)" ||
-			fail "$name $s: the same quantization_config (ignore list included)" \
+			pass "$cn $s: the same quantization_config (ignore list included)" ||
+			fail "$cn $s: the same quantization_config (ignore list included)" \
 				"$(qconfig "$q" | head -c 300)"
 		"$T/stdump" "$q" >"$TMP/dump"
 		! grep -q '\.experts\.\(gate_up_proj\|down_proj\)' "$TMP/dump" &&
-			pass "$name $s: no fused tensor is left" || fail "$name $s: no fused tensor is left"
-		expect "$name $s: verify --against the fused input" 0 "" verify -q --against "$d/input" "$q"
+			pass "$cn $s: no fused tensor is left" || fail "$cn $s: no fused tensor is left"
+		expect "$cn $s: verify --against the fused input" 0 "" verify -q --against "$d/input" "$q"
 		"$CT_BIN" verify -v --against "$d/dense_equivalent" "$q" 2>&1 | sort >"$TMP/v-dense"
 		"$CT_BIN" verify -v --against "$d/input" "$q" 2>&1 | sort | cmp -s - "$TMP/v-dense" &&
-			pass "$name $s: verify measures against the fused input what it does against the per-expert model" ||
-			fail "$name $s: verify measures against the fused input what it does against the per-expert model"
-		expect "$name $s: passes vLLM's check" 0 "" verify -q --serving vllm "$q"
+			pass "$cn $s: verify measures against the fused input what it does against the per-expert model" ||
+			fail "$cn $s: verify measures against the fused input what it does against the per-expert model"
+		expect "$cn $s: passes vLLM's check" 0 "" verify -q --serving vllm "$q"
 		case $s in NVFP4A16)
 			# each expert's gate and up (w1 and w3) share one global scale
 			bad=0
@@ -65,8 +66,8 @@ case_() {
 				[ -n "$g1" ] && [ "$g1" = "$u1" ] && [ "$g2" = "$u2" ] || bad=$((bad + 1))
 			done
 			[ "$bad" = 0 ] && grep -q 'weight_global_scale' "$TMP/dump" &&
-				pass "$name $s: gate and up of every expert share a global scale, fused or not" ||
-				fail "$name $s: gate and up of every expert share a global scale, fused or not" "$bad differ"
+				pass "$cn $s: gate and up of every expert share a global scale, fused or not" ||
+				fail "$cn $s: gate and up of every expert share a global scale, fused or not" "$bad differ"
 		esac
 	done
 }

@@ -64,8 +64,10 @@ typedef struct tens {
 	int shard;
 } tens;
 
+/* Each tensor allocated on its own: the pointers add returns stay valid
+ * while the list grows. */
 typedef struct tlist {
-	tens *t;
+	tens **t;
 	size_t n, cap;
 } tlist;
 
@@ -136,8 +138,8 @@ static tens *add(tlist *l, const char *name, ct_dtype dt, int ndim, const uint64
 		if (!l->t)
 			die("out of memory");
 	}
-	tens *t = &l->t[l->n++];
-	memset(t, 0, sizeof(*t));
+	tens *t = xcalloc(sizeof(*t));
+	l->t[l->n++] = t;
 	t->name = strdup(name);
 	t->dt = dt;
 	t->ndim = ndim;
@@ -195,7 +197,7 @@ static void write_file(const char *path, const tlist *l, int shard, const char *
 	ct_st_builder *b = ct_st_builder_new();
 	int *ids = xcalloc((l->n + 1) * sizeof(int));
 	for (size_t i = 0; i < l->n; i++) {
-		const tens *t = &l->t[i];
+		const tens *t = l->t[i];
 		ids[i] = -1;
 		if (t->shard != shard || (drop && strcmp(drop, t->name) == 0))
 			continue;
@@ -209,7 +211,7 @@ static void write_file(const char *path, const tlist *l, int shard, const char *
 	if (ct_st_builder_meta(b, "format", "pt", &err) || ct_st_builder_layout(b, false, &err))
 		die(err.msg);
 	for (size_t i = 0; i < l->n; i++)
-		if (ids[i] >= 0 && ct_st_write(b, &sink, ids[i], l->t[i].data, l->t[i].nbytes, &err))
+		if (ids[i] >= 0 && ct_st_write(b, &sink, ids[i], l->t[i]->data, l->t[i]->nbytes, &err))
 			die(err.msg);
 	if (ct_st_finish(b, &sink, &err))
 		die(err.msg);
@@ -245,8 +247,8 @@ static void write_dir(const char *dir, const tlist *l, int shards, json_t *confi
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
 		write_file(path, l, s, drop);
 		for (size_t i = 0; i < l->n; i++)
-			if (l->t[i].shard == s)
-				json_object_set_new(wm, l->t[i].name, json_string(name));
+			if (l->t[i]->shard == s)
+				json_object_set_new(wm, l->t[i]->name, json_string(name));
 	}
 	json_t *index = json_pack("{s:{},s:o}", "metadata", "weight_map", wm);
 	write_text(dir, "model.safetensors.index.json", index);
@@ -256,8 +258,9 @@ static void write_dir(const char *dir, const tlist *l, int shards, json_t *confi
 static void free_list(tlist *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
-		free(l->t[i].name);
-		free(l->t[i].data);
+		free(l->t[i]->name);
+		free(l->t[i]->data);
+		free(l->t[i]);
 	}
 	free(l->t);
 }
