@@ -24,6 +24,16 @@ if [ -d "$WILD" ]; then
 				pass "$name $s: no fused tensor is left" || fail "$name $s: no fused tensor is left"
 			expect "$name $s: verify --against the per-expert model" 0 "" \
 				verify -q --against "$case/dense_equivalent" "$out"
+			# the fused input itself: each expert compared with its slice,
+			# measured as against the per-expert model, value for value
+			"$CT_BIN" verify -v --against "$case/dense_equivalent" "$out" 2>&1 | sort >"$TMP/v-dense"
+			if "$CT_BIN" verify -v --against "$case/input" "$out" >"$TMP/v-in" 2>&1 &&
+				sort "$TMP/v-in" | cmp -s - "$TMP/v-dense"; then
+				pass "$name $s: verify --against the fused input measures what the per-expert model does"
+			else
+				fail "$name $s: verify --against the fused input measures what the per-expert model does" \
+					"$(grep -v ' snr ' "$TMP/v-in" | head -3)"
+			fi
 			expect "$name $s: passes vLLM's check" 0 "" verify -q --serving vllm "$out"
 		done
 	done

@@ -8,7 +8,7 @@ for t in $CT_UNIT; do
 	"$t" || status=1
 done
 for s in tests/cli.sh tests/matching.sh tests/inspect.sh tests/verify.sh tests/gate.sh tests/serving.sh tests/faults.sh tests/safety.sh \
-	 tests/recipe.sh tests/pipeline.sh tests/wild.sh tests/convert.sh tests/convert_mxfp4.sh tests/moe.sh tests/parts.sh tests/golden.sh tests/malformed.sh \
+	 tests/recipe.sh tests/pipeline.sh tests/wild.sh tests/convert.sh tests/convert_mxfp4.sh tests/moe.sh tests/moe_heldout.sh tests/parts.sh tests/golden.sh tests/malformed.sh \
 	 tests/man.sh tests/completion.sh; do
 	[ -f "$s" ] || continue
 	echo "== $s"

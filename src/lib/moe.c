@@ -224,6 +224,48 @@ const char *ct_moe_part_suffix(ct_moe_part p)
 	return p < CT_PART_COUNT ? names[p] : "";
 }
 
+bool ct_moe_has_part(const ct_moe_block *b, ct_moe_part p)
+{
+	switch (p) {
+	case CT_PART_GATE_BIAS:
+	case CT_PART_UP_BIAS:
+		return b->gate_up_bias != NULL;
+	case CT_PART_DOWN_BIAS:
+		return b->down_bias != NULL;
+	default:
+		return p < CT_PART_COUNT;
+	}
+}
+
+bool ct_moe_resolve(const ct_moe_block *b, size_t n, const char *name,
+		    const ct_moe_block **block, uint64_t *expert, ct_moe_part *part)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t pl = strlen(b[i].prefix);
+		if (strncmp(name, b[i].prefix, pl) != 0 || name[pl] != '.')
+			continue;
+		const char *d = name + pl + 1;
+		/* the expert index: decimal, no leading zero, below E; the
+		 * loop stops long before e * 10 could overflow */
+		uint64_t e = 0;
+		size_t nd = 0;
+		while (d[nd] >= '0' && d[nd] <= '9' && e < b[i].experts && e <= UINT64_MAX / 16)
+			e = e * 10 + (uint64_t)(d[nd++] - '0');
+		if (nd == 0 || d[nd] != '.' || e >= b[i].experts || (d[0] == '0' && nd > 1))
+			continue;
+		for (int p = 0; p < CT_PART_COUNT; p++) {
+			if (strcmp(d + nd + 1, ct_moe_part_suffix((ct_moe_part)p)) != 0 ||
+			    !ct_moe_has_part(&b[i], (ct_moe_part)p))
+				continue;
+			*block = &b[i];
+			*expert = e;
+			*part = (ct_moe_part)p;
+			return true;
+		}
+	}
+	return false;
+}
+
 void ct_moe_part_shape(const ct_moe_block *b, ct_moe_part p, int *ndim, uint64_t shape[2])
 {
 	switch (p) {
@@ -295,6 +337,43 @@ const uint8_t *ct_moe_part_direct(const ct_moe_block *b, uint64_t e, ct_moe_part
 	}
 }
 
+/* dst[r][c] = src[r * rs + c * cs] (strides in elements) for a rows x cols
+ * part, row-major. A transposing gather reads or writes with a large stride
+ * either way, so it goes tile by tile, both tiles staying in cache, with
+ * typed copies for the common element sizes (a memcpy of a variable size
+ * per element costs a call each). */
+#define GATHER_TILE 64
+#define GATHER_LOOP(T)                                                                    \
+	do {                                                                              \
+		T *d = (T *)(void *)dst;                                                  \
+		const T *s = (const T *)(const void *)src;                                \
+		for (uint64_t r = r0; r < r1; r++)                                        \
+			for (uint64_t c = c0; c < c1; c++)                                \
+				d[r * cols + c] = s[r * rs + c * cs];                     \
+	} while (0)
+
+static void gather2d(uint8_t *dst, const uint8_t *src, uint64_t rows, uint64_t cols, uint64_t rs,
+		     uint64_t cs, size_t esz)
+{
+	for (uint64_t r0 = 0; r0 < rows; r0 += GATHER_TILE) {
+		uint64_t r1 = rows - r0 < GATHER_TILE ? rows : r0 + GATHER_TILE;
+		for (uint64_t c0 = 0; c0 < cols; c0 += GATHER_TILE) {
+			uint64_t c1 = cols - c0 < GATHER_TILE ? cols : c0 + GATHER_TILE;
+			/* typed only where aligned: a file's data offsets need
+			 * not be multiples of the element size */
+			if (esz == 2 && ((uintptr_t)src | (uintptr_t)dst) % 2 == 0)
+				GATHER_LOOP(uint16_t);
+			else if (esz == 4 && ((uintptr_t)src | (uintptr_t)dst) % 4 == 0)
+				GATHER_LOOP(uint32_t);
+			else
+				for (uint64_t r = r0; r < r1; r++)
+					for (uint64_t c = c0; c < c1; c++)
+						memcpy(dst + (r * cols + c) * esz,
+						       src + (r * rs + c * cs) * esz, esz);
+		}
+	}
+}
+
 void ct_moe_part_gather(const ct_moe_block *b, uint64_t e, ct_moe_part p, uint8_t *dst)
 {
 	size_t shard;
@@ -318,18 +397,13 @@ void ct_moe_part_gather(const ct_moe_block *b, uint64_t e, ct_moe_part p, uint8_
 		bool inter = b->layout == CT_MOE_C;
 		uint64_t off = p == CT_PART_UP ? (inter ? 1 : I) : 0;
 		uint64_t step = inter ? 2 : 1;
-		for (uint64_t i = 0; i < I; i++)
-			for (uint64_t h = 0; h < H; h++)
-				memcpy(dst + (i * H + h) * esz,
-				       base + (h * 2 * I + off + i * step) * esz, esz);
+		gather2d(dst, base + off * esz, I, H, step, 2 * I, esz);
 		return;
 	}
 	case CT_PART_DOWN:
 		/* [I, H] per expert, transposed to [H, I] */
 		base = src->data + e * I * H * esz;
-		for (uint64_t h = 0; h < H; h++)
-			for (uint64_t i = 0; i < I; i++)
-				memcpy(dst + (h * I + i) * esz, base + (i * H + h) * esz, esz);
+		gather2d(dst, base, H, I, 1, H, esz);
 		return;
 	default:
 		/* interleaved bias: even entries are gate's, odd up's */

@@ -63,6 +63,15 @@ size_t ct_moe_parts_of(const ct_moe_block *b, const ct_tensor *t, ct_moe_part pa
 /* "gate_proj.weight", "up_proj.bias", ... */
 const char *ct_moe_part_suffix(ct_moe_part p);
 
+/* Whether block b has part p (biases only where the fused bias exists). */
+bool ct_moe_has_part(const ct_moe_block *b, ct_moe_part p);
+
+/* The block, expert and part that a per-expert name
+ * ("PREFIX.{e}.up_proj.weight", e written without leading zeros, as the
+ * split names it) is a slice of, when one of the n blocks has it. */
+bool ct_moe_resolve(const ct_moe_block *b, size_t n, const char *name,
+		    const ct_moe_block **block, uint64_t *expert, ct_moe_part *part);
+
 /* The shape of part p of one expert: [rows, cols] for weights (nn.Linear
  * orientation), [rows] (cols 1) for biases. */
 void ct_moe_part_shape(const ct_moe_block *b, ct_moe_part p, int *ndim, uint64_t shape[2]);

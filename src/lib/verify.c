@@ -14,6 +14,7 @@
 
 #include "convert.h"
 #include "kernels.h"
+#include "moe.h"
 #include "plan.h"
 
 static void set_problem(ct_verify_tensor *t, const char *fmt, ...)
@@ -251,6 +252,8 @@ typedef struct vjob {
 typedef struct vstate {
 	const ct_checkpoint *ck, *orig;
 	const ct_conv *conv;       /* orig is another tool's checkpoint, read by this */
+	const ct_moe_block *omoe;  /* orig's fused expert blocks, whose per-expert */
+	size_t n_omoe;             /* slices the checkpoint's experts are compared with */
 	vjob *jobs;
 	size_t n_jobs;
 	atomic_size_t next;
@@ -266,30 +269,86 @@ static const char *shape_text(char *buf, size_t size, int ndim, const uint64_t *
 	return buf;
 }
 
-static const ct_tensor *original_of(const vstate *st, const char *name, ct_verify_tensor *v,
-				    int ndim, const uint64_t *shape)
+/* What a tensor is compared with: a tensor of the original, or one
+ * expert's part of a fused original tensor. */
+typedef struct orig_ref {
+	const ct_st_file *file;    /* the shard its bytes lie in; NULL when gathered */
+	ct_tensor part;            /* the per-expert slice, when it is one */
+	uint8_t *owned;            /* the slice's gathered bytes (freed by orig_done) */
+	const ct_moe_block *block; /* the fused block it is a slice of, or NULL */
+	uint64_t expert;
+	ct_moe_part which;
+} orig_ref;
+
+/* The per-expert slice "PREFIX.{e}.PART" of a fused original, as a tensor
+ * of its own: layout A's weights (and halves' biases) lie contiguously in
+ * the file and are used in place; the others are gathered, one expert's
+ * part at a time, so a fused tensor is never copied whole. */
+static const ct_tensor *fused_slice(const vstate *st, const char *name, orig_ref *ref,
+				    ct_verify_tensor *v)
 {
+	const ct_moe_block *b;
+	uint64_t e;
+	ct_moe_part p;
+	if (!ct_moe_resolve(st->omoe, st->n_omoe, name, &b, &e, &p))
+		return NULL;
+	size_t shard;
+	const ct_tensor *src = ct_moe_part_source(b, p, &shard);
+	ct_tensor *t = &ref->part;
+	memset(t, 0, sizeof(*t));
+	t->name = src->name;
+	t->name_len = strlen(src->name);
+	t->dtype = src->dtype;
+	ct_moe_part_shape(b, p, &t->ndim, t->shape);
+	/* a part is a slice of src, whose size the reader checked: no overflow */
+	t->nelem = t->shape[0] * t->shape[1];
+	t->end = t->nelem * ct_dtype_size(src->dtype);
+	t->data = ct_moe_part_direct(b, e, p);
+	if (t->data) {
+		ref->file = st->orig->shards[shard];
+	} else {
+		if (!(ref->owned = malloc(t->end ? (size_t)t->end : 1))) {
+			set_problem(v, "out of memory for the original's slice of %s", src->name);
+			return NULL;
+		}
+		ct_moe_part_gather(b, e, p, ref->owned);
+		t->data = ref->owned;
+	}
+	ref->block = b;
+	ref->expert = e;
+	ref->which = p;
+	return t;
+}
+
+static const ct_tensor *original_of(const vstate *st, const char *name, ct_verify_tensor *v,
+				    int ndim, const uint64_t *shape, orig_ref *ref)
+{
+	memset(ref, 0, sizeof(*ref));
 	if (!st->orig)
 		return NULL;
 	const ct_tref *r = ct_ckpt_find(st->orig, name);
 	if (!r && st->conv)
 		r = ct_convert_renamed_from(st->conv, name);
-	if (!r) {
+	const ct_tensor *o = r ? r->t : NULL;
+	if (r)
+		ref->file = st->orig->shards[r->shard];
+	else if (!(o = fused_slice(st, name, ref, v))) {
 		set_problem(v, "not in the original checkpoint");
 		return NULL;
 	}
 	uint64_t n = 1;
 	for (int d = 0; d < ndim; d++)
 		n *= shape[d];
-	if (r->t->nelem != n || r->t->ndim != ndim ||
-	    memcmp(r->t->shape, shape, (size_t)ndim * sizeof(uint64_t)) != 0) {
+	if (o->nelem != n || o->ndim != ndim ||
+	    memcmp(o->shape, shape, (size_t)ndim * sizeof(uint64_t)) != 0) {
 		char a[160], b[160];
-		set_problem(v, "shape %s differs from the original's %s",
+		set_problem(v, "shape %s differs from the original's %s%s%s",
 			    shape_text(a, sizeof(a), ndim, shape),
-			    shape_text(b, sizeof(b), r->t->ndim, r->t->shape));
+			    shape_text(b, sizeof(b), o->ndim, o->shape),
+			    ref->block ? " slice of " : "", ref->block ? o->name : "");
 		return NULL;
 	}
-	return r->t;
+	return o;
 }
 
 /* Pages of a tensor already compared need not stay resident. */
@@ -300,6 +359,22 @@ static void release_tensor(const ct_checkpoint *ck, const ct_tensor *t)
 	const ct_tref *r = ct_ckpt_find(ck, t->name);
 	if (r && r->t == t)
 		ct_st_release(ck->shards[r->shard], t->data, t->end - t->begin);
+}
+
+/* Done with what original_of gave: a slice's buffer is freed and its
+ * expert's slab of the fused tensor released, like a whole tensor's pages. */
+static void orig_done(const vstate *st, const ct_tensor *o, orig_ref *ref)
+{
+	if (ref->block) {
+		size_t shard;
+		const ct_tensor *src = ct_moe_part_source(ref->block, ref->which, &shard);
+		uint64_t slab = (src->end - src->begin) / ref->block->experts;
+		ct_st_release(st->orig->shards[shard], src->data + ref->expert * slab, slab);
+	} else {
+		release_tensor(st->orig, o);
+	}
+	free(ref->owned);
+	ref->owned = NULL;
 }
 
 /* A module converted from another tool's checkpoint: compared with that
@@ -394,9 +469,12 @@ static void run_job(vstate *st, vjob *j)
 			compare_remade(st, t, made, v);
 			return;
 		}
-		const ct_tensor *o = original_of(st, t->name, v, t->ndim, t->shape);
-		if (!o)
+		orig_ref ref;
+		const ct_tensor *o = original_of(st, t->name, v, t->ndim, t->shape, &ref);
+		if (!o) {
+			free(ref.owned);
 			return;
+		}
 		bool same_bytes = o->dtype == t->dtype &&
 				  memcmp(o->data, t->data, (size_t)(t->end - t->begin)) == 0;
 		if (same_bytes) {
@@ -406,9 +484,8 @@ static void run_job(vstate *st, vjob *j)
 			v->snr_db = INFINITY;
 			v->cosine = 1.0;
 		} else if (ct_dtype_is_float(t->dtype) && ct_dtype_is_float(o->dtype)) {
-			cmp_state c = { .orig = o, .dt = t->dtype, .cols = 0, .exact = true };
-			const ct_tref *tr = ct_ckpt_find(st->orig, o->name);
-			c.orig_file = tr ? st->orig->shards[tr->shard] : NULL;
+			cmp_state c = { .orig = o, .orig_file = ref.file, .dt = t->dtype, .cols = 0,
+					.exact = true };
 			const ct_tref *own = ct_ckpt_find(st->ck, t->name);
 			/* in blocks, releasing both behind the comparison */
 			uint64_t n = t->end - t->begin, step = 8u << 20;
@@ -430,7 +507,7 @@ static void run_job(vstate *st, vjob *j)
 			set_problem(v, "differs from the original");
 		}
 		release_tensor(st->ck, t);
-		release_tensor(st->orig, o);
+		orig_done(st, o, &ref);
 		return;
 	}
 	/* a compressed module: decode it, row by row */
@@ -441,22 +518,22 @@ static void run_job(vstate *st, vjob *j)
 		compare_converted(st, it, cm, wname, v);
 		return;
 	}
-	const ct_tensor *o = original_of(st, wname, v, 2, it->out[0].shape);
-	cmp_state c = { .orig = o, .dt = it->out_dtype, .cols = it->desc.cols, .exact = true };
-	if (o) {
-		const ct_tref *tr = ct_ckpt_find(st->orig, o->name);
-		c.orig_file = tr ? st->orig->shards[tr->shard] : NULL;
-	}
+	orig_ref ref;
+	const ct_tensor *o = original_of(st, wname, v, 2, it->out[0].shape, &ref);
+	cmp_state c = { .orig = o, .orig_file = o ? ref.file : NULL, .dt = it->out_dtype,
+			.cols = it->desc.cols, .exact = true };
 	ct_error err;
 	ct_error_clear(&err);
 	if (ct_plan_decode(st->ck, it, cmp_emit, &c, &err) != CT_OK) {
 		set_problem(v, "does not decode: %s", err.msg);
-		return;
+	} else {
+		finish_stats(&c, v, it->desc.rows * it->desc.cols);
+		if (c.nonfinite)
+			set_problem(v, "decodes to NaN or Inf");
 	}
-	finish_stats(&c, v, it->desc.rows * it->desc.cols);
-	if (c.nonfinite)
-		set_problem(v, "decodes to NaN or Inf");
-	release_tensor(st->orig, o);
+	if (o)
+		orig_done(st, o, &ref);
+	free(ref.owned);
 }
 
 static void *vworker(void *arg)
@@ -690,6 +767,56 @@ static void check_act_tensors(const ct_checkpoint *ck, const ct_qconfig *cfg,
 	}
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The checkpoint's tensors and the modules its plan decodes, for telling
+ * which tensors of the original it lacks. */
+typedef struct missing_ctx {
+	const ct_checkpoint *ck;
+	const char **decoded;      /* module names, sorted */
+	size_t n_decoded;
+} missing_ctx;
+
+/* Whether the original's tensor of this name is in the checkpoint: stored,
+ * or the weight of a module it decodes. */
+static bool present(const missing_ctx *mc, const char *name)
+{
+	if (ct_ckpt_find(mc->ck, name))
+		return true;
+	char module[4096];
+	if (!ct_module_of(name, module, sizeof(module)) ||
+	    strcmp(name + strlen(module), ".weight") != 0)
+		return false;
+	const char *key = module;
+	return bsearch(&key, mc->decoded, mc->n_decoded, sizeof(*mc->decoded), cmp_names) != NULL;
+}
+
+/* Adds an entry for a tensor of the original that the checkpoint lacks
+ * (of a fused one: the slice it lacks). Nonzero when out of memory. */
+static int add_missing(ct_verify_report *r, vstate *st, const char *name, const char *fused)
+{
+	ct_verify_tensor *nv = realloc(r->tensors, (r->n_tensors + 1) * sizeof(*nv));
+	if (!nv)
+		return CT_EIO;
+	/* slots point into the old array: rebase them */
+	for (size_t k = 0; k < st->n_jobs; k++)
+		st->jobs[k].v = nv + (st->jobs[k].v - r->tensors);
+	r->tensors = nv;
+	ct_verify_tensor *v = &r->tensors[r->n_tensors++];
+	memset(v, 0, sizeof(*v));
+	v->ok = true;
+	v->name = strdup(name);
+	v->file = strdup("(missing)");
+	if (fused)
+		set_problem(v, "in the original (a slice of the fused %s) but missing here", fused);
+	else
+		set_problem(v, "in the original but missing here");
+	return CT_OK;
+}
+
 int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoint *orig,
 	      int threads, ct_verify_report **out, ct_error *err)
 {
@@ -813,39 +940,53 @@ int ct_verify_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkp
 			}
 		}
 	}
-	/* original tensors that the checkpoint lacks */
-	if (orig) {
-		for (size_t i = 0; i < orig->n_tensors; i++) {
-			const ct_tensor *t = orig->tensors[i].t;
-			if (ct_ckpt_find(ck, conv ? ct_convert_out_name(conv, t) : t->name) ||
-			    (conv && ct_convert_consumed(conv, t)))
-				continue;
-			char module[4096];
-			bool decoded = false;
-			if (ct_module_of(t->name, module, sizeof(module)) &&
-			    strcmp(t->name + strlen(module), ".weight") == 0) {
-				for (size_t k = 0; k < st.n_jobs && !decoded; k++)
-					decoded = st.jobs[k].item->kind != CT_ITEM_COPY &&
-						  strcmp(st.jobs[k].item->module, module) == 0;
-			}
-			if (decoded)
-				continue;
-			ct_verify_tensor *nv = realloc(r->tensors, (r->n_tensors + 1) *
-						       sizeof(*nv));
-			if (!nv)
-				break;
-			/* slots point into the old array: rebase them */
-			for (size_t k = 0; k < st.n_jobs; k++)
-				st.jobs[k].v = nv + (st.jobs[k].v - r->tensors);
-			r->tensors = nv;
-			ct_verify_tensor *v = &r->tensors[r->n_tensors++];
-			memset(v, 0, sizeof(*v));
-			v->ok = true;
-			v->name = strdup(t->name);
-			v->file = strdup("(missing)");
-			set_problem(v, "in the original but missing here");
-		}
+	/* original tensors that the checkpoint lacks; a fused expert tensor of
+	 * the original is there when each of its per-expert parts is */
+	ct_moe_block *omoe = NULL;
+	size_t n_omoe = 0;
+	ct_error merr;
+	if (orig && ct_moe_find(orig, &omoe, &n_omoe, &merr) != CT_OK) {
+		/* an original whose experts cannot be told apart is compared by
+		 * name alone */
+		omoe = NULL;
+		n_omoe = 0;
 	}
+	st.omoe = omoe;
+	st.n_omoe = n_omoe;
+	const char **decoded_names = orig ? calloc(st.n_jobs + 1, sizeof(*decoded_names)) : NULL;
+	size_t n_decoded = 0;
+	for (size_t k = 0; decoded_names && k < st.n_jobs; k++)
+		if (st.jobs[k].item->kind != CT_ITEM_COPY)
+			decoded_names[n_decoded++] = st.jobs[k].item->module;
+	if (decoded_names)
+		qsort(decoded_names, n_decoded, sizeof(*decoded_names), cmp_names);
+	missing_ctx mc = { ck, decoded_names, n_decoded };
+	for (size_t i = 0; orig && decoded_names && i < orig->n_tensors; i++) {
+		const ct_tensor *t = orig->tensors[i].t;
+		if (ct_ckpt_find(ck, conv ? ct_convert_out_name(conv, t) : t->name) ||
+		    (conv && ct_convert_consumed(conv, t)))
+			continue;
+		const ct_moe_block *b = n_omoe ? ct_moe_block_of(omoe, n_omoe, t) : NULL;
+		if (!b) {
+			if (!present(&mc, t->name) && add_missing(r, &st, t->name, NULL))
+				break;
+			continue;
+		}
+		ct_moe_part parts[3];
+		size_t np = ct_moe_parts_of(b, t, parts);
+		bool oom = false;
+		for (uint64_t e = 0; e < b->experts && !oom; e++) {
+			for (size_t k = 0; k < np && !oom; k++) {
+				char name[4096];
+				snprintf(name, sizeof(name), "%s.%" PRIu64 ".%s", b->prefix, e,
+					 ct_moe_part_suffix(parts[k]));
+				oom = !present(&mc, name) && add_missing(r, &st, name, t->name);
+			}
+		}
+		if (oom)
+			break;
+	}
+	free(decoded_names);
 	atomic_init(&st.next, 0);
 	int nt = threads < 1 ? 1 : threads > 64 ? 64 : threads;
 	pthread_t tid[64];
@@ -861,6 +1002,7 @@ int ct_verify_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkp
 		r->ok = r->ok && r->tensors[i].ok;
 	free(slot);
 	free(st.jobs);
+	ct_moe_free(omoe, n_omoe);
 	ct_plan_free(plan);
 	*out = r;
 	return CT_OK;
