@@ -4,6 +4,7 @@
 #                     them again under AddressSanitizer + UBSan
 #   make install      PREFIX=/usr/local DESTDIR=
 #   make bench        throughput and memory on a generated checkpoint
+#   make check-aarch64  the aarch64 build under qemu-user (see tests/aarch64.sh)
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
@@ -55,7 +56,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-one check-san unit tools fixtures install uninstall clean bench fuzz fuzz-smoke man completions
+.PHONY: all check check-one check-san check-aarch64 unit tools fixtures install uninstall clean bench fuzz fuzz-smoke man completions
 all: $(BIN) completions
 
 $(BUILD)/%.o: %.c
@@ -158,6 +159,12 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/lib/*.h)
 
 fuzz: $(FUZZ_BIN)
 	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# The aarch64 build under qemu-user (cross compiler and arm64 libraries from
+# Debian; tests/aarch64.sh says which): unit tests, golden, convert and
+# malformed-input suites. Not part of make check.
+check-aarch64:
+	sh tests/aarch64.sh
 
 fuzz-smoke: $(FUZZ_BIN)
 	sh tests/fuzz/run.sh 10

@@ -1593,6 +1593,10 @@ static void *match_thread(void *p)
 static void test_match_threads(void **state)
 {
 	(void)state;
+	/* tests/aarch64.sh runs under a qemu-user that hangs on two busy
+	 * threads: there this test says it is skipped rather than hang */
+	if (getenv("CT_TEST_NO_THREADS"))
+		skip();
 	ct_qconfig *c;
 	ct_qmatch *m = compile_text(
 		"{'config_groups': {'a': {'targets': ['re:.*\\\\d+\\\\.self_attn\\\\.q_proj$'], "
