@@ -362,6 +362,17 @@ ALWAYS_INLINE void pack4_body(const int32_t *q, size_t n, int32_t offset, uint8_
 		out[n / 2] = (uint8_t)((uint32_t)(q[n - 1] + offset) & 15);
 }
 
+ALWAYS_INLINE void narrow8_body(const int32_t *q, size_t n, uint8_t *out)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = (uint8_t)((uint32_t)q[i] & 0xFF);
+}
+
+static void narrow8_portable(const int32_t *q, size_t n, uint8_t *out)
+{
+	narrow8_body(q, n, out);
+}
+
 static bool quant_raw_portable(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src,
 			       size_t n, size_t cell, const float *s, const int32_t *z, float lo,
 			       float hi, int32_t *q)
@@ -544,6 +555,27 @@ __attribute__((target("avx2"))) static bool minmax_raw_avx2(ct_dtype dt, const v
 }
 
 
+/* e4m3_code on 8 lanes, |t| <= 448: the same integer steps for the normal
+ * rounding, the same float multiply and add-and-subtract for the
+ * subnormal one (from 0 in lanes that are not subnormal), selected by the
+ * same signed comparison. */
+__attribute__((target("avx2"))) static inline __m256i e4m3_code_avx2(__m256 t)
+{
+	__m256i u = _mm256_castps_si256(t);
+	__m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 24), _mm256_set1_epi32(0x80));
+	__m256i a = _mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF));
+	__m256i r = _mm256_sub_epi32(a, _mm256_set1_epi32(120 << 23));
+	r = _mm256_add_epi32(r, _mm256_add_epi32(_mm256_set1_epi32(0x7FFFF),
+		_mm256_and_si256(_mm256_srli_epi32(r, 20), _mm256_set1_epi32(1))));
+	__m256i normal = _mm256_srli_epi32(r, 20);
+	__m256i is_sub = _mm256_cmpgt_epi32(_mm256_set1_epi32(0x3C800000), a);
+	__m256 v = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_and_si256(a, is_sub)),
+				 _mm256_set1_ps(512.0f));
+	const __m256 magic = _mm256_set1_ps(8388608.0f);
+	__m256i sub = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic));
+	return _mm256_or_si256(sign, _mm256_blendv_epi8(normal, sub, is_sub));
+}
+
 /* One vector of 8 values of a cell: the steps of quant_span, each an exact
  * IEEE operation or the same bit manipulation, so the same results. */
 __attribute__((target("avx2"))) static inline __m256i
@@ -563,12 +595,15 @@ quant8_avx2(ct_kernel_code code, bool bf16, __m256 x, __m256 s, __m256 z, __m256
 		u = _mm256_add_epi32(u, _mm256_add_epi32(rb, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
 		v = _mm256_castsi256_ps(_mm256_and_si256(u, top));
 	}
-	v = _mm256_blendv_ps(v, lo, _mm256_cmp_ps(v, lo, _CMP_LT_OQ));
+	/* !(v >= lo) also takes NaN to lo, as the portable clamp does */
+	v = _mm256_blendv_ps(v, lo, _mm256_cmp_ps(v, lo, _CMP_NGE_UQ));
 	v = _mm256_blendv_ps(v, hi, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
 	if (code == CT_K_INT) {
 		const __m256 magic = _mm256_set1_ps(12582912.0f);
 		return _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic));
 	}
+	if (code == CT_K_FP8)
+		return e4m3_code_avx2(v);
 	/* E2M1: the index is the number of round-half-even thresholds passed */
 	__m256 a = _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)));
 	__m256i idx = _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(0.25f), _CMP_GT_OQ));
@@ -583,14 +618,14 @@ quant8_avx2(ct_kernel_code code, bool bf16, __m256 x, __m256 s, __m256 z, __m256
 	return _mm256_or_si256(idx, _mm256_and_si256(neg, _mm256_set1_epi32(8)));
 }
 
-/* BF16 or F32 input, BF16 or F32 arithmetic, integer or E2M1 codes, cells
- * of a multiple of 8: one pass, 8 values at a time; the rest (F16, e4m3
- * codes) as the portable loops compiled for AVX2. */
+/* BF16 or F32 input, BF16 or F32 arithmetic, integer, e4m3 or E2M1 codes,
+ * cells of a multiple of 8: one pass, 8 values at a time; the rest (F16)
+ * as the portable loops compiled for AVX2. */
 __attribute__((target("avx2"))) static bool
 quant_raw_avx2(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src, size_t n,
 	       size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q)
 {
-	if (code == CT_K_FP8 || (wd != CT_BF16 && wd != CT_F32) || (dt != CT_BF16 && dt != CT_F32) ||
+	if ((wd != CT_BF16 && wd != CT_F32) || (dt != CT_BF16 && dt != CT_F32) ||
 	    cell % 8 != 0)
 		return quant_raw_body(code, wd, dt, src, n, cell, s, z, lo, hi, q);
 	const uint8_t *p = src;
@@ -612,6 +647,8 @@ quant_raw_avx2(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src, s
 			__m256i c;
 			if (code == CT_K_INT)
 				c = quant8_avx2(CT_K_INT, bf, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
+			else if (code == CT_K_FP8)
+				c = quant8_avx2(CT_K_FP8, bf, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
 			else
 				c = quant8_avx2(CT_K_FP4, bf, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
 			_mm256_storeu_si256((__m256i *)(void *)(q + i), c);
@@ -646,6 +683,27 @@ __attribute__((target("avx2"))) static void pack4_avx2(const int32_t *q, size_t 
 		_mm_storeu_si128((__m128i *)(void *)(out + i / 2), _mm256_castsi256_si128(packed));
 	}
 	pack4_body(q + i, n - i, offset, out + i / 2);
+}
+
+/* 32 values to 32 bytes: the low bytes, masked so that the saturating
+ * packs keep them, then the lanes put back in order. */
+__attribute__((target("avx2"))) static void narrow8_avx2(const int32_t *q, size_t n,
+							 uint8_t *out)
+{
+	const __m256i m = _mm256_set1_epi32(0xFF);
+	const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32) {
+		const __m256i *v = (const __m256i *)(const void *)(q + i);
+		__m256i a = _mm256_and_si256(_mm256_loadu_si256(v), m);
+		__m256i b = _mm256_and_si256(_mm256_loadu_si256(v + 1), m);
+		__m256i c = _mm256_and_si256(_mm256_loadu_si256(v + 2), m);
+		__m256i d = _mm256_and_si256(_mm256_loadu_si256(v + 3), m);
+		__m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(a, b), _mm256_packus_epi32(c, d));
+		bytes = _mm256_permutevar8x32_epi32(bytes, perm);
+		_mm256_storeu_si256((__m256i *)(void *)(out + i), bytes);
+	}
+	narrow8_body(q + i, n - i, out + i);
 }
 
 __attribute__((target("avx2"))) static void load_avx2(ct_dtype dt, const void *src,
@@ -722,6 +780,18 @@ void ct_k_pack4(bool simd, const int32_t *q, size_t n, int32_t offset, uint8_t *
 #endif
 	(void)simd;
 	pack4_portable(q, n, offset, out);
+}
+
+void ct_k_narrow8(bool simd, const int32_t *q, size_t n, uint8_t *out)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd()) {
+		narrow8_avx2(q, n, out);
+		return;
+	}
+#endif
+	(void)simd;
+	narrow8_portable(q, n, out);
 }
 
 void ct_k_pack(bool simd, const int32_t *q, size_t n, int32_t offset, unsigned bits,

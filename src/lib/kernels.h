@@ -40,6 +40,10 @@ bool ct_k_quant_raw(bool simd, ct_kernel_code code, ct_dtype wd, ct_dtype dt,
  * low nibble: (n + 1) / 2 bytes. */
 void ct_k_pack4(bool simd, const int32_t *q, size_t n, int32_t offset, uint8_t *out);
 
+/* out[i] = the low byte of q[i], for i < n: e4m3 codes (0..255) and int8
+ * values (-128..127, two's complement) as stored. */
+void ct_k_narrow8(bool simd, const int32_t *q, size_t n, uint8_t *out);
+
 /* The inverse: for i < n, in cells as above, out[i] = code's value times
  * s (int: (q - z) * s; fp8: e4m3(q) * s; fp4: E2M1(q) * s) rounded to sd,
  * stored as out_dt (F32, F16 or BF16). */

@@ -351,6 +351,94 @@ static void test_e4m3_kernel_matches_converter(void **state)
 	}
 }
 
+/* The e4m3 code the library computes for x under scale s with arithmetic
+ * in wd: x / s and + 0 (the zero point) each rounded to wd, clamped to
+ * +-448 (NaN to -448), then the reference converter. */
+static int32_t e4m3_reference(ct_dtype wd, float x, float s)
+{
+	float t = ct_round_to(wd, ct_round_to(wd, x / s) + 0.0f);
+	t = t > 448.0f ? 448.0f : t >= -448.0f ? t : -448.0f;
+	return ct_f32_to_e4m3(t);
+}
+
+static void test_e4m3_raw_exhaustive(void **state)
+{
+	/* every BF16 bit pattern (NaN, infinities, subnormals, both zeros) under
+	 * scales that saturate, keep normals, push into the subnormals and sit
+	 * between: both paths give the reference codes, and say the same about
+	 * finiteness; cells of 8, 128 (FP8_BLOCK) and a whole odd row */
+	(void)state;
+	skip_without_simd();
+	enum { M = 65536 };
+	static uint16_t raw[M];
+	static int32_t a[M], b[M];
+	static float s[M / 8];
+	static const float scales[] = { 1.0f, 0x1p-12f, 0x1p20f, 0.0123291015625f,
+					3.0517578125e-05f, 0.99609375f, 1.5e-38f };
+	for (uint32_t i = 0; i < M; i++)
+		raw[i] = (uint16_t)i;
+	for (size_t k = 0; k < sizeof(scales) / sizeof(scales[0]); k++) {
+		for (int w = 0; w < 2; w++) {
+			ct_dtype wd = w ? CT_F32 : CT_BF16;
+			float sk = ct_round_to(wd, scales[k]);
+			for (size_t j = 0; j < M / 8; j++)
+				s[j] = sk;
+			static const size_t cells[] = { 8, 128, M - 5 };
+			for (size_t c = 0; c < 3; c++) {
+				size_t n = c == 2 ? M - 5 : M;
+				bool f1 = ct_k_quant_raw(false, CT_K_FP8, wd, CT_BF16, raw, n, cells[c],
+							 s, NULL, -448, 448, a);
+				bool f2 = ct_k_quant_raw(true, CT_K_FP8, wd, CT_BF16, raw, n, cells[c],
+							 s, NULL, -448, 448, b);
+				assert_false(f1);
+				assert_false(f2);
+				assert_memory_equal(a, b, n * sizeof(int32_t));
+				for (size_t i = 0; i < n; i++)
+					assert_int_equal(a[i], e4m3_reference(wd, ct_bf16_to_f32(raw[i]), sk));
+			}
+		}
+	}
+	/* random F32 bit patterns, F32 arithmetic, per-cell scales */
+	static uint32_t f[M];
+	for (int round = 0; round < 8; round++) {
+		for (size_t i = 0; i < M; i++)
+			f[i] = (uint32_t)next() << 16 ^ (uint32_t)next();
+		for (size_t j = 0; j < M / 8; j++)
+			s[j] = ldexpf(1.0f + (float)(next() % 1000) / 1000, (int)(next() % 60) - 30);
+		size_t cell = round % 2 ? 8 : 64;
+		bool f1 = ct_k_quant_raw(false, CT_K_FP8, CT_F32, CT_F32, f, M, cell, s, NULL,
+					 -448, 448, a);
+		bool f2 = ct_k_quant_raw(true, CT_K_FP8, CT_F32, CT_F32, f, M, cell, s, NULL,
+					 -448, 448, b);
+		assert_int_equal(f1, f2);
+		assert_memory_equal(a, b, sizeof(a));
+		for (size_t i = 0; i < M; i++) {
+			float x;
+			memcpy(&x, &f[i], 4);
+			assert_int_equal(a[i], e4m3_reference(CT_F32, x, s[i / cell]));
+		}
+	}
+}
+
+static void test_narrow8_agrees(void **state)
+{
+	(void)state;
+	skip_without_simd();
+	static int32_t q[N];
+	static uint8_t a[N], b[N];
+	for (size_t n = N - 40; n <= N; n++) {
+		for (size_t i = 0; i < n; i++)
+			q[i] = n % 2 ? (int32_t)(next() % 256) : (int32_t)(next() % 256) - 128;
+		memset(a, 0xAA, sizeof(a));
+		memset(b, 0x55, sizeof(b));
+		ct_k_narrow8(false, q, n, a);
+		ct_k_narrow8(true, q, n, b);
+		assert_memory_equal(a, b, n);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(a[i], (uint8_t)q[i]);
+	}
+}
+
 static void test_f16_rounding_matches_converter(void **state)
 {
 	/* the kernels' branchless F16 and BF16 rounding (the dequantizer rounds
@@ -396,6 +484,8 @@ int main(void)
 		cmocka_unit_test(test_pack_agrees),
 		cmocka_unit_test(test_dequant_agrees),
 		cmocka_unit_test(test_e4m3_kernel_matches_converter),
+		cmocka_unit_test(test_e4m3_raw_exhaustive),
+		cmocka_unit_test(test_narrow8_agrees),
 		cmocka_unit_test(test_f16_rounding_matches_converter),
 		cmocka_unit_test(test_finite),
 	};
