@@ -449,18 +449,116 @@ __attribute__((target("avx2"))) static void minmax_avx2(const float *x, size_t n
 	minmax_body(x, n, cell, lo, hi);
 }
 
+/* fp_e4m3_to_f32 of the low bytes of 8 codes, from the bits: exponent and
+ * mantissa move up together (rebias by adding 120 << 23), subnormals are
+ * m * 2^-9 (exact), 0x7F with either sign is the quiet NaN. */
+__attribute__((target("avx2"))) static inline __m256 e4m3_value_avx2(__m256i q)
+{
+	__m256i mag = _mm256_and_si256(q, _mm256_set1_epi32(0x7F));
+	__m256i sign = _mm256_slli_epi32(_mm256_and_si256(q, _mm256_set1_epi32(0x80)), 24);
+	__m256i normal = _mm256_add_epi32(_mm256_slli_epi32(mag, 20), _mm256_set1_epi32(120 << 23));
+	__m256 sub = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(q, _mm256_set1_epi32(7))),
+				   _mm256_set1_ps(0x1p-9f));
+	__m256i is_sub = _mm256_cmpgt_epi32(_mm256_set1_epi32(8), mag);
+	__m256i r = _mm256_blendv_epi8(normal, _mm256_castps_si256(sub), is_sub);
+	r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7FC00000),
+			       _mm256_cmpeq_epi32(mag, _mm256_set1_epi32(0x7F)));
+	return _mm256_castsi256_ps(_mm256_or_si256(r, sign));
+}
+
+/* The full cells of dequant_avx2, specialized by the callers on the code
+ * and the dtype so that the inner loop has no test. */
+__attribute__((target("avx2"), always_inline)) static inline void
+dequant_cells_avx2(ct_kernel_code code, bool bf16, const int32_t *q, size_t full, size_t cell,
+		   const float *s, const int32_t *z, uint8_t *o)
+{
+	const __m256i rb = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1);
+	const __m256i top = _mm256_set1_epi32((int)0xFFFF0000u);
+	const __m256i qnan = _mm256_set1_epi32(0x7FC0);
+	for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+		__m256 vs = _mm256_set1_ps(s[j]), vz = _mm256_set1_ps(z ? (float)z[j] : 0.0f);
+		for (size_t i = c0; i < c0 + cell; i += 8) {
+			__m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(q + i));
+			__m256 v = code == CT_K_INT ? _mm256_sub_ps(_mm256_cvtepi32_ps(c), vz)
+						    : e4m3_value_avx2(c);
+			v = _mm256_mul_ps(v, vs);
+			if (!bf16) {
+				_mm256_storeu_ps((float *)(void *)(o + 4 * i), v);
+				continue;
+			}
+			__m256i u = _mm256_castps_si256(v);
+			u = _mm256_add_epi32(u, _mm256_add_epi32(rb, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
+			u = _mm256_and_si256(u, top);
+			/* on the BF16 grid now, so the converter's own rounding
+			 * changes nothing: the store is the top half, except NaN */
+			__m256i h = _mm256_srli_epi32(u, 16);
+			__m256 un = _mm256_cmp_ps(_mm256_castsi256_ps(u), _mm256_castsi256_ps(u), _CMP_UNORD_Q);
+			h = _mm256_blendv_epi8(h, qnan, _mm256_castps_si256(un));
+			h = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
+			_mm_storeu_si128((__m128i *)(void *)(o + 2 * i), _mm256_castsi256_si128(h));
+		}
+	}
+}
+
+/* Integer or e4m3 codes, output in the scale's dtype BF16 or F32, cells of
+ * a multiple of 8: 8 values at a time, the products exactly as the portable
+ * loop forms them ((q - z) * s or e4m3(q) * s), torch's BF16 rounding by
+ * integer ops and the converter's NaN as a blend. Everything else (F16,
+ * E2M1, the one-column cells of the activation order) the portable way. */
 __attribute__((target("avx2"))) static void
 dequant_avx2(ct_kernel_code code, ct_dtype sd, ct_dtype out_dt, const int32_t *q, size_t n,
 	     size_t cell, const float *s, const int32_t *z, void *out)
 {
-	DEQUANT_CASES(dequant_body)
+	if (code == CT_K_FP4 || sd != out_dt || (sd != CT_BF16 && sd != CT_F32) || cell % 8 != 0) {
+		DEQUANT_CASES(dequant_body)
+		return;
+	}
+	uint8_t *o = out;
+	size_t full = n / cell * cell;
+	bool bf16 = sd == CT_BF16;
+	if (code == CT_K_INT && bf16)
+		dequant_cells_avx2(CT_K_INT, true, q, full, cell, s, z, o);
+	else if (code == CT_K_INT)
+		dequant_cells_avx2(CT_K_INT, false, q, full, cell, s, z, o);
+	else if (bf16)
+		dequant_cells_avx2(CT_K_FP8, true, q, full, cell, s, z, o);
+	else
+		dequant_cells_avx2(CT_K_FP8, false, q, full, cell, s, z, o);
+	if (full < n)
+		dequant_body(code, sd, out_dt, q + full, n - full, cell, s + full / cell,
+			     z ? z + full / cell : NULL, o + full * ct_dtype_size(out_dt));
 }
 
+/* 4-bit codes a word at a time (8 codes: the word broadcast, shifted by
+ * lane), 8-bit ones 8 bytes at a time; other widths and the partial last
+ * word the portable way. */
 __attribute__((target("avx2"))) static void unpack_avx2(const uint8_t *words, size_t n,
 							int32_t offset, unsigned bits,
 							int32_t *q)
 {
-	unpack_body(words, n, offset, bits, q);
+	if (bits != 4 && bits != 8) {
+		unpack_body(words, n, offset, bits, q);
+		return;
+	}
+	const __m256i off = _mm256_set1_epi32(offset);
+	size_t i = 0;
+	if (bits == 4) {
+		const __m256i sh = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+		const __m256i m15 = _mm256_set1_epi32(15);
+		for (; i + 8 <= n; i += 8) {
+			int32_t w;
+			memcpy(&w, words + i / 2, 4);
+			__m256i v = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(w), sh), m15);
+			_mm256_storeu_si256((__m256i *)(void *)(q + i), _mm256_sub_epi32(v, off));
+		}
+		unpack_body(words + i / 2, n - i, offset, bits, q + i);
+		return;
+	}
+	for (; i + 8 <= n; i += 8) {
+		__m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(words + i));
+		_mm256_storeu_si256((__m256i *)(void *)(q + i), _mm256_sub_epi32(_mm256_cvtepu8_epi32(b), off));
+	}
+	unpack_body(words + i, n - i, offset, bits, q + i);
 }
 
 __attribute__((target("avx2"))) static void pack_avx2(const int32_t *q, size_t n,

@@ -325,6 +325,76 @@ static void test_dequant_agrees(void **state)
 	assert_int_equal(out[1], ct_f32_to_bf16(-0.3203125f));
 }
 
+static void test_dequant_extremes(void **state)
+{
+	/* every e4m3 code (both NaNs, subnormals) and int codes with zero
+	 * points, under scales whose products overflow BF16 and F32, land in
+	 * the F32 subnormals or tie in BF16: the vector and portable paths, and
+	 * the library's formula (product, rounded to the scale dtype, stored) */
+	(void)state;
+	skip_without_simd();
+	enum { M = 256 * 8 + 5 };
+	static int32_t q[M], z[M];
+	static float s[M];
+	static uint8_t a[M * 4], b[M * 4];
+	static const float scales[] = { 1.0f, 0x1p120f, 0x1p-140f, 3.0e38f, 0.0123291015625f,
+					1.00390625f, 0x1.00fffep-3f };
+	static const ct_dtype dts[] = { CT_BF16, CT_F32 };
+	for (int code = 0; code < 2; code++) {
+		for (size_t k = 0; k < sizeof(scales) / sizeof(scales[0]); k++) {
+			for (size_t i = 0; i < M; i++) {
+				q[i] = code ? (int32_t)(i % 256) : (int32_t)(i % 256) - 128;
+				z[i] = (int32_t)(i % 7) - 3;
+				s[i] = scales[k] * (float)(1 + i % 3);
+			}
+			static const size_t cells[] = { 8, 128, 24 };
+			for (size_t d = 0; d < 2; d++) {
+				for (size_t c = 0; c < 3; c++) {
+					const int32_t *zp = code ? NULL : z;
+					ct_k_dequant(false, (ct_kernel_code)code, dts[d], dts[d], q, M,
+						     cells[c], s, zp, a);
+					ct_k_dequant(true, (ct_kernel_code)code, dts[d], dts[d], q, M,
+						     cells[c], s, zp, b);
+					assert_memory_equal(a, b, M * ct_dtype_size(dts[d]));
+					for (size_t i = 0; i < M; i++) {
+						size_t j = i / cells[c];
+						float v = code ? ct_e4m3_to_f32((uint8_t)q[i]) * s[j]
+							       : ((float)q[i] - (float)zp[j]) * s[j];
+						if (dts[d] == CT_F32) {
+							float got;
+							memcpy(&got, a + 4 * i, 4);
+							assert_memory_equal(&got, &v, 4);
+						} else {
+							uint16_t got;
+							memcpy(&got, a + 2 * i, 2);
+							assert_int_equal(got, ct_f32_to_bf16(v));
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+static void test_unpack_tails_agree(void **state)
+{
+	/* 4- and 8-bit codes of every row length around the vector widths, from
+	 * words with every bit pattern */
+	(void)state;
+	skip_without_simd();
+	static uint32_t w[64];
+	static int32_t a[256], b[256];
+	for (int bits = 4; bits <= 8; bits += 4) {
+		for (size_t n = 1; n <= 200; n++) {
+			for (size_t i = 0; i < 64; i++)
+				w[i] = next() << 16 ^ next();
+			ct_k_unpack(false, (const uint8_t *)w, n, 1 << (bits - 1), (unsigned)bits, a);
+			ct_k_unpack(true, (const uint8_t *)w, n, 1 << (bits - 1), (unsigned)bits, b);
+			assert_memory_equal(a, b, n * sizeof(int32_t));
+		}
+	}
+}
+
 static void test_e4m3_kernel_matches_converter(void **state)
 {
 	/* every float bit pattern of magnitude up to 448 (stepping through the
@@ -483,6 +553,8 @@ int main(void)
 		cmocka_unit_test(test_pack4_agrees),
 		cmocka_unit_test(test_pack_agrees),
 		cmocka_unit_test(test_dequant_agrees),
+		cmocka_unit_test(test_dequant_extremes),
+		cmocka_unit_test(test_unpack_tails_agree),
 		cmocka_unit_test(test_e4m3_kernel_matches_converter),
 		cmocka_unit_test(test_e4m3_raw_exhaustive),
 		cmocka_unit_test(test_narrow8_agrees),
