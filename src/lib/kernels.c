@@ -452,7 +452,7 @@ __attribute__((target("avx2"))) static void minmax_avx2(const float *x, size_t n
 /* fp_e4m3_to_f32 of the low bytes of 8 codes, from the bits: exponent and
  * mantissa move up together (rebias by adding 120 << 23), subnormals are
  * m * 2^-9 (exact), 0x7F with either sign is the quiet NaN. */
-__attribute__((target("avx2"))) static inline __m256 e4m3_value_avx2(__m256i q)
+__attribute__((target("avx2"), always_inline)) static inline __m256 e4m3_value_avx2(__m256i q)
 {
 	__m256i mag = _mm256_and_si256(q, _mm256_set1_epi32(0x7F));
 	__m256i sign = _mm256_slli_epi32(_mm256_and_si256(q, _mm256_set1_epi32(0x80)), 24);
@@ -657,7 +657,7 @@ __attribute__((target("avx2"))) static bool minmax_raw_avx2(ct_dtype dt, const v
  * rounding, the same float multiply and add-and-subtract for the
  * subnormal one (from 0 in lanes that are not subnormal), selected by the
  * same signed comparison. */
-__attribute__((target("avx2"))) static inline __m256i e4m3_code_avx2(__m256 t)
+__attribute__((target("avx2"), always_inline)) static inline __m256i e4m3_code_avx2(__m256 t)
 {
 	__m256i u = _mm256_castps_si256(t);
 	__m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 24), _mm256_set1_epi32(0x80));
@@ -676,7 +676,7 @@ __attribute__((target("avx2"))) static inline __m256i e4m3_code_avx2(__m256 t)
 
 /* One vector of 8 values of a cell: the steps of quant_span, each an exact
  * IEEE operation or the same bit manipulation, so the same results. */
-__attribute__((target("avx2"))) static inline __m256i
+__attribute__((target("avx2"), always_inline)) static inline __m256i
 quant8_avx2(ct_kernel_code code, bool bf16, __m256 x, __m256 s, __m256 z, __m256 lo, __m256 hi)
 {
 	const __m256i rb = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1);
@@ -693,9 +693,11 @@ quant8_avx2(ct_kernel_code code, bool bf16, __m256 x, __m256 s, __m256 z, __m256
 		u = _mm256_add_epi32(u, _mm256_add_epi32(rb, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
 		v = _mm256_castsi256_ps(_mm256_and_si256(u, top));
 	}
-	/* !(v >= lo) also takes NaN to lo, as the portable clamp does */
-	v = _mm256_blendv_ps(v, lo, _mm256_cmp_ps(v, lo, _CMP_NGE_UQ));
-	v = _mm256_blendv_ps(v, hi, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
+	/* The portable clamp by max and min: v is never -0 here (x + 0 and
+	 * x - x are +0 when rounding to nearest), so where v equals a bound the
+	 * two give the same bits; maxps returns its second operand for NaN, so
+	 * NaN becomes lo as in the portable clamp. */
+	v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
 	if (code == CT_K_INT) {
 		const __m256 magic = _mm256_set1_ps(12582912.0f);
 		return _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic));
@@ -716,6 +718,39 @@ quant8_avx2(ct_kernel_code code, bool bf16, __m256 x, __m256 s, __m256 z, __m256
 	return _mm256_or_si256(idx, _mm256_and_si256(neg, _mm256_set1_epi32(8)));
 }
 
+/* The full cells of quant_raw_avx2, specialized by the caller on the code
+ * and the two dtypes so that the inner loop is straight code with its
+ * constants in registers. Returns the lanes that saw a NaN or infinity. */
+__attribute__((target("avx2"), always_inline)) static inline __m256i
+quant_cells_avx2(ct_kernel_code code, bool bf, bool src_bf16, const uint8_t *p, size_t full,
+		 size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q)
+{
+	__m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+	const __m256i em = _mm256_set1_epi32(0x7F800000);
+	__m256i bad = _mm256_setzero_si256();
+	for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+		__m256 vs = _mm256_set1_ps(s[j]), vz = _mm256_set1_ps(z ? (float)z[j] : 0.0f);
+		for (size_t i = c0; i < c0 + cell; i += 8) {
+			__m256i u;
+			if (src_bf16)
+				u = _mm256_slli_epi32(_mm256_cvtepu16_epi32(
+					_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i))), 16);
+			else
+				u = _mm256_loadu_si256((const __m256i *)(const void *)(p + 4 * i));
+			bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(_mm256_and_si256(u, em), em));
+			__m256i c = quant8_avx2(code, bf, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
+			_mm256_storeu_si256((__m256i *)(void *)(q + i), c);
+		}
+	}
+	return bad;
+}
+
+#define QUANT_CELLS(code_, bf_, sbf_) \
+	quant_cells_avx2(code_, bf_, sbf_, p, full, cell, s, z, lo, hi, q)
+#define QUANT_CELLS_DT(code_)                                                    \
+	(bf ? (sbf ? QUANT_CELLS(code_, true, true) : QUANT_CELLS(code_, true, false)) \
+	    : (sbf ? QUANT_CELLS(code_, false, true) : QUANT_CELLS(code_, false, false)))
+
 /* BF16 or F32 input, BF16 or F32 arithmetic, integer, e4m3 or E2M1 codes,
  * cells of a multiple of 8: one pass, 8 values at a time; the rest (F16)
  * as the portable loops compiled for AVX2. */
@@ -728,30 +763,9 @@ quant_raw_avx2(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src, s
 		return quant_raw_body(code, wd, dt, src, n, cell, s, z, lo, hi, q);
 	const uint8_t *p = src;
 	size_t full = n / cell * cell;
-	bool bf = wd == CT_BF16;
-	__m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-	const __m256i em = _mm256_set1_epi32(0x7F800000);
-	__m256i bad = _mm256_setzero_si256();
-	for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
-		__m256 vs = _mm256_set1_ps(s[j]), vz = _mm256_set1_ps(z ? (float)z[j] : 0.0f);
-		for (size_t i = c0; i < c0 + cell; i += 8) {
-			__m256i u;
-			if (dt == CT_BF16)
-				u = _mm256_slli_epi32(_mm256_cvtepu16_epi32(
-					_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i))), 16);
-			else
-				u = _mm256_loadu_si256((const __m256i *)(const void *)(p + 4 * i));
-			bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(_mm256_and_si256(u, em), em));
-			__m256i c;
-			if (code == CT_K_INT)
-				c = quant8_avx2(CT_K_INT, bf, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
-			else if (code == CT_K_FP8)
-				c = quant8_avx2(CT_K_FP8, bf, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
-			else
-				c = quant8_avx2(CT_K_FP4, bf, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
-			_mm256_storeu_si256((__m256i *)(void *)(q + i), c);
-		}
-	}
+	bool bf = wd == CT_BF16, sbf = dt == CT_BF16;
+	__m256i bad = code == CT_K_INT ? QUANT_CELLS_DT(CT_K_INT) :
+		      code == CT_K_FP8 ? QUANT_CELLS_DT(CT_K_FP8) : QUANT_CELLS_DT(CT_K_FP4);
 	bool ok = _mm256_testz_si256(bad, bad);
 	if (full < n)
 		ok = quant_raw_body(code, wd, dt, p + full * (dt == CT_F32 ? 4 : 2), n - full, cell,
