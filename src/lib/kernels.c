@@ -653,6 +653,24 @@ __attribute__((target("avx2"))) static bool minmax_raw_avx2(ct_dtype dt, const v
 }
 
 
+/* fp_f16_to_f32 of 8 halves (zero-extended in 32-bit lanes), from the
+ * bits: normals rebias by adding 112 << 23 to the shifted exponent and
+ * mantissa, exponent 31 keeps its mantissa under 0xFF, subnormals are
+ * m * 2^-24 (exact). */
+__attribute__((target("avx2"), always_inline)) static inline __m256i f16_widen_avx2(__m256i h)
+{
+	__m256i sign = _mm256_slli_epi32(_mm256_and_si256(h, _mm256_set1_epi32(0x8000)), 16);
+	__m256i mag = _mm256_and_si256(h, _mm256_set1_epi32(0x7FFF));
+	__m256i e = _mm256_and_si256(mag, _mm256_set1_epi32(0x7C00));
+	__m256i normal = _mm256_add_epi32(_mm256_slli_epi32(mag, 13), _mm256_set1_epi32(112 << 23));
+	__m256i special = _mm256_or_si256(_mm256_set1_epi32(0x7F800000),
+		_mm256_slli_epi32(_mm256_and_si256(h, _mm256_set1_epi32(0x3FF)), 13));
+	__m256 sub = _mm256_mul_ps(_mm256_cvtepi32_ps(mag), _mm256_set1_ps(0x1p-24f));
+	__m256i r = _mm256_blendv_epi8(normal, special, _mm256_cmpeq_epi32(e, _mm256_set1_epi32(0x7C00)));
+	r = _mm256_blendv_epi8(r, _mm256_castps_si256(sub), _mm256_cmpeq_epi32(e, _mm256_setzero_si256()));
+	return _mm256_or_si256(r, sign);
+}
+
 /* e4m3_code on 8 lanes, |t| <= 448: the same integer steps for the normal
  * rounding, the same float multiply and add-and-subtract for the
  * subnormal one (from 0 in lanes that are not subnormal), selected by the
@@ -674,29 +692,46 @@ __attribute__((target("avx2"), always_inline)) static inline __m256i e4m3_code_a
 	return _mm256_or_si256(sign, _mm256_blendv_epi8(normal, sub, is_sub));
 }
 
+/* round_bf16_finite and round_f16_finite on 8 lanes: the same integer
+ * steps, the same float add-and-subtract for F16 subnormals, the same
+ * signed comparisons as selects. */
+__attribute__((target("avx2"), always_inline)) static inline __m256 round_to_avx2(ct_dtype wd,
+										   __m256 x)
+{
+	__m256i u = _mm256_castps_si256(x);
+	if (wd == CT_BF16) {
+		u = _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF),
+			_mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1))));
+		return _mm256_castsi256_ps(_mm256_and_si256(u, _mm256_set1_epi32((int)0xFFFF0000u)));
+	}
+	if (wd != CT_F16)
+		return x;
+	__m256i sign = _mm256_and_si256(u, _mm256_set1_epi32((int)0x80000000u));
+	__m256i a = _mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF));
+	__m256i r = _mm256_add_epi32(a, _mm256_add_epi32(_mm256_set1_epi32(0xFFF),
+		_mm256_and_si256(_mm256_srli_epi32(a, 13), _mm256_set1_epi32(1))));
+	r = _mm256_andnot_si256(_mm256_set1_epi32(0x1FFF), r);
+	r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7F800000),
+			       _mm256_cmpgt_epi32(r, _mm256_set1_epi32(0x47800000 - 1)));
+	const __m256 k = _mm256_set1_ps(0.75f);
+	__m256 sub = _mm256_sub_ps(_mm256_add_ps(_mm256_castsi256_ps(a), k), k);
+	__m256i m = _mm256_blendv_epi8(_mm256_castps_si256(sub), r,
+				       _mm256_cmpgt_epi32(a, _mm256_set1_epi32(0x38800000 - 1)));
+	return _mm256_castsi256_ps(_mm256_or_si256(sign, m));
+}
+
 /* One vector of 8 values of a cell: the steps of quant_span, each an exact
  * IEEE operation or the same bit manipulation, so the same results. */
 __attribute__((target("avx2"), always_inline)) static inline __m256i
-quant8_avx2(ct_kernel_code code, bool bf16, __m256 x, __m256 s, __m256 z, __m256 lo, __m256 hi)
+quant8_avx2(ct_kernel_code code, ct_dtype wd, __m256 x, __m256 s, __m256 z, __m256 lo, __m256 hi)
 {
-	const __m256i rb = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1);
-	const __m256i top = _mm256_set1_epi32((int)0xFFFF0000u);
-	__m256 t = _mm256_div_ps(x, s);
-	if (bf16) {
-		__m256i u = _mm256_castps_si256(t);
-		u = _mm256_add_epi32(u, _mm256_add_epi32(rb, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
-		t = _mm256_castsi256_ps(_mm256_and_si256(u, top));
-	}
-	__m256 v = _mm256_add_ps(t, z);
-	if (bf16) {
-		__m256i u = _mm256_castps_si256(v);
-		u = _mm256_add_epi32(u, _mm256_add_epi32(rb, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
-		v = _mm256_castsi256_ps(_mm256_and_si256(u, top));
-	}
-	/* The portable clamp by max and min: v is never -0 here (x + 0 and
-	 * x - x are +0 when rounding to nearest), so where v equals a bound the
-	 * two give the same bits; maxps returns its second operand for NaN, so
-	 * NaN becomes lo as in the portable clamp. */
+	__m256 t = round_to_avx2(wd, _mm256_div_ps(x, s));
+	__m256 v = round_to_avx2(wd, _mm256_add_ps(t, z));
+	/* The portable clamp by max and min. v is never -0 here: t is on the
+	 * wd grid, so t + z is t itself, a zero (+0 when rounding to nearest)
+	 * or at least an ulp of t away from zero, and rounding keeps it; so
+	 * where v equals a bound the two give the same bits. maxps returns its
+	 * second operand for NaN, so NaN becomes lo as in the portable clamp. */
 	v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
 	if (code == CT_K_INT) {
 		const __m256 magic = _mm256_set1_ps(12582912.0f);
@@ -722,7 +757,7 @@ quant8_avx2(ct_kernel_code code, bool bf16, __m256 x, __m256 s, __m256 z, __m256
  * and the two dtypes so that the inner loop is straight code with its
  * constants in registers. Returns the lanes that saw a NaN or infinity. */
 __attribute__((target("avx2"), always_inline)) static inline __m256i
-quant_cells_avx2(ct_kernel_code code, bool bf, bool src_bf16, const uint8_t *p, size_t full,
+quant_cells_avx2(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const uint8_t *p, size_t full,
 		 size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q)
 {
 	__m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
@@ -732,38 +767,43 @@ quant_cells_avx2(ct_kernel_code code, bool bf, bool src_bf16, const uint8_t *p, 
 		__m256 vs = _mm256_set1_ps(s[j]), vz = _mm256_set1_ps(z ? (float)z[j] : 0.0f);
 		for (size_t i = c0; i < c0 + cell; i += 8) {
 			__m256i u;
-			if (src_bf16)
+			if (dt == CT_BF16)
 				u = _mm256_slli_epi32(_mm256_cvtepu16_epi32(
 					_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i))), 16);
+			else if (dt == CT_F16)
+				u = f16_widen_avx2(_mm256_cvtepu16_epi32(
+					_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i))));
 			else
 				u = _mm256_loadu_si256((const __m256i *)(const void *)(p + 4 * i));
 			bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(_mm256_and_si256(u, em), em));
-			__m256i c = quant8_avx2(code, bf, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
+			__m256i c = quant8_avx2(code, wd, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
 			_mm256_storeu_si256((__m256i *)(void *)(q + i), c);
 		}
 	}
 	return bad;
 }
 
-#define QUANT_CELLS(code_, bf_, sbf_) \
-	quant_cells_avx2(code_, bf_, sbf_, p, full, cell, s, z, lo, hi, q)
-#define QUANT_CELLS_DT(code_)                                                    \
-	(bf ? (sbf ? QUANT_CELLS(code_, true, true) : QUANT_CELLS(code_, true, false)) \
-	    : (sbf ? QUANT_CELLS(code_, false, true) : QUANT_CELLS(code_, false, false)))
+#define QUANT_CELLS(code_, wd_, dt_) \
+	quant_cells_avx2(code_, wd_, dt_, p, full, cell, s, z, lo, hi, q)
+/* the arithmetic is in the weight's dtype, or F32 (NVFP4) */
+#define QUANT_CELLS_DT(code_)                                                          \
+	(wd == CT_F32 ? (dt == CT_BF16 ? QUANT_CELLS(code_, CT_F32, CT_BF16) :             \
+			 dt == CT_F16 ? QUANT_CELLS(code_, CT_F32, CT_F16) :                \
+			 QUANT_CELLS(code_, CT_F32, CT_F32)) :                              \
+	 wd == CT_BF16 ? QUANT_CELLS(code_, CT_BF16, CT_BF16) : QUANT_CELLS(code_, CT_F16, CT_F16))
 
-/* BF16 or F32 input, BF16 or F32 arithmetic, integer, e4m3 or E2M1 codes,
- * cells of a multiple of 8: one pass, 8 values at a time; the rest (F16)
- * as the portable loops compiled for AVX2. */
+/* BF16, F16 or F32 input, arithmetic in the input's dtype or in F32,
+ * integer, e4m3 or E2M1 codes, cells of a multiple of 8: one pass, 8 values
+ * at a time; anything else as the portable loops compiled for AVX2. */
 __attribute__((target("avx2"))) static bool
 quant_raw_avx2(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src, size_t n,
 	       size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q)
 {
-	if ((wd != CT_BF16 && wd != CT_F32) || (dt != CT_BF16 && dt != CT_F32) ||
+	if ((wd != dt && wd != CT_F32) || (dt != CT_BF16 && dt != CT_F16 && dt != CT_F32) ||
 	    cell % 8 != 0)
 		return quant_raw_body(code, wd, dt, src, n, cell, s, z, lo, hi, q);
 	const uint8_t *p = src;
 	size_t full = n / cell * cell;
-	bool bf = wd == CT_BF16, sbf = dt == CT_BF16;
 	__m256i bad = code == CT_K_INT ? QUANT_CELLS_DT(CT_K_INT) :
 		      code == CT_K_FP8 ? QUANT_CELLS_DT(CT_K_FP8) : QUANT_CELLS_DT(CT_K_FP4);
 	bool ok = _mm256_testz_si256(bad, bad);
