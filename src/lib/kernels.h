@@ -1,11 +1,13 @@
 /*
  * kernels.h - the inner loops of quantization, with runtime SIMD dispatch.
  *
- * Each kernel exists as portable C and, on x86-64, as the same C compiled
- * for AVX2, chosen at run time by CPU support; callers may insist on the
- * portable one (simd = false) so tests can check the two agree bit for bit.
- * Every operation is an exactly rounded IEEE operation or integer bit
- * manipulation, so the vector code cannot differ from the scalar code.
+ * Each kernel exists as portable C and, on x86-64, as an AVX2 variant (the
+ * same C compiled for AVX2, or intrinsics for the hot loops that do the
+ * portable code's operations lane by lane), chosen at run time by CPU
+ * support; callers may insist on the portable one (simd = false) so tests
+ * can check the two agree bit for bit. Every operation is an exactly
+ * rounded IEEE operation or integer bit manipulation, so the vector code
+ * cannot differ from the scalar code.
  */
 #ifndef CT_KERNELS_H
 #define CT_KERNELS_H
