@@ -4,6 +4,7 @@
  * (FORMAT.md §3.8, §4.6). Decompresses to BF16.
  */
 #include "codec.h"
+#include "kernels.h"
 
 #include <stdlib.h>
 
@@ -44,8 +45,7 @@ static int put_row(void *ctx, uint64_t r, const int32_t *q, ct_error *err)
 {
 	(void)r;
 	e4m3_rows *e = ctx;
-	for (uint64_t c = 0; c < e->cols; c++)
-		e->buf[c] = (uint8_t)q[c];
+	ct_k_narrow8(true, q, (size_t)e->cols, e->buf);
 	return e->emit(e->ectx, 0, e->buf, (size_t)e->cols, err);
 }
 

@@ -7,6 +7,7 @@
  * so does this file.
  */
 #include "codec.h"
+#include "kernels.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -70,8 +71,7 @@ static int byte_row(void *ctx, uint64_t r, const int32_t *q, ct_error *err)
 {
 	(void)r;
 	row_ctx *rc = ctx;
-	for (uint64_t c = 0; c < rc->cols; c++)
-		rc->buf[c] = (uint8_t)q[c];
+	ct_k_narrow8(true, q, (size_t)rc->cols, rc->buf);
 	return rc->emit(rc->ectx, 0, rc->buf, (size_t)rc->cols, err);
 }
 

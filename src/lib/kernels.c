@@ -362,6 +362,17 @@ ALWAYS_INLINE void pack4_body(const int32_t *q, size_t n, int32_t offset, uint8_
 		out[n / 2] = (uint8_t)((uint32_t)(q[n - 1] + offset) & 15);
 }
 
+ALWAYS_INLINE void narrow8_body(const int32_t *q, size_t n, uint8_t *out)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = (uint8_t)((uint32_t)q[i] & 0xFF);
+}
+
+static void narrow8_portable(const int32_t *q, size_t n, uint8_t *out)
+{
+	narrow8_body(q, n, out);
+}
+
 static bool quant_raw_portable(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src,
 			       size_t n, size_t cell, const float *s, const int32_t *z, float lo,
 			       float hi, int32_t *q)
@@ -438,18 +449,116 @@ __attribute__((target("avx2"))) static void minmax_avx2(const float *x, size_t n
 	minmax_body(x, n, cell, lo, hi);
 }
 
+/* fp_e4m3_to_f32 of the low bytes of 8 codes, from the bits: exponent and
+ * mantissa move up together (rebias by adding 120 << 23), subnormals are
+ * m * 2^-9 (exact), 0x7F with either sign is the quiet NaN. */
+__attribute__((target("avx2"), always_inline)) static inline __m256 e4m3_value_avx2(__m256i q)
+{
+	__m256i mag = _mm256_and_si256(q, _mm256_set1_epi32(0x7F));
+	__m256i sign = _mm256_slli_epi32(_mm256_and_si256(q, _mm256_set1_epi32(0x80)), 24);
+	__m256i normal = _mm256_add_epi32(_mm256_slli_epi32(mag, 20), _mm256_set1_epi32(120 << 23));
+	__m256 sub = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(q, _mm256_set1_epi32(7))),
+				   _mm256_set1_ps(0x1p-9f));
+	__m256i is_sub = _mm256_cmpgt_epi32(_mm256_set1_epi32(8), mag);
+	__m256i r = _mm256_blendv_epi8(normal, _mm256_castps_si256(sub), is_sub);
+	r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7FC00000),
+			       _mm256_cmpeq_epi32(mag, _mm256_set1_epi32(0x7F)));
+	return _mm256_castsi256_ps(_mm256_or_si256(r, sign));
+}
+
+/* The full cells of dequant_avx2, specialized by the callers on the code
+ * and the dtype so that the inner loop has no test. */
+__attribute__((target("avx2"), always_inline)) static inline void
+dequant_cells_avx2(ct_kernel_code code, bool bf16, const int32_t *q, size_t full, size_t cell,
+		   const float *s, const int32_t *z, uint8_t *o)
+{
+	const __m256i rb = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1);
+	const __m256i top = _mm256_set1_epi32((int)0xFFFF0000u);
+	const __m256i qnan = _mm256_set1_epi32(0x7FC0);
+	for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+		__m256 vs = _mm256_set1_ps(s[j]), vz = _mm256_set1_ps(z ? (float)z[j] : 0.0f);
+		for (size_t i = c0; i < c0 + cell; i += 8) {
+			__m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(q + i));
+			__m256 v = code == CT_K_INT ? _mm256_sub_ps(_mm256_cvtepi32_ps(c), vz)
+						    : e4m3_value_avx2(c);
+			v = _mm256_mul_ps(v, vs);
+			if (!bf16) {
+				_mm256_storeu_ps((float *)(void *)(o + 4 * i), v);
+				continue;
+			}
+			__m256i u = _mm256_castps_si256(v);
+			u = _mm256_add_epi32(u, _mm256_add_epi32(rb, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
+			u = _mm256_and_si256(u, top);
+			/* on the BF16 grid now, so the converter's own rounding
+			 * changes nothing: the store is the top half, except NaN */
+			__m256i h = _mm256_srli_epi32(u, 16);
+			__m256 un = _mm256_cmp_ps(_mm256_castsi256_ps(u), _mm256_castsi256_ps(u), _CMP_UNORD_Q);
+			h = _mm256_blendv_epi8(h, qnan, _mm256_castps_si256(un));
+			h = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
+			_mm_storeu_si128((__m128i *)(void *)(o + 2 * i), _mm256_castsi256_si128(h));
+		}
+	}
+}
+
+/* Integer or e4m3 codes, output in the scale's dtype BF16 or F32, cells of
+ * a multiple of 8: 8 values at a time, the products exactly as the portable
+ * loop forms them ((q - z) * s or e4m3(q) * s), torch's BF16 rounding by
+ * integer ops and the converter's NaN as a blend. Everything else (F16,
+ * E2M1, the one-column cells of the activation order) the portable way. */
 __attribute__((target("avx2"))) static void
 dequant_avx2(ct_kernel_code code, ct_dtype sd, ct_dtype out_dt, const int32_t *q, size_t n,
 	     size_t cell, const float *s, const int32_t *z, void *out)
 {
-	DEQUANT_CASES(dequant_body)
+	if (code == CT_K_FP4 || sd != out_dt || (sd != CT_BF16 && sd != CT_F32) || cell % 8 != 0) {
+		DEQUANT_CASES(dequant_body)
+		return;
+	}
+	uint8_t *o = out;
+	size_t full = n / cell * cell;
+	bool bf16 = sd == CT_BF16;
+	if (code == CT_K_INT && bf16)
+		dequant_cells_avx2(CT_K_INT, true, q, full, cell, s, z, o);
+	else if (code == CT_K_INT)
+		dequant_cells_avx2(CT_K_INT, false, q, full, cell, s, z, o);
+	else if (bf16)
+		dequant_cells_avx2(CT_K_FP8, true, q, full, cell, s, z, o);
+	else
+		dequant_cells_avx2(CT_K_FP8, false, q, full, cell, s, z, o);
+	if (full < n)
+		dequant_body(code, sd, out_dt, q + full, n - full, cell, s + full / cell,
+			     z ? z + full / cell : NULL, o + full * ct_dtype_size(out_dt));
 }
 
+/* 4-bit codes a word at a time (8 codes: the word broadcast, shifted by
+ * lane), 8-bit ones 8 bytes at a time; other widths and the partial last
+ * word the portable way. */
 __attribute__((target("avx2"))) static void unpack_avx2(const uint8_t *words, size_t n,
 							int32_t offset, unsigned bits,
 							int32_t *q)
 {
-	unpack_body(words, n, offset, bits, q);
+	if (bits != 4 && bits != 8) {
+		unpack_body(words, n, offset, bits, q);
+		return;
+	}
+	const __m256i off = _mm256_set1_epi32(offset);
+	size_t i = 0;
+	if (bits == 4) {
+		const __m256i sh = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+		const __m256i m15 = _mm256_set1_epi32(15);
+		for (; i + 8 <= n; i += 8) {
+			int32_t w;
+			memcpy(&w, words + i / 2, 4);
+			__m256i v = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(w), sh), m15);
+			_mm256_storeu_si256((__m256i *)(void *)(q + i), _mm256_sub_epi32(v, off));
+		}
+		unpack_body(words + i / 2, n - i, offset, bits, q + i);
+		return;
+	}
+	for (; i + 8 <= n; i += 8) {
+		__m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(words + i));
+		_mm256_storeu_si256((__m256i *)(void *)(q + i), _mm256_sub_epi32(_mm256_cvtepu8_epi32(b), off));
+	}
+	unpack_body(words + i, n - i, offset, bits, q + i);
 }
 
 __attribute__((target("avx2"))) static void pack_avx2(const int32_t *q, size_t n,
@@ -544,31 +653,92 @@ __attribute__((target("avx2"))) static bool minmax_raw_avx2(ct_dtype dt, const v
 }
 
 
+/* fp_f16_to_f32 of 8 halves (zero-extended in 32-bit lanes), from the
+ * bits: normals rebias by adding 112 << 23 to the shifted exponent and
+ * mantissa, exponent 31 keeps its mantissa under 0xFF, subnormals are
+ * m * 2^-24 (exact). */
+__attribute__((target("avx2"), always_inline)) static inline __m256i f16_widen_avx2(__m256i h)
+{
+	__m256i sign = _mm256_slli_epi32(_mm256_and_si256(h, _mm256_set1_epi32(0x8000)), 16);
+	__m256i mag = _mm256_and_si256(h, _mm256_set1_epi32(0x7FFF));
+	__m256i e = _mm256_and_si256(mag, _mm256_set1_epi32(0x7C00));
+	__m256i normal = _mm256_add_epi32(_mm256_slli_epi32(mag, 13), _mm256_set1_epi32(112 << 23));
+	__m256i special = _mm256_or_si256(_mm256_set1_epi32(0x7F800000),
+		_mm256_slli_epi32(_mm256_and_si256(h, _mm256_set1_epi32(0x3FF)), 13));
+	__m256 sub = _mm256_mul_ps(_mm256_cvtepi32_ps(mag), _mm256_set1_ps(0x1p-24f));
+	__m256i r = _mm256_blendv_epi8(normal, special, _mm256_cmpeq_epi32(e, _mm256_set1_epi32(0x7C00)));
+	r = _mm256_blendv_epi8(r, _mm256_castps_si256(sub), _mm256_cmpeq_epi32(e, _mm256_setzero_si256()));
+	return _mm256_or_si256(r, sign);
+}
+
+/* e4m3_code on 8 lanes, |t| <= 448: the same integer steps for the normal
+ * rounding, the same float multiply and add-and-subtract for the
+ * subnormal one (from 0 in lanes that are not subnormal), selected by the
+ * same signed comparison. */
+__attribute__((target("avx2"), always_inline)) static inline __m256i e4m3_code_avx2(__m256 t)
+{
+	__m256i u = _mm256_castps_si256(t);
+	__m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 24), _mm256_set1_epi32(0x80));
+	__m256i a = _mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF));
+	__m256i r = _mm256_sub_epi32(a, _mm256_set1_epi32(120 << 23));
+	r = _mm256_add_epi32(r, _mm256_add_epi32(_mm256_set1_epi32(0x7FFFF),
+		_mm256_and_si256(_mm256_srli_epi32(r, 20), _mm256_set1_epi32(1))));
+	__m256i normal = _mm256_srli_epi32(r, 20);
+	__m256i is_sub = _mm256_cmpgt_epi32(_mm256_set1_epi32(0x3C800000), a);
+	__m256 v = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_and_si256(a, is_sub)),
+				 _mm256_set1_ps(512.0f));
+	const __m256 magic = _mm256_set1_ps(8388608.0f);
+	__m256i sub = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic));
+	return _mm256_or_si256(sign, _mm256_blendv_epi8(normal, sub, is_sub));
+}
+
+/* round_bf16_finite and round_f16_finite on 8 lanes: the same integer
+ * steps, the same float add-and-subtract for F16 subnormals, the same
+ * signed comparisons as selects. */
+__attribute__((target("avx2"), always_inline)) static inline __m256 round_to_avx2(ct_dtype wd,
+										   __m256 x)
+{
+	__m256i u = _mm256_castps_si256(x);
+	if (wd == CT_BF16) {
+		u = _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF),
+			_mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1))));
+		return _mm256_castsi256_ps(_mm256_and_si256(u, _mm256_set1_epi32((int)0xFFFF0000u)));
+	}
+	if (wd != CT_F16)
+		return x;
+	__m256i sign = _mm256_and_si256(u, _mm256_set1_epi32((int)0x80000000u));
+	__m256i a = _mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF));
+	__m256i r = _mm256_add_epi32(a, _mm256_add_epi32(_mm256_set1_epi32(0xFFF),
+		_mm256_and_si256(_mm256_srli_epi32(a, 13), _mm256_set1_epi32(1))));
+	r = _mm256_andnot_si256(_mm256_set1_epi32(0x1FFF), r);
+	r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7F800000),
+			       _mm256_cmpgt_epi32(r, _mm256_set1_epi32(0x47800000 - 1)));
+	const __m256 k = _mm256_set1_ps(0.75f);
+	__m256 sub = _mm256_sub_ps(_mm256_add_ps(_mm256_castsi256_ps(a), k), k);
+	__m256i m = _mm256_blendv_epi8(_mm256_castps_si256(sub), r,
+				       _mm256_cmpgt_epi32(a, _mm256_set1_epi32(0x38800000 - 1)));
+	return _mm256_castsi256_ps(_mm256_or_si256(sign, m));
+}
+
 /* One vector of 8 values of a cell: the steps of quant_span, each an exact
  * IEEE operation or the same bit manipulation, so the same results. */
-__attribute__((target("avx2"))) static inline __m256i
-quant8_avx2(ct_kernel_code code, bool bf16, __m256 x, __m256 s, __m256 z, __m256 lo, __m256 hi)
+__attribute__((target("avx2"), always_inline)) static inline __m256i
+quant8_avx2(ct_kernel_code code, ct_dtype wd, __m256 x, __m256 s, __m256 z, __m256 lo, __m256 hi)
 {
-	const __m256i rb = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1);
-	const __m256i top = _mm256_set1_epi32((int)0xFFFF0000u);
-	__m256 t = _mm256_div_ps(x, s);
-	if (bf16) {
-		__m256i u = _mm256_castps_si256(t);
-		u = _mm256_add_epi32(u, _mm256_add_epi32(rb, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
-		t = _mm256_castsi256_ps(_mm256_and_si256(u, top));
-	}
-	__m256 v = _mm256_add_ps(t, z);
-	if (bf16) {
-		__m256i u = _mm256_castps_si256(v);
-		u = _mm256_add_epi32(u, _mm256_add_epi32(rb, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
-		v = _mm256_castsi256_ps(_mm256_and_si256(u, top));
-	}
-	v = _mm256_blendv_ps(v, lo, _mm256_cmp_ps(v, lo, _CMP_LT_OQ));
-	v = _mm256_blendv_ps(v, hi, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
+	__m256 t = round_to_avx2(wd, _mm256_div_ps(x, s));
+	__m256 v = round_to_avx2(wd, _mm256_add_ps(t, z));
+	/* The portable clamp by max and min. v is never -0 here: t is on the
+	 * wd grid, so t + z is t itself, a zero (+0 when rounding to nearest)
+	 * or at least an ulp of t away from zero, and rounding keeps it; so
+	 * where v equals a bound the two give the same bits. maxps returns its
+	 * second operand for NaN, so NaN becomes lo as in the portable clamp. */
+	v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
 	if (code == CT_K_INT) {
 		const __m256 magic = _mm256_set1_ps(12582912.0f);
 		return _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic));
 	}
+	if (code == CT_K_FP8)
+		return e4m3_code_avx2(v);
 	/* E2M1: the index is the number of round-half-even thresholds passed */
 	__m256 a = _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)));
 	__m256i idx = _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(0.25f), _CMP_GT_OQ));
@@ -583,19 +753,13 @@ quant8_avx2(ct_kernel_code code, bool bf16, __m256 x, __m256 s, __m256 z, __m256
 	return _mm256_or_si256(idx, _mm256_and_si256(neg, _mm256_set1_epi32(8)));
 }
 
-/* BF16 or F32 input, BF16 or F32 arithmetic, integer or E2M1 codes, cells
- * of a multiple of 8: one pass, 8 values at a time; the rest (F16, e4m3
- * codes) as the portable loops compiled for AVX2. */
-__attribute__((target("avx2"))) static bool
-quant_raw_avx2(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src, size_t n,
-	       size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q)
+/* The full cells of quant_raw_avx2, specialized by the caller on the code
+ * and the two dtypes so that the inner loop is straight code with its
+ * constants in registers. Returns the lanes that saw a NaN or infinity. */
+__attribute__((target("avx2"), always_inline)) static inline __m256i
+quant_cells_avx2(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const uint8_t *p, size_t full,
+		 size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q)
 {
-	if (code == CT_K_FP8 || (wd != CT_BF16 && wd != CT_F32) || (dt != CT_BF16 && dt != CT_F32) ||
-	    cell % 8 != 0)
-		return quant_raw_body(code, wd, dt, src, n, cell, s, z, lo, hi, q);
-	const uint8_t *p = src;
-	size_t full = n / cell * cell;
-	bool bf = wd == CT_BF16;
 	__m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
 	const __m256i em = _mm256_set1_epi32(0x7F800000);
 	__m256i bad = _mm256_setzero_si256();
@@ -606,17 +770,42 @@ quant_raw_avx2(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src, s
 			if (dt == CT_BF16)
 				u = _mm256_slli_epi32(_mm256_cvtepu16_epi32(
 					_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i))), 16);
+			else if (dt == CT_F16)
+				u = f16_widen_avx2(_mm256_cvtepu16_epi32(
+					_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i))));
 			else
 				u = _mm256_loadu_si256((const __m256i *)(const void *)(p + 4 * i));
 			bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(_mm256_and_si256(u, em), em));
-			__m256i c;
-			if (code == CT_K_INT)
-				c = quant8_avx2(CT_K_INT, bf, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
-			else
-				c = quant8_avx2(CT_K_FP4, bf, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
+			__m256i c = quant8_avx2(code, wd, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
 			_mm256_storeu_si256((__m256i *)(void *)(q + i), c);
 		}
 	}
+	return bad;
+}
+
+#define QUANT_CELLS(code_, wd_, dt_) \
+	quant_cells_avx2(code_, wd_, dt_, p, full, cell, s, z, lo, hi, q)
+/* the arithmetic is in the weight's dtype, or F32 (NVFP4) */
+#define QUANT_CELLS_DT(code_)                                                          \
+	(wd == CT_F32 ? (dt == CT_BF16 ? QUANT_CELLS(code_, CT_F32, CT_BF16) :             \
+			 dt == CT_F16 ? QUANT_CELLS(code_, CT_F32, CT_F16) :                \
+			 QUANT_CELLS(code_, CT_F32, CT_F32)) :                              \
+	 wd == CT_BF16 ? QUANT_CELLS(code_, CT_BF16, CT_BF16) : QUANT_CELLS(code_, CT_F16, CT_F16))
+
+/* BF16, F16 or F32 input, arithmetic in the input's dtype or in F32,
+ * integer, e4m3 or E2M1 codes, cells of a multiple of 8: one pass, 8 values
+ * at a time; anything else as the portable loops compiled for AVX2. */
+__attribute__((target("avx2"))) static bool
+quant_raw_avx2(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src, size_t n,
+	       size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q)
+{
+	if ((wd != dt && wd != CT_F32) || (dt != CT_BF16 && dt != CT_F16 && dt != CT_F32) ||
+	    cell % 8 != 0)
+		return quant_raw_body(code, wd, dt, src, n, cell, s, z, lo, hi, q);
+	const uint8_t *p = src;
+	size_t full = n / cell * cell;
+	__m256i bad = code == CT_K_INT ? QUANT_CELLS_DT(CT_K_INT) :
+		      code == CT_K_FP8 ? QUANT_CELLS_DT(CT_K_FP8) : QUANT_CELLS_DT(CT_K_FP4);
 	bool ok = _mm256_testz_si256(bad, bad);
 	if (full < n)
 		ok = quant_raw_body(code, wd, dt, p + full * (dt == CT_F32 ? 4 : 2), n - full, cell,
@@ -646,6 +835,27 @@ __attribute__((target("avx2"))) static void pack4_avx2(const int32_t *q, size_t 
 		_mm_storeu_si128((__m128i *)(void *)(out + i / 2), _mm256_castsi256_si128(packed));
 	}
 	pack4_body(q + i, n - i, offset, out + i / 2);
+}
+
+/* 32 values to 32 bytes: the low bytes, masked so that the saturating
+ * packs keep them, then the lanes put back in order. */
+__attribute__((target("avx2"))) static void narrow8_avx2(const int32_t *q, size_t n,
+							 uint8_t *out)
+{
+	const __m256i m = _mm256_set1_epi32(0xFF);
+	const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32) {
+		const __m256i *v = (const __m256i *)(const void *)(q + i);
+		__m256i a = _mm256_and_si256(_mm256_loadu_si256(v), m);
+		__m256i b = _mm256_and_si256(_mm256_loadu_si256(v + 1), m);
+		__m256i c = _mm256_and_si256(_mm256_loadu_si256(v + 2), m);
+		__m256i d = _mm256_and_si256(_mm256_loadu_si256(v + 3), m);
+		__m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(a, b), _mm256_packus_epi32(c, d));
+		bytes = _mm256_permutevar8x32_epi32(bytes, perm);
+		_mm256_storeu_si256((__m256i *)(void *)(out + i), bytes);
+	}
+	narrow8_body(q + i, n - i, out + i);
 }
 
 __attribute__((target("avx2"))) static void load_avx2(ct_dtype dt, const void *src,
@@ -722,6 +932,18 @@ void ct_k_pack4(bool simd, const int32_t *q, size_t n, int32_t offset, uint8_t *
 #endif
 	(void)simd;
 	pack4_portable(q, n, offset, out);
+}
+
+void ct_k_narrow8(bool simd, const int32_t *q, size_t n, uint8_t *out)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd()) {
+		narrow8_avx2(q, n, out);
+		return;
+	}
+#endif
+	(void)simd;
+	narrow8_portable(q, n, out);
 }
 
 void ct_k_pack(bool simd, const int32_t *q, size_t n, int32_t offset, unsigned bits,

@@ -1,11 +1,13 @@
 /*
  * kernels.h - the inner loops of quantization, with runtime SIMD dispatch.
  *
- * Each kernel exists as portable C and, on x86-64, as the same C compiled
- * for AVX2, chosen at run time by CPU support; callers may insist on the
- * portable one (simd = false) so tests can check the two agree bit for bit.
- * Every operation is an exactly rounded IEEE operation or integer bit
- * manipulation, so the vector code cannot differ from the scalar code.
+ * Each kernel exists as portable C and, on x86-64, as an AVX2 variant (the
+ * same C compiled for AVX2, or intrinsics for the hot loops that do the
+ * portable code's operations lane by lane), chosen at run time by CPU
+ * support; callers may insist on the portable one (simd = false) so tests
+ * can check the two agree bit for bit. Every operation is an exactly
+ * rounded IEEE operation or integer bit manipulation, so the vector code
+ * cannot differ from the scalar code.
  */
 #ifndef CT_KERNELS_H
 #define CT_KERNELS_H
@@ -39,6 +41,10 @@ bool ct_k_quant_raw(bool simd, ct_kernel_code code, ct_dtype wd, ct_dtype dt,
 /* Packs n codes q[i] + offset (each 0..15) two to a byte, element 2k in the
  * low nibble: (n + 1) / 2 bytes. */
 void ct_k_pack4(bool simd, const int32_t *q, size_t n, int32_t offset, uint8_t *out);
+
+/* out[i] = the low byte of q[i], for i < n: e4m3 codes (0..255) and int8
+ * values (-128..127, two's complement) as stored. */
+void ct_k_narrow8(bool simd, const int32_t *q, size_t n, uint8_t *out);
 
 /* The inverse: for i < n, in cells as above, out[i] = code's value times
  * s (int: (q - z) * s; fp8: e4m3(q) * s; fp4: E2M1(q) * s) rounded to sd,

@@ -325,6 +325,76 @@ static void test_dequant_agrees(void **state)
 	assert_int_equal(out[1], ct_f32_to_bf16(-0.3203125f));
 }
 
+static void test_dequant_extremes(void **state)
+{
+	/* every e4m3 code (both NaNs, subnormals) and int codes with zero
+	 * points, under scales whose products overflow BF16 and F32, land in
+	 * the F32 subnormals or tie in BF16: the vector and portable paths, and
+	 * the library's formula (product, rounded to the scale dtype, stored) */
+	(void)state;
+	skip_without_simd();
+	enum { M = 256 * 8 + 5 };
+	static int32_t q[M], z[M];
+	static float s[M];
+	static uint8_t a[M * 4], b[M * 4];
+	static const float scales[] = { 1.0f, 0x1p120f, 0x1p-140f, 3.0e38f, 0.0123291015625f,
+					1.00390625f, 0x1.00fffep-3f };
+	static const ct_dtype dts[] = { CT_BF16, CT_F32 };
+	for (int code = 0; code < 2; code++) {
+		for (size_t k = 0; k < sizeof(scales) / sizeof(scales[0]); k++) {
+			for (size_t i = 0; i < M; i++) {
+				q[i] = code ? (int32_t)(i % 256) : (int32_t)(i % 256) - 128;
+				z[i] = (int32_t)(i % 7) - 3;
+				s[i] = scales[k] * (float)(1 + i % 3);
+			}
+			static const size_t cells[] = { 8, 128, 24 };
+			for (size_t d = 0; d < 2; d++) {
+				for (size_t c = 0; c < 3; c++) {
+					const int32_t *zp = code ? NULL : z;
+					ct_k_dequant(false, (ct_kernel_code)code, dts[d], dts[d], q, M,
+						     cells[c], s, zp, a);
+					ct_k_dequant(true, (ct_kernel_code)code, dts[d], dts[d], q, M,
+						     cells[c], s, zp, b);
+					assert_memory_equal(a, b, M * ct_dtype_size(dts[d]));
+					for (size_t i = 0; i < M; i++) {
+						size_t j = i / cells[c];
+						float v = code ? ct_e4m3_to_f32((uint8_t)q[i]) * s[j]
+							       : ((float)q[i] - (float)zp[j]) * s[j];
+						if (dts[d] == CT_F32) {
+							float got;
+							memcpy(&got, a + 4 * i, 4);
+							assert_memory_equal(&got, &v, 4);
+						} else {
+							uint16_t got;
+							memcpy(&got, a + 2 * i, 2);
+							assert_int_equal(got, ct_f32_to_bf16(v));
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+static void test_unpack_tails_agree(void **state)
+{
+	/* 4- and 8-bit codes of every row length around the vector widths, from
+	 * words with every bit pattern */
+	(void)state;
+	skip_without_simd();
+	static uint32_t w[64];
+	static int32_t a[256], b[256];
+	for (int bits = 4; bits <= 8; bits += 4) {
+		for (size_t n = 1; n <= 200; n++) {
+			for (size_t i = 0; i < 64; i++)
+				w[i] = next() << 16 ^ next();
+			ct_k_unpack(false, (const uint8_t *)w, n, 1 << (bits - 1), (unsigned)bits, a);
+			ct_k_unpack(true, (const uint8_t *)w, n, 1 << (bits - 1), (unsigned)bits, b);
+			assert_memory_equal(a, b, n * sizeof(int32_t));
+		}
+	}
+}
+
 static void test_e4m3_kernel_matches_converter(void **state)
 {
 	/* every float bit pattern of magnitude up to 448 (stepping through the
@@ -348,6 +418,120 @@ static void test_e4m3_kernel_matches_converter(void **state)
 			float t = x[i] + 0.0f;
 			assert_int_equal(q[i], ct_f32_to_e4m3(t));
 		}
+	}
+}
+
+/* The e4m3 code the library computes for x under scale s with arithmetic
+ * in wd: x / s and + 0 (the zero point) each rounded to wd, clamped to
+ * +-448 (NaN to -448), then the reference converter. */
+static int32_t e4m3_reference(ct_dtype wd, float x, float s)
+{
+	float t = ct_round_to(wd, ct_round_to(wd, x / s) + 0.0f);
+	t = t > 448.0f ? 448.0f : t >= -448.0f ? t : -448.0f;
+	return ct_f32_to_e4m3(t);
+}
+
+static void test_e4m3_raw_exhaustive(void **state)
+{
+	/* every BF16 and F16 bit pattern (NaN, infinities, subnormals, zeros) under
+	 * scales that saturate, keep normals, push into the subnormals and sit
+	 * between: both paths give the reference codes, and say the same about
+	 * finiteness; cells of 8, 128 (FP8_BLOCK) and a whole odd row */
+	(void)state;
+	skip_without_simd();
+	enum { M = 65536 };
+	static uint16_t raw[M];
+	static int32_t a[M], b[M];
+	static float s[M / 8];
+	static const float scales[] = { 1.0f, 0x1p-12f, 0x1p20f, 0.0123291015625f,
+					3.0517578125e-05f, 0.99609375f, 1.5e-38f };
+	for (uint32_t i = 0; i < M; i++)
+		raw[i] = (uint16_t)i;
+	for (size_t k = 0; k < 2 * sizeof(scales) / sizeof(scales[0]); k++) {
+		ct_dtype dt = k % 2 ? CT_F16 : CT_BF16;
+		for (int w = 0; w < 2; w++) {
+			ct_dtype wd = w ? CT_F32 : dt;
+			float sk = ct_round_to(wd, scales[k / 2]);
+			if (!(sk > 0.0f) || isinf(sk))
+				continue; /* not a scale in F16: the library refuses it */
+			for (size_t j = 0; j < M / 8; j++)
+				s[j] = sk;
+			static const size_t cells[] = { 8, 128, M - 5 };
+			for (size_t c = 0; c < 3; c++) {
+				size_t n = c == 2 ? M - 5 : M;
+				bool f1 = ct_k_quant_raw(false, CT_K_FP8, wd, dt, raw, n, cells[c],
+							 s, NULL, -448, 448, a);
+				bool f2 = ct_k_quant_raw(true, CT_K_FP8, wd, dt, raw, n, cells[c],
+							 s, NULL, -448, 448, b);
+				assert_false(f1);
+				assert_false(f2);
+				assert_memory_equal(a, b, n * sizeof(int32_t));
+				/* the codes of non-finite weights are unspecified (the
+				 * call refuses them), only equal between the paths */
+				for (size_t i = 0; i < n; i++)
+					if (isfinite(ct_load_f32(dt, raw, i)))
+						assert_int_equal(a[i], e4m3_reference(wd, ct_load_f32(dt, raw, i), sk));
+				/* and the int codes of the same inputs (W8A8, W4A16 on F16) */
+				ct_k_quant_raw(false, CT_K_INT, wd, dt, raw, n, cells[c], s, NULL,
+					       c ? -8 : -128, c ? 7 : 127, a);
+				ct_k_quant_raw(true, CT_K_INT, wd, dt, raw, n, cells[c], s, NULL,
+					       c ? -8 : -128, c ? 7 : 127, b);
+				assert_memory_equal(a, b, n * sizeof(int32_t));
+			}
+		}
+	}
+	/* wide int codes with large zero points: t + z lands on F16 and BF16
+	 * ties, and |t + z| >= 1024 makes the rounded sum the code itself, so
+	 * the vector rounding (ties to even, overflow) shows in the codes */
+	static int32_t zz[M / 8];
+	for (int d = 0; d < 2; d++) {
+		ct_dtype dt = d ? CT_F16 : CT_BF16;
+		for (size_t j = 0; j < M / 8; j++) {
+			s[j] = j % 3 ? 1.0f : 0.5f;
+			zz[j] = (int32_t)(next() % 16384) - 8192;
+		}
+		ct_k_quant_raw(false, CT_K_INT, dt, dt, raw, M, 8, s, zz, -2097152, 2097151, a);
+		ct_k_quant_raw(true, CT_K_INT, dt, dt, raw, M, 8, s, zz, -2097152, 2097151, b);
+		assert_memory_equal(a, b, sizeof(a));
+	}
+	/* random F32 bit patterns, F32 arithmetic, per-cell scales */
+	static uint32_t f[M];
+	for (int round = 0; round < 8; round++) {
+		for (size_t i = 0; i < M; i++)
+			f[i] = (uint32_t)next() << 16 ^ (uint32_t)next();
+		for (size_t j = 0; j < M / 8; j++)
+			s[j] = ldexpf(1.0f + (float)(next() % 1000) / 1000, (int)(next() % 60) - 30);
+		size_t cell = round % 2 ? 8 : 64;
+		bool f1 = ct_k_quant_raw(false, CT_K_FP8, CT_F32, CT_F32, f, M, cell, s, NULL,
+					 -448, 448, a);
+		bool f2 = ct_k_quant_raw(true, CT_K_FP8, CT_F32, CT_F32, f, M, cell, s, NULL,
+					 -448, 448, b);
+		assert_int_equal(f1, f2);
+		assert_memory_equal(a, b, sizeof(a));
+		for (size_t i = 0; i < M; i++) {
+			float x;
+			memcpy(&x, &f[i], 4);
+			assert_int_equal(a[i], e4m3_reference(CT_F32, x, s[i / cell]));
+		}
+	}
+}
+
+static void test_narrow8_agrees(void **state)
+{
+	(void)state;
+	skip_without_simd();
+	static int32_t q[N];
+	static uint8_t a[N], b[N];
+	for (size_t n = N - 40; n <= N; n++) {
+		for (size_t i = 0; i < n; i++)
+			q[i] = n % 2 ? (int32_t)(next() % 256) : (int32_t)(next() % 256) - 128;
+		memset(a, 0xAA, sizeof(a));
+		memset(b, 0x55, sizeof(b));
+		ct_k_narrow8(false, q, n, a);
+		ct_k_narrow8(true, q, n, b);
+		assert_memory_equal(a, b, n);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(a[i], (uint8_t)q[i]);
 	}
 }
 
@@ -395,7 +579,11 @@ int main(void)
 		cmocka_unit_test(test_pack4_agrees),
 		cmocka_unit_test(test_pack_agrees),
 		cmocka_unit_test(test_dequant_agrees),
+		cmocka_unit_test(test_dequant_extremes),
+		cmocka_unit_test(test_unpack_tails_agree),
 		cmocka_unit_test(test_e4m3_kernel_matches_converter),
+		cmocka_unit_test(test_e4m3_raw_exhaustive),
+		cmocka_unit_test(test_narrow8_agrees),
 		cmocka_unit_test(test_f16_rounding_matches_converter),
 		cmocka_unit_test(test_finite),
 	};
