@@ -79,6 +79,8 @@ case_ a_qwen35_e16_f16 qwen3_5 A 16 128 256 F16 1 1 "W4A16 NVFP4A16" -w
 case_ a_deepseek_e1 deepseek A 1 128 384 BF16 2 3 "W4A16 NVFP4A16 FP8_DYNAMIC"
 case_ a_glm_e3_f16 glm A 3 384 128 F16 2 2 "W8A16 NVFP4A16"
 case_ a_llama4_e4 llama4 A 4 128 128 BF16 1 1 "W4A16"
+# transformers v5 Mixtral saved fused: split back to w1/w3/w2, as vLLM's loader maps them
+case_ a_mixtral_e4 mixtral A 4 128 256 BF16 2 2 "W4A16 NVFP4A16"
 case_ b_llama4_e3 llama4 B 3 128 256 BF16 2 2 "$ALL"
 case_ b_qwen3vl_e8_f16 qwen3_vl B 8 256 128 F16 1 1 "W4A16 NVFP4A16"
 case_ b_llama4_e16_f16 llama4 B 16 128 128 F16 1 2 "NVFP4A16 MXFP4A16" -w
@@ -100,6 +102,10 @@ case_ p_qwen35_e16 qwen3_5 P 16 128 128 BF16 1 3 "W8A16"
 
 # routers, gates and biases stay dense; presets list them in ignore
 ign() { "$T/jget" .quantization_config.ignore <"$TMP/$1/q-$2/config.json"; }
+"$T/stdump" "$TMP/a_mixtral_e4/q-W4A16" | grep -q '^model.layers.1.block_sparse_moe.experts.3.w3.weight_packed' &&
+	! "$T/stdump" "$TMP/a_mixtral_e4/q-W4A16" | grep -q 'up_proj' &&
+	pass "fused Mixtral: experts split as w1/w3/w2" ||
+	fail "fused Mixtral: experts split as w1/w3/w2" "$("$T/stdump" "$TMP/a_mixtral_e4/q-W4A16" | grep experts | head -3)"
 ign p_mixtral_e8 W4A16 | grep -q '"model.layers.1.block_sparse_moe.gate"' &&
 	"$T/stdump" "$TMP/p_mixtral_e8/q-W4A16" | grep -q '^model.layers.1.block_sparse_moe.gate.weight BF16' &&
 	"$T/stdump" "$TMP/p_mixtral_e8/q-W4A16" | grep -q '^model.layers.1.block_sparse_moe.experts.7.w2.weight_packed' &&

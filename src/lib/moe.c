@@ -113,6 +113,14 @@ static int classify(const ct_checkpoint *ck, ct_moe_block *b, ct_error *err)
 			       "(tried %s)", gu->name, E, a, c, dn->name, E, d1, d2, tried);
 	}
 	b->experts = E;
+	/* the names the family's loader expects, which the layout cannot tell:
+	 * vLLM's Mixtral, MiniMax and PhiMoE map experts.{e}.w1/w3/w2 */
+	const char *family = json_string_value(json_object_get(ck->config, "model_type"));
+	static const char *const w_families[] = { "mixtral", "minimax", "minimax_m2", "phimoe",
+						  NULL };
+	for (size_t k = 0; family && w_families[k]; k++)
+		b->w_names = b->w_names || strcmp(family, w_families[k]) == 0;
+	b->w_names = b->w_names || strstr(b->prefix, "block_sparse_moe.") != NULL;
 	const ct_tensor *gb = b->gate_up_bias, *db = b->down_bias;
 	if (gb && (gb->ndim != 2 || gb->shape[0] != E || gb->shape[1] != 2 * b->inter ||
 		   gb->dtype != gu->dtype))
@@ -216,12 +224,16 @@ size_t ct_moe_parts_of(const ct_moe_block *b, const ct_tensor *t, ct_moe_part pa
 	return t == b->down || t == b->down_bias ? 1 : 0;
 }
 
-const char *ct_moe_part_suffix(ct_moe_part p)
+const char *ct_moe_part_suffix(const ct_moe_block *b, ct_moe_part p)
 {
 	static const char *const names[] = { "gate_proj.weight", "up_proj.weight",
 					     "down_proj.weight", "gate_proj.bias", "up_proj.bias",
 					     "down_proj.bias" };
-	return p < CT_PART_COUNT ? names[p] : "";
+	static const char *const w_names[] = { "w1.weight", "w3.weight", "w2.weight", "w1.bias",
+					       "w3.bias", "w2.bias" };
+	if (p >= CT_PART_COUNT)
+		return "";
+	return b->w_names ? w_names[p] : names[p];
 }
 
 bool ct_moe_has_part(const ct_moe_block *b, ct_moe_part p)
@@ -254,7 +266,7 @@ bool ct_moe_resolve(const ct_moe_block *b, size_t n, const char *name,
 		if (nd == 0 || d[nd] != '.' || e >= b[i].experts || (d[0] == '0' && nd > 1))
 			continue;
 		for (int p = 0; p < CT_PART_COUNT; p++) {
-			if (strcmp(d + nd + 1, ct_moe_part_suffix((ct_moe_part)p)) != 0 ||
+			if (strcmp(d + nd + 1, ct_moe_part_suffix(&b[i], (ct_moe_part)p)) != 0 ||
 			    !ct_moe_has_part(&b[i], (ct_moe_part)p))
 				continue;
 			*block = &b[i];

@@ -41,6 +41,8 @@ typedef struct ct_moe_block {
 	const ct_tensor *gate_up_bias, *down_bias;  /* layout C, or NULL */
 	size_t shard_gate_up, shard_down, shard_gate_up_bias, shard_down_bias;
 	uint64_t experts, hidden, inter; /* E, H, I */
+	bool w_names;                    /* experts split as w1 (gate), w3 (up), w2 (down):
+					  * Mixtral-style loaders, not gate/up/down_proj */
 } ct_moe_block;
 
 /* Finds every fused expert block of ck. A 3-D tensor of an experts module
@@ -61,7 +63,7 @@ const char *ct_moe_layout_name(ct_moe_layout l);
 size_t ct_moe_parts_of(const ct_moe_block *b, const ct_tensor *t, ct_moe_part parts[3]);
 
 /* "gate_proj.weight", "up_proj.bias", ... */
-const char *ct_moe_part_suffix(ct_moe_part p);
+const char *ct_moe_part_suffix(const ct_moe_block *b, ct_moe_part p);
 
 /* Whether block b has part p (biases only where the fused bias exists). */
 bool ct_moe_has_part(const ct_moe_block *b, ct_moe_part p);

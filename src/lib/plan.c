@@ -713,7 +713,7 @@ static int plan_moe_tensor(plan_ctx *pc, size_t s, const ct_tensor *t, const ct_
 			}
 			char name[CT_NAME_MAX];
 			int len = snprintf(name, sizeof(name), "%s.%" PRIu64 ".%s", b->prefix, e,
-					   ct_moe_part_suffix(parts[k]));
+					   ct_moe_part_suffix(b, parts[k]));
 			char *dup = v && names && virt && len > 0 && len < (int)sizeof(name) ?
 				    strdup(name) : NULL;
 			if (!dup) {
@@ -1717,11 +1717,16 @@ static int item_expert(const ct_plan_item *it, const ct_fuse_spec *specs, size_t
 		unsigned long long e = strtoull(name + pl + 1, &end, 10);
 		if (end == name + pl + 1 || *end != '.' || e >= specs[i].experts)
 			continue;
-		static const char *const projs[] = { "gate_proj.", "up_proj.", "down_proj." };
+		/* either naming of the splits: gate/up/down_proj, or Mixtral's w1/w3/w2 */
+		static const char *const projs[] = { "gate_proj.", "up_proj.", "down_proj.",
+						     "w1.", "w3.", "w2." };
 		for (int p = 0; p < 3; p++) {
 			size_t l = strlen(projs[p]);
-			if (strncmp(end + 1, projs[p], l) != 0)
-				continue;
+			if (strncmp(end + 1, projs[p], l) != 0) {
+				l = strlen(projs[p + 3]);
+				if (strncmp(end + 1, projs[p + 3], l) != 0)
+					continue;
+			}
 			const char *local = end + 1 + l;
 			if (strcmp(local, "weight") != 0 && strcmp(local, "bias") != 0)
 				return -1;

@@ -979,7 +979,7 @@ int ct_verify_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkp
 			for (size_t k = 0; k < np && !oom; k++) {
 				char name[4096];
 				snprintf(name, sizeof(name), "%s.%" PRIu64 ".%s", b->prefix, e,
-					 ct_moe_part_suffix(parts[k]));
+					 ct_moe_part_suffix(b, parts[k]));
 				oom = !present(&mc, name) && add_missing(r, &st, name, t->name);
 			}
 		}

@@ -34,7 +34,8 @@
  *   glm       as deepseek, model_type glm4_moe (A, P)
  *   qwen3_next  mlp.experts, mlp.gate, mlp.shared_expert + shared_expert_gate (P)
  *   mixtral   block_sparse_moe.experts.{e}.w1/w3 [I,H], w2 [H,I], router
- *             block_sparse_moe.gate (P)
+ *             block_sparse_moe.gate (A: transformers v5 save_original_format=False;
+ *             split back to w1/w3/w2, P)
  *
  * -w: fused names end in ".weight" (gate_up_proj.weight); -n: no expert
  * biases (layout C then told by model_type gpt_oss); -d NAME: leave that
@@ -100,7 +101,7 @@ static const family families[] = {
 	{ "qwen3_next", "qwen3_next", "Qwen3NextForCausalLM", "mlp", "gate", "shared_expert", true,
 	  false, false, true, false, false, "P" },
 	{ "mixtral", "mixtral", "MixtralForCausalLM", "block_sparse_moe", "gate", NULL, false, false,
-	  false, false, false, true, "P" },
+	  false, false, false, true, "AP" },
 };
 
 enum { VOCAB = 64, HEAD_DIM = 64, HEADS = 2, KV_HEADS = 1, SHARED_I = 128, DENSE_I = 256 };
@@ -298,14 +299,18 @@ static void fused_experts(tlist *in, tlist *eq, const family *f, char layout, in
 		snprintf(name, sizeof(name), "%s.down_proj_bias", prefix);
 		dnb = gen(in, NULL, name, dt, 2, (uint64_t[]){ E, H }, (2 * layer) % shards);
 	}
+	/* vLLM's Mixtral-style loaders name the experts w1 (gate), w3 (up), w2 */
+	const char *gn = f->mixtral_names ? "w1" : "gate_proj";
+	const char *un = f->mixtral_names ? "w3" : "up_proj";
+	const char *dnn = f->mixtral_names ? "w2" : "down_proj";
 	for (uint64_t e = 0; e < E; e++) {
 		char en[32];
 		snprintf(en, sizeof(en), "%llu", (unsigned long long)e);
-		snprintf(name, sizeof(name), "%s.%s.gate_proj.weight", prefix, en);
+		snprintf(name, sizeof(name), "%s.%s.%s.weight", prefix, en, gn);
 		tens *g = add(eq, name, dt, 2, (uint64_t[]){ I, H }, 0);
-		snprintf(name, sizeof(name), "%s.%s.up_proj.weight", prefix, en);
+		snprintf(name, sizeof(name), "%s.%s.%s.weight", prefix, en, un);
 		tens *u = add(eq, name, dt, 2, (uint64_t[]){ I, H }, 0);
-		snprintf(name, sizeof(name), "%s.%s.down_proj.weight", prefix, en);
+		snprintf(name, sizeof(name), "%s.%s.%s.weight", prefix, en, dnn);
 		tens *d = add(eq, name, dt, 2, (uint64_t[]){ H, I }, 0);
 		uint64_t gbase = e * 2 * I * H, dbase = e * H * I;
 		for (uint64_t i = 0; i < I; i++) {
