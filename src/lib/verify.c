@@ -817,6 +817,23 @@ static int add_missing(ct_verify_report *r, vstate *st, const char *name, const 
 	return CT_OK;
 }
 
+/* The next entry of r, for module (its ".weight"), stored in file: room for
+ * it was counted before the entries were allocated. */
+static ct_verify_tensor *add_module_entry(ct_verify_report *r, const char *module,
+					  const char *file, double max_step)
+{
+	ct_verify_tensor *v = &r->tensors[r->n_tensors++];
+	char name[4096];
+	snprintf(name, sizeof(name), "%s.weight", module);
+	v->kind = CT_VK_MODULE;
+	v->ok = true;
+	v->name = strdup(name);
+	v->module = strdup(module);
+	v->file = strdup(file);
+	v->max_step = max_step;
+	return v;
+}
+
 int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoint *orig,
 	      int threads, ct_verify_report **out, ct_error *err)
 {
@@ -883,15 +900,7 @@ int ct_verify_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkp
 	/* modules that cannot be decoded, each with its reason */
 	for (size_t i = 0; i < plan->n_problems; i++) {
 		const ct_plan_problem *pp = &plan->problems[i];
-		ct_verify_tensor *v = &r->tensors[r->n_tensors++];
-		char name[4096];
-		snprintf(name, sizeof(name), "%s.weight", pp->module);
-		v->kind = CT_VK_MODULE;
-		v->ok = true;
-		v->name = strdup(name);
-		v->module = strdup(pp->module);
-		v->file = strdup(ck->shard_names[pp->shard]);
-		v->max_step = NAN;
+		ct_verify_tensor *v = add_module_entry(r, pp->module, ck->shard_names[pp->shard], NAN);
 		/* the message already names the file and module */
 		const char *msg = pp->message;
 		size_t fl = strlen(v->file ? v->file : "");
@@ -925,15 +934,8 @@ int ct_verify_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkp
 				const ct_tref *tr = ct_ckpt_find(ck, it->src->name);
 				j->v = slot[tr - ck->tensors];
 			} else {
-				ct_verify_tensor *v = &r->tensors[r->n_tensors++];
-				char name[4096];
-				snprintf(name, sizeof(name), "%s.weight", it->module);
-				v->kind = CT_VK_MODULE;
-				v->ok = true;
-				v->name = strdup(name);
-				v->module = strdup(it->module);
-				v->file = strdup(ck->shard_names[s]);
-				v->max_step = module_max_step(ck, it);
+				ct_verify_tensor *v = add_module_entry(r, it->module, ck->shard_names[s],
+								       module_max_step(ck, it));
 				check_module(ck, cfg, it, v);
 				j->v = v;
 				r->n_decoded++;
