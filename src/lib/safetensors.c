@@ -684,10 +684,12 @@ int ct_st_builder_layout(ct_st_builder *b, bool checksums, ct_error *err)
 	return CT_OK;
 }
 
-int ct_st_builder_layout_hash(const ct_st_builder *b, uint64_t *out, ct_error *err)
+/* The header JSON of b into *hdr (malloc'd, *len bytes), with the
+ * checksums section when b has one: the real sums (written) or the
+ * placeholders the layout reserved room for. */
+static int build_header(const ct_st_builder *b, bool written, char **hdr, size_t *len,
+			ct_error *err)
 {
-	if (!b->laid_out)
-		return ct_fail(err, CT_EINTERNAL, "layout hash before layout");
 	char *sums = NULL;
 	if (b->checksums) {
 		size_t *by_name = malloc((b->n ? b->n : 1) * sizeof(size_t));
@@ -696,16 +698,25 @@ int ct_st_builder_layout_hash(const ct_st_builder *b, uint64_t *out, ct_error *e
 		for (size_t i = 0; i < b->n; i++)
 			by_name[i] = i;
 		qsort_r(by_name, b->n, sizeof(size_t), cmp_ids_by_name, b->t);
-		sums = checksum_json(b, by_name, false);
+		sums = checksum_json(b, by_name, written);
 		free(by_name);
 		if (!sums)
 			return ct_fail(err, CT_EIO, "out of memory");
 	}
-	size_t len = 0;
-	char *hdr = header_json(b, sums, &len);
+	*hdr = header_json(b, sums, len);
 	free(sums);
-	if (!hdr)
-		return ct_fail(err, CT_EIO, "out of memory building the header");
+	return *hdr ? CT_OK : ct_fail(err, CT_EIO, "out of memory building the header");
+}
+
+int ct_st_builder_layout_hash(const ct_st_builder *b, uint64_t *out, ct_error *err)
+{
+	if (!b->laid_out)
+		return ct_fail(err, CT_EINTERNAL, "layout hash before layout");
+	size_t len = 0;
+	char *hdr = NULL;
+	int rc = build_header(b, false, &hdr, &len, err);
+	if (rc)
+		return rc;
 	*out = XXH3_64bits(hdr, len);
 	free(hdr);
 	return CT_OK;
@@ -796,24 +807,11 @@ int ct_st_finish(ct_st_builder *b, const ct_sink *sink, ct_error *err)
 				       " bytes written", b->t[i].name, b->t[i].written,
 				       b->t[i].nbytes);
 	}
-	char *sums = NULL;
-	if (b->checksums) {
-		size_t *by_name = malloc((b->n ? b->n : 1) * sizeof(size_t));
-		if (!by_name)
-			return ct_fail(err, CT_EIO, "out of memory");
-		for (size_t i = 0; i < b->n; i++)
-			by_name[i] = i;
-		qsort_r(by_name, b->n, sizeof(size_t), cmp_ids_by_name, b->t);
-		sums = checksum_json(b, by_name, true);
-		free(by_name);
-		if (!sums)
-			return ct_fail(err, CT_EIO, "out of memory");
-	}
 	size_t len = 0;
-	char *hdr = header_json(b, sums, &len);
-	free(sums);
-	if (!hdr)
-		return ct_fail(err, CT_EIO, "out of memory building the header");
+	char *hdr = NULL;
+	int rc = build_header(b, true, &hdr, &len, err);
+	if (rc)
+		return rc;
 	if (len != b->header_len) {
 		free(hdr);
 		return ct_fail(err, CT_EINTERNAL, "header length changed from %" PRIu64
@@ -822,7 +820,7 @@ int ct_st_finish(ct_st_builder *b, const ct_sink *sink, ct_error *err)
 	uint8_t lenbuf[8];
 	for (int i = 0; i < 8; i++)
 		lenbuf[i] = (uint8_t)(len >> (8 * i));
-	int rc = sink->pwrite(sink->ctx, lenbuf, 8, 0, err);
+	rc = sink->pwrite(sink->ctx, lenbuf, 8, 0, err);
 	if (!rc)
 		rc = sink->pwrite(sink->ctx, hdr, len, 8, err);
 	free(hdr);
