@@ -174,57 +174,73 @@ static int check_row_decodes(const ct_qparams *p, uint64_t r, const float *x, co
 	return rc;
 }
 
+/* One row the slow way: widened, checked for NaN and infinity, on the
+ * frozen grid if there is one, and for overflow on decompression. */
+static int quantize_checked_row(const ct_wview *w, const ct_qparams *p, uint64_t r, float *x,
+				int32_t *q, ct_row_fn fn, void *ctx, ct_error *err)
+{
+	const uint8_t *src = (const uint8_t *)w->data + r * w->cols * ct_dtype_size(w->wd);
+	ct_k_load(p->simd, w->wd, src, x, (size_t)w->cols);
+	bool finite = ct_k_all_finite(p->simd, x, (size_t)w->cols);
+	for (uint64_t c = 0; !finite && c < w->cols; c++)
+		if (!isfinite(x[c]))
+			return ct_fail(err, CT_EINPUT, "element [%" PRIu64 ", %" PRIu64 "] is %s "
+				       "(expected finite values to quantize)", r, c,
+				       isnan(x[c]) ? "NaN" : "infinite");
+	uint64_t bad;
+	if (!p->check_grid) {
+		ct_quant_row(p, r, x, q);
+	} else if (!ct_quant_row_exact(p, r, x, q, &bad)) {
+		return ct_fail(err, CT_EINPUT, "element [%" PRIu64 ", %" PRIu64 "] = %.9g is "
+			       "not on the quantization grid of its stored scale (a frozen "
+			       "weight must be a dequantized value)", r, bad, (double)x[bad]);
+	}
+	if (ct_qparams_check_overflow(p)) {
+		int rc = check_row_decodes(p, r, x, q, err);
+		if (rc)
+			return rc;
+	}
+	return fn(ctx, r, q, err);
+}
+
+/* Elements quantized per call when rows are narrow: a few rows at a time
+ * cost one kernel call, and their codes stay in cache for the packer. */
+#define CT_QUANT_BATCH_ELEMS 16384u
+
 int ct_codec_quantize_rows(const ct_wview *w, const ct_qparams *p, ct_row_fn fn,
 			   void *ctx, ct_error *err)
 {
+	uint64_t batch = ct_quant_rows_batch(p, w->cols < CT_QUANT_BATCH_ELEMS ?
+					     CT_QUANT_BATCH_ELEMS / w->cols : 1);
 	float *x = malloc((size_t)w->cols * sizeof(float));
-	int32_t *q = malloc((size_t)w->cols * sizeof(int32_t));
+	int32_t *q = malloc((size_t)(batch * w->cols) * sizeof(int32_t));
 	int rc = CT_OK;
 	if (!x || !q)
 		rc = ct_fail(err, CT_EIO, "out of memory");
 	size_t esz = ct_dtype_size(w->wd);
 	uint64_t block = ct_wview_block_rows(w), released = 0;
-	for (uint64_t r = 0; !rc && r < w->rows; r++) {
+	for (uint64_t r = 0; !rc && r < w->rows;) {
 		if (r - released >= block) {
 			ct_wview_release(w, released, r);
 			released = r;
 		}
+		uint64_t m = w->rows - r < batch ? w->rows - r : batch;
 		/* deferred scales: observe a few rows, then quantize them */
-		rc = ct_qparams_fill(p, r + 1, err);
+		rc = ct_qparams_fill(p, r + m, err);
 		if (rc)
 			break;
 		const uint8_t *src = (const uint8_t *)w->data + r * w->cols * esz;
 		bool checked = p->check_grid || ct_qparams_check_overflow(p);
-		/* the common case: codes straight from the mapped row, one pass */
-		if (!checked && ct_quant_row_raw(p, r, src, q)) {
-			rc = fn(ctx, r, q, err);
+		/* the common case: codes straight from the mapped rows, one pass */
+		if (!checked && ct_quant_rows_raw(p, r, m, src, q)) {
+			for (uint64_t i = 0; !rc && i < m; i++)
+				rc = fn(ctx, r + i, q + i * w->cols, err);
+			r += m;
 			continue;
 		}
-		ct_k_load(p->simd, w->wd, src, x, (size_t)w->cols);
-		bool finite = ct_k_all_finite(p->simd, x, (size_t)w->cols);
-		for (uint64_t c = 0; !finite && c < w->cols; c++) {
-			if (!isfinite(x[c])) {
-				rc = ct_fail(err, CT_EINPUT, "element [%" PRIu64 ", %" PRIu64
-					     "] is %s (expected finite values to quantize)", r, c,
-					     isnan(x[c]) ? "NaN" : "infinite");
-				break;
-			}
-		}
-		if (rc)
-			break;
-		uint64_t bad;
-		if (!p->check_grid) {
-			ct_quant_row(p, r, x, q);
-		} else if (!ct_quant_row_exact(p, r, x, q, &bad)) {
-			rc = ct_fail(err, CT_EINPUT, "element [%" PRIu64 ", %" PRIu64 "] = %.9g is "
-				     "not on the quantization grid of its stored scale (a frozen "
-				     "weight must be a dequantized value)", r, bad, (double)x[bad]);
-			break;
-		}
-		if (ct_qparams_check_overflow(p))
-			rc = check_row_decodes(p, r, x, q, err);
-		if (!rc)
-			rc = fn(ctx, r, q, err);
+		/* a row to check, or one with NaN or infinity: row by row */
+		for (uint64_t end = r + m; !rc && r < end; r++)
+			rc = quantize_checked_row(w, p, r, x, q, fn, ctx, err);
 	}
 	ct_wview_release(w, released, w->rows);
 	free(x);

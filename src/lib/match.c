@@ -93,6 +93,10 @@ static int pat_compile(pat *p, const char *s, const char *what, size_t i, ct_err
 				       "%zu (Python re syntax after \"re:\")", what, i, shown,
 				       (const char *)msg, (size_t)off);
 		}
+		/* compiled to machine code where PCRE2 can: a pattern is matched
+		 * against every module of the checkpoint; without JIT the
+		 * interpreter gives the same answers, slower */
+		(void)pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE);
 		p->kind = PAT_REGEX;
 	} else {
 		p->kind = PAT_NAME;

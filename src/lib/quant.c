@@ -118,29 +118,26 @@ float ct_quant_global_scale(ct_dtype wd, float absmax)
 bool ct_quant_absmax(const ct_wview *w, float *absmax, uint64_t *bad_index)
 {
 	float lo = 0.0f, hi = 0.0f;
-	float *row = malloc((size_t)w->cols * sizeof(float) + 1);
 	size_t esz = ct_dtype_size(w->wd);
-	uint64_t block = ct_wview_block_rows(w), released = 0;
-	for (uint64_t r = 0; row && r < w->rows; r++) {
-		if (r - released >= block) {
-			ct_wview_release(w, released, r);
-			released = r;
-		}
+	uint64_t block = ct_wview_block_rows(w);
+	/* a block of rows at a time, as one long row: one call, not one per row */
+	for (uint64_t r = 0; r < w->rows; r += block) {
+		uint64_t m = w->rows - r < block ? w->rows - r : block;
 		const uint8_t *src = (const uint8_t *)w->data + r * w->cols * esz;
-		if (!ct_k_minmax_raw(true, w->wd, src, (size_t)w->cols, (size_t)w->cols, &lo, &hi)) {
-			ct_k_load(true, w->wd, src, row, (size_t)w->cols);
-			for (uint64_t c = 0; c < w->cols; c++) {
-				if (!isfinite(row[c])) {
+		uint64_t n = m * w->cols;
+		if (!ct_k_minmax_raw(true, w->wd, src, (size_t)n, (size_t)n, &lo, &hi)) {
+			for (uint64_t c = 0; c < n; c++) {
+				float x;
+				ct_k_load(false, w->wd, src + c * esz, &x, 1);
+				if (!isfinite(x)) {
 					*bad_index = r * w->cols + c;
 					break;
 				}
 			}
-			free(row);
 			return false;
 		}
+		ct_wview_release(w, r, r + m);
 	}
-	ct_wview_release(w, released, w->rows);
-	free(row);
 	*absmax = -lo > hi ? -lo : hi;
 	return true;
 }
@@ -414,14 +411,20 @@ static int compute_cells(const ct_qparams *p, const ct_wview *w, uint64_t s0, ui
 	uint64_t r0 = s0 * p->cell_rows;
 	uint64_t r1 = s1 * p->cell_rows < w->rows ? s1 * p->cell_rows : w->rows;
 	uint64_t block = ct_wview_block_rows(w), released = r0;
-	for (uint64_t r = r0; r < r1; r++) {
+	/* With one row per cell and whole cells per row, the cells of
+	 * consecutive rows follow each other in memory and in mn/mx: a block of
+	 * rows is observed as one long row (narrow rows cost one call, not one
+	 * per row). */
+	uint64_t run = p->cell_rows == 1 && w->cols % p->cell_cols == 0 ? block : 1;
+	for (uint64_t r = r0; r < r1; r += run) {
 		if (release && r - released >= block) {
 			ct_wview_release(w, released, r);
 			released = r;
 		}
+		uint64_t m = r1 - r < run ? r1 - r : run;
 		uint64_t base = (r / p->cell_rows - s0) * p->scols;
 		ct_k_minmax_raw(p->simd, w->wd, (const uint8_t *)w->data + r * w->cols * esz,
-				(size_t)w->cols, (size_t)p->cell_cols, mn + base, mx + base);
+				(size_t)(m * w->cols), (size_t)p->cell_cols, mn + base, mx + base);
 	}
 	if (release)
 		ct_wview_release(w, released, r1);
@@ -614,29 +617,43 @@ void ct_quant_row(const ct_qparams *p, uint64_t r, const float *x, int32_t *q)
 	}
 }
 
-bool ct_quant_row_raw(const ct_qparams *p, uint64_t r, const void *src, int32_t *q)
+uint64_t ct_quant_rows_batch(const ct_qparams *p, uint64_t max_rows)
+{
+	/* one row per cell (group, channel) or one cell for all (tensor) */
+	bool flat = (p->cell_rows == 1 && p->cols % p->cell_cols == 0) ||
+		    (p->srows == 1 && p->scols == 1);
+	return flat && max_rows > 1 ? max_rows : 1;
+}
+
+bool ct_quant_rows_raw(const ct_qparams *p, uint64_t r, uint64_t nrows, const void *src,
+		       int32_t *q)
 {
 	const ct_qargs *a = p->args;
-	uint64_t base = (r / p->cell_rows) * p->scols;
+	uint64_t n = nrows * p->cols;
+	/* the rows' cells follow each other (ct_quant_rows_batch), or there
+	 * is one cell for the whole tensor */
+	bool one_cell = p->srows == 1 && p->scols == 1;
+	uint64_t cell = one_cell ? n : p->cell_cols;
+	uint64_t base = one_cell ? 0 : (r / p->cell_rows) * p->scols;
+	uint64_t cells = one_cell ? 1 : nrows * p->scols;
 	ct_kernel_code code = a->type == CT_QTYPE_INT ? CT_K_INT :
 			      a->num_bits == 8 ? CT_K_FP8 : CT_K_FP4;
 	const int32_t *z = p->zp ? p->zp + base : NULL;
 	if (!p->has_gs)
-		return ct_k_quant_raw(p->simd, code, p->wd, p->wd, src, (size_t)p->cols,
-				      (size_t)p->cell_cols, p->scale + base, z, (float)p->q_min,
-				      (float)p->q_max, q);
+		return ct_k_quant_raw(p->simd, code, p->wd, p->wd, src, (size_t)n, (size_t)cell,
+				      p->scale + base, z, (float)p->q_min, (float)p->q_max, q);
 	/* NVFP4: the effective scale is f32(s)/gs and all work is f32. */
 	float eff[64];
 	bool ok = true;
 	size_t esz = ct_dtype_size(p->wd);
-	for (uint64_t j0 = 0; j0 < p->scols; j0 += 64) {
-		uint64_t m = p->scols - j0 < 64 ? p->scols - j0 : 64;
+	for (uint64_t j0 = 0; j0 < cells; j0 += 64) {
+		uint64_t m = cells - j0 < 64 ? cells - j0 : 64;
 		for (uint64_t j = 0; j < m; j++)
 			eff[j] = p->scale[base + j0 + j] / p->gs;
-		uint64_t c0 = j0 * p->cell_cols;
-		uint64_t c1 = (j0 + m) * p->cell_cols < p->cols ? (j0 + m) * p->cell_cols : p->cols;
+		uint64_t c0 = j0 * cell;
+		uint64_t c1 = (j0 + m) * cell < n ? (j0 + m) * cell : n;
 		ok = ct_k_quant_raw(p->simd, code, CT_F32, p->wd, (const uint8_t *)src + c0 * esz,
-				    (size_t)(c1 - c0), (size_t)p->cell_cols, eff, z ? z + j0 : NULL,
+				    (size_t)(c1 - c0), (size_t)cell, eff, z ? z + j0 : NULL,
 				    (float)p->q_min, (float)p->q_max, q + c0) && ok;
 	}
 	return ok;

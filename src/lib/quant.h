@@ -107,9 +107,15 @@ void ct_qparams_free(ct_qparams *p);
  * float 4-bit the E2M1 nibbles (sign<<3 | index). */
 void ct_quant_row(const ct_qparams *p, uint64_t r, const float *x, int32_t *q);
 
-/* ct_quant_row from row r of w's own data (no widened copy). Returns false
- * when the row holds NaN or infinity (q is then unspecified). */
-bool ct_quant_row_raw(const ct_qparams *p, uint64_t r, const void *src, int32_t *q);
+/* ct_quant_row for rows [r, r + nrows) from w's own data at src (no
+ * widened copy), codes row after row in q. Returns false when a row holds
+ * NaN or infinity (q is then unspecified). */
+bool ct_quant_rows_raw(const ct_qparams *p, uint64_t r, uint64_t nrows, const void *src,
+		       int32_t *q);
+
+/* Rows that ct_quant_rows_raw takes in one call (1 when their cells do not
+ * follow each other in memory: block strategies), at most max_rows. */
+uint64_t ct_quant_rows_batch(const ct_qparams *p, uint64_t max_rows);
 
 /* For frozen (already fake-quantized) weights: the codes whose dequantized
  * values, rounded to the weight dtype, are exactly the elements of row r

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,6 +15,13 @@
 
 #include "strbuf.h"
 #include "utf8.h"
+
+struct ct_st_sweep {
+	_Atomic uint64_t small_bytes; /* bytes of small ranges released so far */
+};
+
+/* Releases below this size are swept together (see ct_st_release). */
+#define CT_ST_DIRECT_BYTES (1u << 20)
 
 /* ============================================================== reader === */
 
@@ -353,6 +361,13 @@ int ct_st_open(const char *path, ct_st_file **out, ct_error *err)
 		return rc;
 	}
 	(*out)->mapped = map != NULL;
+	if (map) {
+		(*out)->sweep = calloc(1, sizeof(*(*out)->sweep));
+		if (!(*out)->sweep) {
+			ct_st_close(*out);
+			return ct_fail(err, CT_EIO, "%s: out of memory", path);
+		}
+	}
 	return CT_OK;
 }
 
@@ -363,6 +378,7 @@ void ct_st_close(ct_st_file *f)
 	if (f->mapped)
 		munmap((void *)f->map, f->map_size);
 	json_decref(f->header);
+	free(f->sweep);
 	free(f->tensors);
 	free(f->by_name);
 	free(f->path);
@@ -395,6 +411,13 @@ void ct_st_release(const ct_st_file *f, const void *p, uint64_t len)
 	uintptr_t lo = (uintptr_t)f->map, hi = lo + f->map_size;
 	if (a < lo || b > hi)
 		return;
+	if (len < CT_ST_DIRECT_BYTES && f->sweep) {
+		uint64_t before = atomic_fetch_add_explicit(&f->sweep->small_bytes, len,
+							    memory_order_relaxed);
+		if (before / CT_ST_SWEEP_BYTES != (before + len) / CT_ST_SWEEP_BYTES)
+			madvise((void *)lo, f->map_size & ~(page - 1), MADV_DONTNEED);
+		return;
+	}
 	/* whole pages inside the range only: neighbours may still be in use */
 	a = (a + page - 1) & ~(page - 1);
 	b &= ~(page - 1);
@@ -419,7 +442,9 @@ typedef struct wtensor {
 	uint64_t nbytes;
 	uint64_t offset;        /* within the data buffer, after layout */
 	uint64_t written;       /* bytes appended so far */
-	XXH3_state_t *hash;     /* when checksums are on */
+	XXH3_state_t *hash;     /* when checksums are on: from the first append
+				 * of a tensor written in pieces to its last */
+	uint64_t digest;        /* its XXH3, once written completely */
 	uint8_t *buf;           /* appended bytes not yet written (small appends) */
 	size_t buf_len, buf_cap;
 } wtensor;
@@ -567,7 +592,7 @@ static char *checksum_json(const ct_st_builder *b, const size_t *by_name, bool f
 		sb_put_json_string(&sb, t->name, strlen(t->name));
 		if (final)
 			sb_printf(&sb, ":\"%016llx\"",
-				  (unsigned long long)XXH3_64bits_digest(t->hash));
+				  (unsigned long long)(t->nbytes ? t->digest : XXH3_64bits("", 0)));
 		else
 			sb_puts(&sb, ":\"" XXH_PLACEHOLDER "\"");
 	}
@@ -657,14 +682,6 @@ int ct_st_builder_layout(ct_st_builder *b, bool checksums, ct_error *err)
 			return ct_fail(err, CT_EINPUT, "total size overflows");
 		}
 		off += t->nbytes;
-		if (checksums) {
-			t->hash = XXH3_createState();
-			if (!t->hash) {
-				free(by_name);
-				return ct_fail(err, CT_EIO, "out of memory");
-			}
-			XXH3_64bits_reset(t->hash);
-		}
 	}
 	b->data_size = off;
 	b->checksums = checksums;
@@ -763,8 +780,25 @@ int ct_st_write(ct_st_builder *b, const ct_sink *sink, int id, const void *buf,
 			       t->name, len);
 	if (len == 0)
 		return CT_OK;
-	if (t->hash)
+	if (b->checksums && len == t->nbytes) {
+		/* the whole tensor at once: no streaming state */
+		t->digest = XXH3_64bits(buf, len);
+	} else if (b->checksums) {
+		/* a state only while the tensor is being written: thousands of
+		 * idle ones would cost more than the small tensors they hash */
+		if (!t->hash) {
+			t->hash = XXH3_createState();
+			if (!t->hash)
+				return ct_fail(err, CT_EIO, "out of memory");
+			XXH3_64bits_reset(t->hash);
+		}
 		XXH3_64bits_update(t->hash, buf, len);
+		if (t->written + len == t->nbytes) {
+			t->digest = XXH3_64bits_digest(t->hash);
+			XXH3_freeState(t->hash);
+			t->hash = NULL;
+		}
+	}
 	int rc = CT_OK;
 	if (t->buf_len && t->buf_len + len > t->buf_cap)
 		rc = flush_tensor(b, sink, t, err);

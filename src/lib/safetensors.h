@@ -55,6 +55,7 @@ typedef struct ct_st_file {
 	size_t *by_name;               /* indices into tensors, sorted by name */
 	json_t *metadata;              /* __metadata__ object of strings, or NULL */
 	json_t *header;                /* the parsed header (owns the name strings) */
+	struct ct_st_sweep *sweep;     /* small releases not yet given back (mapped only) */
 } ct_st_file;
 
 /* Maps and validates the safetensors file at path. On success *out owns the
@@ -79,8 +80,14 @@ const ct_tensor *ct_st_find(const ct_st_file *f, const char *name);
 
 /* Tells the kernel that [p, p+len) of f's mapping has been consumed: its
  * pages leave the process's resident set (they stay in the page cache), so
- * memory does not grow with the model. A no-op for buffers ct_st_parse was
- * given, and for f NULL. */
+ * memory does not grow with the model. A range of 1 MB or more is dropped
+ * at once; smaller ones are counted, and every CT_ST_SWEEP_BYTES of them
+ * the whole mapping is dropped in one call, because one madvise per small
+ * tensor (a TLB flush each, on every thread's CPU) costs more than the
+ * tensor. Pages still in use by another thread are then faulted in again
+ * from the page cache. A no-op for buffers ct_st_parse was given, and for
+ * f NULL. Thread-safe. */
+#define CT_ST_SWEEP_BYTES (32u << 20)
 void ct_st_release(const ct_st_file *f, const void *p, uint64_t len);
 
 /* Value of __metadata__[key], or NULL. */

@@ -54,24 +54,38 @@ floor_disk() { floor_of "$ODIR/floor.tmp" "$MODEL"/*.safetensors; }
 [ "$TMPFS" = 0 ] && floor=$(floor_disk)
 
 # run LABEL THREADS INPUT ARGS...: prints one table row; INPUT is the
-# directory the job reads (for the floor and GB/s)
+# directory the job reads (for the floor and GB/s). In tmpfs mode each run
+# of the job is followed by a run of its floor, so that both see the same
+# state of the machine (on a VM the cost of fresh tmpfs pages drifts), and
+# the floor of a -j N job is the faster of iofloor with 1 and N threads.
 run() {
 	label=$1; j=$2; in=$3; shift 3
 	: >"$ODIR/times"
+	: >"$ODIR/floors"
 	rss=0
+	inb=$(cat "$in"/*.safetensors | wc -c)
 	for i in $(seq "$RUNS"); do
 		rm -rf "$OUT"
 		/usr/bin/time -f "%e %M" -o "$ODIR/t" "$CT_BIN" "$@" >/dev/null
 		read -r t m <"$ODIR/t"
 		echo "$t" >>"$ODIR/times"
 		[ "$m" -gt "$rss" ] && rss=$m
+		if [ "$TMPFS" != 0 ]; then
+			outb=0
+			[ -d "$OUT" ] && outb=$(cat "$OUT"/*.safetensors | wc -c)
+			rm -rf "$OUT"
+			f=$("$CT_BENCH_TOOLS/iofloor" -t 1 -n "$outb" "$ODIR/floor.tmp" "$in"/*.safetensors)
+			if [ "$j" -gt 1 ]; then
+				fj=$("$CT_BENCH_TOOLS/iofloor" -t "$j" -n "$outb" "$ODIR/floor.tmp" \
+					"$in"/*.safetensors)
+				f=$(awk -v a="$f" -v b="$fj" 'BEGIN { print (b < a ? b : a) }')
+			fi
+			echo "$f" >>"$ODIR/floors"
+		fi
 	done
 	t=$(median <"$ODIR/times")
-	inb=$(cat "$in"/*.safetensors | wc -c)
 	if [ "$TMPFS" != 0 ]; then
-		outb=0
-		[ -d "$OUT" ] && outb=$(cat "$OUT"/*.safetensors | wc -c)
-		f=$(floor_of -n "$outb" "$ODIR/floor.tmp" "$in"/*.safetensors)
+		f=$(median <"$ODIR/floors")
 	else
 		f=$floor
 	fi
@@ -85,7 +99,8 @@ if [ "$TMPFS" != 0 ]; then
 	printf "input: %s, %.2f GB in %d shards (page cache, warm); output on tmpfs (%s); %d cores\n" \
 		"$MODEL" "$(echo "$BYTES" | awk '{print $1/1e9}')" "$(ls "$MODEL"/*.safetensors | wc -l)" \
 		"$ODIR" "$NPROC"
-	echo "floor per job: read its input + write its output size to tmpfs, median of $RUNS"
+	echo "floor per job: read its input + write its output size to tmpfs (the faster of 1 and -j"
+	echo "threads), run after each run of the job; medians of $RUNS"
 	echo
 else
 	printf "input: %s, %.2f GB in %d shards; I/O floor %.2f s (%.2f GB/s); %d cores\n\n" \
