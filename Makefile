@@ -4,6 +4,7 @@
 #                     them again under AddressSanitizer + UBSan
 #   make install      PREFIX=/usr/local DESTDIR=
 #   make bench        throughput and memory on a generated checkpoint
+#                     (GGML_DIR=an installed ggml adds its Q4_0 for comparison)
 #   make check-aarch64  the aarch64 build under qemu-user (see tests/aarch64.sh)
 
 VERSION   := 0.1.0
@@ -55,6 +56,12 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 
 BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+# ggml is not in Debian 12: the comparison job is built only when GGML_DIR
+# names an install of it (include/ggml.h, lib/libggml-base.so)
+GGML_DIR  ?=
+ifneq ($(GGML_DIR),)
+GGML_BIN  := $(BUILD)/bench/ggml_q4
+endif
 
 .PHONY: all check check-one check-san check-aarch64 unit tools fixtures install uninstall clean bench fuzz fuzz-smoke man completions
 all: $(BIN) completions
@@ -86,6 +93,11 @@ $(BUILD)/tools/%: tests/tools/%.c $(LIBA)
 $(BUILD)/bench/%: tests/bench/%.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBA) $(LDFLAGS_ALL) $(LIBS_ALL)
+
+$(BUILD)/bench/ggml_q4: tests/bench/ggml/ggml_q4.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -I$(GGML_DIR)/include -o $@ $< -L$(GGML_DIR)/lib \
+		-Wl,-rpath,$(abspath $(GGML_DIR))/lib $(LDFLAGS_ALL) -lggml-base -lggml $(LIBS_ALL)
 
 unit: $(UNIT_BIN)
 tools: $(TOOL_BIN)
@@ -140,8 +152,9 @@ uninstall:
 
 # A benchmark, not a test: prints a table, asserts nothing. BENCH_LAYERS=44
 # for a 4 GB checkpoint; the generated model is cached in build/bench.
-bench: $(BIN) $(BENCH_BIN) $(TOOL_BIN)
+bench: $(BIN) $(BENCH_BIN) $(TOOL_BIN) $(GGML_BIN)
 	@CT_BIN=$(abspath $(BIN)) CT_BENCH_TOOLS=$(abspath $(BUILD)/bench) \
+		CT_GGML_Q4=$(if $(GGML_BIN),$(abspath $(GGML_BIN))) \
 		CT_TOOLS=$(abspath $(BUILD)/tools) sh tests/bench/bench.sh
 
 # libFuzzer targets (clang): `make fuzz FUZZ_SECONDS=N` runs each for N

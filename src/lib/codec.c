@@ -219,10 +219,16 @@ int ct_codec_quantize_rows(const ct_wview *w, const ct_qparams *p, ct_row_fn fn,
 		rc = ct_fail(err, CT_EIO, "out of memory");
 	size_t esz = ct_dtype_size(w->wd);
 	uint64_t block = ct_wview_block_rows(w), released = 0;
+	uint64_t fetched = 0;
 	for (uint64_t r = 0; !rc && r < w->rows;) {
 		if (r - released >= block) {
 			ct_wview_release(w, released, r);
 			released = r;
+		}
+		if (r >= fetched) {
+			/* a block of rows mapped in one call */
+			fetched = w->rows - r < block ? w->rows : r + block;
+			ct_wview_prefetch(w, r, fetched);
 		}
 		uint64_t m = w->rows - r < batch ? w->rows - r : batch;
 		/* deferred scales: observe a few rows, then quantize them */

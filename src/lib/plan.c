@@ -1464,6 +1464,8 @@ static int run_item(exec_state *st, ct_plan_item *it, ct_error *err)
 			return CT_EIO;
 		for (uint64_t off = 0; off < n && !rc; off += COPY_CHUNK) {
 			size_t m = n - off < COPY_CHUNK ? (size_t)(n - off) : COPY_CHUNK;
+			if (!owned)
+				ct_st_prefetch(st->plan->ckpt->shards[it->shard], data + off, m);
 			rc = ct_st_write(sh->builder, sink, it->out_id[0], data + off, m, err);
 			ct_st_release(st->plan->ckpt->shards[it->shard], data + off, m);
 		}

@@ -125,6 +125,7 @@ bool ct_quant_absmax(const ct_wview *w, float *absmax, uint64_t *bad_index)
 		uint64_t m = w->rows - r < block ? w->rows - r : block;
 		const uint8_t *src = (const uint8_t *)w->data + r * w->cols * esz;
 		uint64_t n = m * w->cols;
+		ct_wview_prefetch(w, r, r + m);
 		if (!ct_k_minmax_raw(true, w->wd, src, (size_t)n, (size_t)n, &lo, &hi)) {
 			for (uint64_t c = 0; c < n; c++) {
 				float x;
@@ -154,6 +155,12 @@ void ct_wview_release(const ct_wview *w, uint64_t r0, uint64_t r1)
 {
 	uint64_t row = w->cols * ct_dtype_size(w->wd);
 	ct_st_release(w->file, (const uint8_t *)w->data + r0 * row, (r1 - r0) * row);
+}
+
+void ct_wview_prefetch(const ct_wview *w, uint64_t r0, uint64_t r1)
+{
+	uint64_t row = w->cols * ct_dtype_size(w->wd);
+	ct_st_prefetch(w->file, (const uint8_t *)w->data + r0 * row, (r1 - r0) * row);
 }
 
 /* The deferred part of ct_qparams_compute. */
@@ -422,6 +429,8 @@ static int compute_cells(const ct_qparams *p, const ct_wview *w, uint64_t s0, ui
 			released = r;
 		}
 		uint64_t m = r1 - r < run ? r1 - r : run;
+		if (release && run > 1)
+			ct_wview_prefetch(w, r, r + m);
 		uint64_t base = (r / p->cell_rows - s0) * p->scols;
 		ct_k_minmax_raw(p->simd, w->wd, (const uint8_t *)w->data + r * w->cols * esz,
 				(size_t)(m * w->cols), (size_t)p->cell_cols, mn + base, mx + base);

@@ -33,6 +33,8 @@ uint64_t ct_wview_block_rows(const ct_wview *w);
 
 /* Releases rows [r0, r1) of w's mapping. */
 void ct_wview_release(const ct_wview *w, uint64_t r0, uint64_t r1);
+/* Maps rows [r0, r1) of w ahead of a pass over them (ct_st_prefetch). */
+void ct_wview_prefetch(const ct_wview *w, uint64_t r0, uint64_t r1);
 
 typedef struct ct_qparams {
 	const ct_qargs *args;

@@ -425,6 +425,27 @@ void ct_st_release(const ct_st_file *f, const void *p, uint64_t len)
 		madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
+void ct_st_prefetch(const ct_st_file *f, const void *p, uint64_t len)
+{
+#ifdef MADV_POPULATE_READ
+	if (!f || !f->mapped || len == 0)
+		return;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p, b = a + (uintptr_t)len;
+	uintptr_t lo = (uintptr_t)f->map, hi = lo + f->map_size;
+	if (a < lo || b > hi)
+		return;
+	/* whole pages around the range: reading a neighbour's page is harmless */
+	a &= ~(page - 1);
+	b = (b + page - 1) & ~(page - 1);
+	(void)madvise((void *)a, b - a, MADV_POPULATE_READ);
+#else
+	(void)f;
+	(void)p;
+	(void)len;
+#endif
+}
+
 const char *ct_st_meta(const ct_st_file *f, const char *key)
 {
 	if (!f->metadata)

@@ -14,6 +14,12 @@
 # measured, and each job has its own floor: reading every input byte and
 # writing that job's output size there (medians of BENCH_RUNS).
 # BENCH_JOBS limits the jobs (e.g. "W4A16 NVFP4A16 decompress").
+#
+# With CT_GGML_Q4 (make bench GGML_DIR=...), W4A16 is also timed against
+# ggml's Q4_0 (tests/bench/ggml/ggml_q4.c, llama-quantize's kernel and
+# per-tensor loop) at the same threads; the "small" job does both on a
+# model of 6,371 small tensors (gen_bench small), where the cost is per
+# tensor.
 set -eu
 : "${CT_BIN:?}" "${CT_BENCH_TOOLS:?}"
 LAYERS=${BENCH_LAYERS:-20}
@@ -31,7 +37,8 @@ else
 	ODIR=$DIR
 fi
 OUT=$ODIR/out
-JOBS=${BENCH_JOBS:-"W4A16 W8A8 FP8_DYNAMIC FP8_BLOCK NVFP4A16 MXFP4A16 decompress verify inspect convert"}
+JOBS=${BENCH_JOBS:-"W4A16 W8A8 FP8_DYNAMIC FP8_BLOCK NVFP4A16 MXFP4A16 decompress verify inspect convert small"}
+GGML=${CT_GGML_Q4:-}
 want() { case " $JOBS " in *" $1 "*) return 0 ;; esac; return 1; }
 mkdir -p "$DIR"
 if [ ! -f "$MODEL/config.json" ]; then
@@ -39,6 +46,13 @@ if [ ! -f "$MODEL/config.json" ]; then
 	rm -rf "$MODEL"
 	"$CT_BENCH_TOOLS/gen_bench" "$MODEL.tmp" "$LAYERS"
 	mv "$MODEL.tmp" "$MODEL"
+fi
+SMALL=$DIR/small-32
+if want small && [ ! -f "$SMALL/config.json" ]; then
+	echo "generating $SMALL ..."
+	rm -rf "$SMALL" "$SMALL.tmp"
+	"$CT_BENCH_TOOLS/gen_bench" "$SMALL.tmp" 32 small
+	mv "$SMALL.tmp" "$SMALL"
 fi
 BYTES=$(cat "$MODEL"/*.safetensors | wc -c)
 cat "$MODEL"/*.safetensors >/dev/null  # warm the page cache
@@ -66,7 +80,14 @@ run() {
 	inb=$(cat "$in"/*.safetensors | wc -c)
 	for i in $(seq "$RUNS"); do
 		rm -rf "$OUT"
-		/usr/bin/time -f "%e %M" -o "$ODIR/t" "$CT_BIN" "$@" >/dev/null
+		if [ "$1" = ggml ]; then
+			# the harness writes one file; OUT is a directory for the floor
+			mkdir -p "$OUT"
+			/usr/bin/time -f "%e %M" -o "$ODIR/t" "$GGML" -t "$j" \
+				"$OUT/ggml.safetensors" "$in"/*.safetensors >/dev/null
+		else
+			/usr/bin/time -f "%e %M" -o "$ODIR/t" "$CT_BIN" "$@" >/dev/null
+		fi
 		read -r t m <"$ODIR/t"
 		echo "$t" >>"$ODIR/times"
 		[ "$m" -gt "$rss" ] && rss=$m
@@ -84,6 +105,7 @@ run() {
 		fi
 	done
 	t=$(median <"$ODIR/times")
+	last_t=$t
 	if [ "$TMPFS" != 0 ]; then
 		f=$(median <"$ODIR/floors")
 	else
@@ -108,12 +130,30 @@ else
 		"$floor" "$(awk -v b="$BYTES" -v f="$floor" 'BEGIN{print b/f/1e9}')" "$NPROC"
 fi
 printf "%-22s %3s %8s %8s %8s %8s %8s %8s\n" job -j seconds "GB/s" "GB/s/th" "RSS MB" "floor s" "x floor"
+ratios=""
+# against LABEL MODEL: W4A16 and ggml's Q4_0 on MODEL at 1 and NPROC threads
+# (ggml only with CT_GGML_Q4), the ratio of their times kept for the summary
+against() {
+	for j in 1 "$NPROC"; do
+		run "$1" "$j" "$2" quantize -q -f -j "$j" -s W4A16 "$2" "$OUT"
+		ours=$last_t
+		[ -n "$GGML" ] || continue
+		run "${1% W4A16} ggml Q4_0" "$j" "$2" ggml
+		ratios="$ratios$(awk -v l="$1" -v j="$j" -v a="$ours" -v b="$last_t" 'BEGIN {
+			printf "%-22s %3s %8.2f x ggml Q4_0\\n", l, j, a / b }')"
+	done
+}
 for s in W4A16 W8A8 FP8_DYNAMIC FP8_BLOCK NVFP4A16 MXFP4A16; do
 	want "$s" || continue
+	if [ "$s" = W4A16 ]; then
+		against "quantize W4A16" "$MODEL"
+		continue
+	fi
 	for j in 1 "$NPROC"; do
 		run "quantize $s" "$j" "$MODEL" quantize -q -f -j "$j" -s "$s" "$MODEL" "$OUT"
 	done
 done
+want small && against "small W4A16" "$SMALL"
 if want decompress || want verify || want inspect || want convert; then
 	W4=$ODIR/w4a16
 	rm -rf "$W4"
@@ -147,3 +187,10 @@ rm -rf "$OUT"
 echo
 echo "GB/s counts the bytes of the job's input checkpoint (GB/s/th: per thread);"
 echo "'x floor' is the time over the floor."
+if [ -n "$ratios" ]; then
+	echo
+	echo "W4A16 time over ggml's Q4_0 time, same input and threads:"
+	printf "$ratios"
+elif [ -z "$GGML" ]; then
+	echo "(no ggml comparison: make bench GGML_DIR=<an install of ggml>)"
+fi
