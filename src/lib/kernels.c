@@ -7,6 +7,12 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define CT_AVX2_VARIANT 1
 #include <immintrin.h>
+#elif defined(__aarch64__) && defined(__ARM_NEON) && defined(__BYTE_ORDER__) && \
+	__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* NEON is part of the aarch64 baseline, so no run-time check; little-endian
+ * only, because the loads of raw rows and the packed words assume it. */
+#define CT_NEON_VARIANT 1
+#include <arm_neon.h>
 #endif
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -865,10 +871,249 @@ __attribute__((target("avx2"))) static void load_avx2(ct_dtype dt, const void *s
 }
 #endif
 
+#ifdef CT_NEON_VARIANT
+/*
+ * The NEON variants: the algorithms of the AVX2 intrinsics above, four float
+ * lanes to a register and two registers a step, so that the rules for which
+ * cells take the vector path (a multiple of 8) and the portable tails are
+ * the AVX2 ones. Where the two instruction sets differ in a way that could
+ * change bits, the code follows the portable expression rather than the x86
+ * instruction: FMIN, FMAX and their -NM forms order -0 below +0 and treat
+ * NaN otherwise than minps/maxps and the portable ternaries, so min, max
+ * and the clamp are a compare and a select, the ternary itself.
+ */
+
+/* x < l ? x : l and x > h ? x : h, the portable loop's selects: NaN is never
+ * taken, so an accumulator holds its start or a value beyond it, and with
+ * lo <= 0 <= hi on entry every zero it holds is that start's. */
+ALWAYS_INLINE float32x4_t min_sel_neon(float32x4_t x, float32x4_t l)
+{
+	return vbslq_f32(vcltq_f32(x, l), x, l);
+}
+
+ALWAYS_INLINE float32x4_t max_sel_neon(float32x4_t x, float32x4_t h)
+{
+	return vbslq_f32(vcgtq_f32(x, h), x, h);
+}
+
+/* Eight elements of dtype dt (BF16, F16, F32) from byte offset i * size at
+ * p, widened to two float vectors; bad gains the lanes whose exponent bits
+ * are all set (NaN, Inf). Loads are of bytes: rows need no alignment.
+ * BF16 widens by shifting into the top half; F16 by FCVTL, an exact
+ * conversion of every half (FPCR.FZ16 does not apply to conversions), which
+ * differs from fp_f16_to_f32 only in quieting a signaling NaN, and the
+ * division that follows quiets it anyway. */
+ALWAYS_INLINE float32x4x2_t load8_neon(ct_dtype dt, const uint8_t *p, size_t i,
+				       uint32x4_t *bad)
+{
+	float32x4x2_t x;
+	if (dt == CT_F32) {
+		uint32x4_t a = vreinterpretq_u32_u8(vld1q_u8(p + 4 * i));
+		uint32x4_t b = vreinterpretq_u32_u8(vld1q_u8(p + 4 * i + 16));
+		const uint32x4_t em = vdupq_n_u32(0x7F800000);
+		*bad = vorrq_u32(*bad, vceqq_u32(vandq_u32(a, em), em));
+		*bad = vorrq_u32(*bad, vceqq_u32(vandq_u32(b, em), em));
+		x.val[0] = vreinterpretq_f32_u32(a);
+		x.val[1] = vreinterpretq_f32_u32(b);
+		return x;
+	}
+	uint16x8_t h = vreinterpretq_u16_u8(vld1q_u8(p + 2 * i));
+	const uint16x8_t em = vdupq_n_u16(dt == CT_BF16 ? 0x7F80 : 0x7C00);
+	*bad = vorrq_u32(*bad, vreinterpretq_u32_u16(vceqq_u16(vandq_u16(h, em), em)));
+	if (dt == CT_BF16) {
+		x.val[0] = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16));
+		x.val[1] = vreinterpretq_f32_u32(vshll_high_n_u16(h, 16));
+	} else {
+		float16x8_t f = vreinterpretq_f16_u16(h);
+		x.val[0] = vcvt_f32_f16(vget_low_f16(f));
+		x.val[1] = vcvt_high_f32_f16(f);
+	}
+	return x;
+}
+
+/* The full cells of minmax_raw_neon, specialized on the dtype by the caller.
+ * Two accumulators per bound (one per register of a step) halve the chain of
+ * dependent selects; they and then the lanes combine in any order (see
+ * min_sel_neon), so FMINV and FMAXV, which never see a NaN here, finish. */
+ALWAYS_INLINE uint32x4_t minmax_cells_neon(ct_dtype dt, const uint8_t *p, size_t full,
+					   size_t cell, float *lo, float *hi)
+{
+	uint32x4_t bad = vdupq_n_u32(0);
+	for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+		float32x4_t la = vdupq_n_f32(lo[j]), lb = la;
+		float32x4_t ha = vdupq_n_f32(hi[j]), hb = ha;
+		for (size_t i = c0; i < c0 + cell; i += 8) {
+			float32x4x2_t x = load8_neon(dt, p, i, &bad);
+			la = min_sel_neon(x.val[0], la);
+			ha = max_sel_neon(x.val[0], ha);
+			lb = min_sel_neon(x.val[1], lb);
+			hb = max_sel_neon(x.val[1], hb);
+		}
+		lo[j] = vminvq_f32(min_sel_neon(lb, la));
+		hi[j] = vmaxvq_f32(max_sel_neon(hb, ha));
+	}
+	return bad;
+}
+
+/* BF16, F16 or F32 cells of a multiple of 8: eight values a step, no widened
+ * copy; anything else the portable way, as is the partial last cell. */
+static bool minmax_raw_neon(ct_dtype dt, const void *src, size_t n, size_t cell, float *lo,
+			    float *hi)
+{
+	if ((dt != CT_BF16 && dt != CT_F16 && dt != CT_F32) || cell % 8 != 0)
+		return minmax_raw_body(dt, src, n, cell, lo, hi);
+	const uint8_t *p = src;
+	size_t full = n / cell * cell;
+	uint32x4_t bad = dt == CT_BF16 ? minmax_cells_neon(CT_BF16, p, full, cell, lo, hi) :
+			 dt == CT_F16 ? minmax_cells_neon(CT_F16, p, full, cell, lo, hi) :
+			 minmax_cells_neon(CT_F32, p, full, cell, lo, hi);
+	bool ok = vmaxvq_u32(bad) == 0;
+	if (full < n)
+		ok = minmax_raw_body(dt, p + full * (dt == CT_F32 ? 4 : 2), n - full, cell,
+				     lo + full / cell, hi + full / cell) && ok;
+	return ok;
+}
+
+/* round_bf16_finite and round_f16_finite on 4 lanes, as round_to_avx2: the
+ * same integer steps, the same float add-and-subtract for F16 subnormals,
+ * and the portable code's comparisons, which are signed (a sum wrapped by a
+ * NaN's bits is no overflow). */
+ALWAYS_INLINE float32x4_t round_to_neon(ct_dtype wd, float32x4_t x)
+{
+	uint32x4_t u = vreinterpretq_u32_f32(x);
+	const uint32x4_t one = vdupq_n_u32(1);
+	if (wd == CT_BF16) {
+		u = vaddq_u32(u, vaddq_u32(vdupq_n_u32(0x7FFF), vandq_u32(vshrq_n_u32(u, 16), one)));
+		return vreinterpretq_f32_u32(vandq_u32(u, vdupq_n_u32(0xFFFF0000u)));
+	}
+	if (wd != CT_F16)
+		return x;
+	uint32x4_t sign = vandq_u32(u, vdupq_n_u32(0x80000000u));
+	uint32x4_t a = vandq_u32(u, vdupq_n_u32(0x7FFFFFFF));
+	uint32x4_t r = vaddq_u32(a, vaddq_u32(vdupq_n_u32(0xFFF), vandq_u32(vshrq_n_u32(a, 13), one)));
+	r = vbicq_u32(r, vdupq_n_u32(0x1FFF));
+	uint32x4_t over = vcgeq_s32(vreinterpretq_s32_u32(r), vdupq_n_s32(0x47800000));
+	r = vbslq_u32(over, vdupq_n_u32(0x7F800000), r);
+	const float32x4_t k = vdupq_n_f32(0.75f);
+	float32x4_t sub = vsubq_f32(vaddq_f32(vreinterpretq_f32_u32(a), k), k);
+	uint32x4_t normal = vcgeq_s32(vreinterpretq_s32_u32(a), vdupq_n_s32(0x38800000));
+	uint32x4_t m = vbslq_u32(normal, r, vreinterpretq_u32_f32(sub));
+	return vreinterpretq_f32_u32(vorrq_u32(sign, m));
+}
+
+/* e4m3_code on 4 lanes, |t| <= 448, as e4m3_code_avx2: the integer steps of
+ * the normal rounding, the float multiply and add-and-subtract of the
+ * subnormal one (from 0 in lanes that are not subnormal, so that no large
+ * value reaches the conversion), selected by the same signed comparison. */
+ALWAYS_INLINE int32x4_t e4m3_code_neon(float32x4_t t)
+{
+	uint32x4_t u = vreinterpretq_u32_f32(t);
+	uint32x4_t sign = vandq_u32(vshrq_n_u32(u, 24), vdupq_n_u32(0x80));
+	uint32x4_t a = vandq_u32(u, vdupq_n_u32(0x7FFFFFFF));
+	uint32x4_t r = vsubq_u32(a, vdupq_n_u32(UINT32_C(120) << 23));
+	r = vaddq_u32(r, vaddq_u32(vdupq_n_u32(0x7FFFF), vandq_u32(vshrq_n_u32(r, 20), vdupq_n_u32(1))));
+	uint32x4_t normal = vshrq_n_u32(r, 20);
+	uint32x4_t is_sub = vcltq_s32(vreinterpretq_s32_u32(a), vdupq_n_s32(0x3C800000));
+	float32x4_t v = vmulq_f32(vreinterpretq_f32_u32(vandq_u32(a, is_sub)), vdupq_n_f32(512.0f));
+	const float32x4_t magic = vdupq_n_f32(8388608.0f);
+	int32x4_t sub = vcvtq_s32_f32(vsubq_f32(vaddq_f32(v, magic), magic));
+	return vreinterpretq_s32_u32(vorrq_u32(sign, vbslq_u32(is_sub, vreinterpretq_u32_s32(sub), normal)));
+}
+
+/* One register of 4 values of a cell: the steps of quant_span, each an exact
+ * IEEE operation or the same bit manipulation, so the same results. */
+ALWAYS_INLINE int32x4_t quant4_neon(ct_kernel_code code, ct_dtype wd, float32x4_t x,
+				    float32x4_t s, float32x4_t z, float32x4_t lo, float32x4_t hi)
+{
+	float32x4_t t = round_to_neon(wd, vdivq_f32(x, s));
+	float32x4_t v = round_to_neon(wd, vaddq_f32(t, z));
+	/* v > hi ? hi : v >= lo ? v : lo, as two selects: NaN fails both tests
+	 * and becomes lo, and a bound is taken only where the portable clamp
+	 * takes it, so no argument about the sign of zero is needed */
+	v = vbslq_f32(vcgtq_f32(v, hi), hi, vbslq_f32(vcgeq_f32(v, lo), v, lo));
+	if (code == CT_K_INT) {
+		/* integral after the magic add and subtract, so FCVTZS's
+		 * truncation is the portable cast */
+		const float32x4_t magic = vdupq_n_f32(12582912.0f);
+		return vcvtq_s32_f32(vsubq_f32(vaddq_f32(v, magic), magic));
+	}
+	if (code == CT_K_FP8)
+		return e4m3_code_neon(v);
+	/* E2M1: the index is the number of round-half-even thresholds passed;
+	 * a passed comparison is all ones, -1, so the sum is minus the count */
+	float32x4_t a = vabsq_f32(v);
+	uint32x4_t idx = vcgtq_f32(a, vdupq_n_f32(0.25f));
+	idx = vaddq_u32(idx, vcgeq_f32(a, vdupq_n_f32(0.75f)));
+	idx = vaddq_u32(idx, vcgtq_f32(a, vdupq_n_f32(1.25f)));
+	idx = vaddq_u32(idx, vcgeq_f32(a, vdupq_n_f32(1.75f)));
+	idx = vaddq_u32(idx, vcgtq_f32(a, vdupq_n_f32(2.5f)));
+	idx = vaddq_u32(idx, vcgeq_f32(a, vdupq_n_f32(3.5f)));
+	idx = vaddq_u32(idx, vcgtq_f32(a, vdupq_n_f32(5.0f)));
+	idx = vsubq_u32(vdupq_n_u32(0), idx);
+	uint32x4_t neg = vandq_u32(vcltq_f32(v, vdupq_n_f32(0.0f)), vdupq_n_u32(8));
+	return vreinterpretq_s32_u32(vorrq_u32(idx, neg));
+}
+
+/* The full cells of quant_raw_neon, specialized by the caller on the code
+ * and the two dtypes so that the inner loop is straight code. Returns the
+ * lanes that saw a NaN or infinity. */
+ALWAYS_INLINE uint32x4_t quant_cells_neon(ct_kernel_code code, ct_dtype wd, ct_dtype dt,
+					  const uint8_t *p, size_t full, size_t cell,
+					  const float *s, const int32_t *z, float lo, float hi,
+					  int32_t *q)
+{
+	const float32x4_t vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi);
+	uint32x4_t bad = vdupq_n_u32(0);
+	for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+		float32x4_t vs = vdupq_n_f32(s[j]), vz = vdupq_n_f32(z ? (float)z[j] : 0.0f);
+		for (size_t i = c0; i < c0 + cell; i += 8) {
+			float32x4x2_t x = load8_neon(dt, p, i, &bad);
+			vst1q_s32(q + i, quant4_neon(code, wd, x.val[0], vs, vz, vlo, vhi));
+			vst1q_s32(q + i + 4, quant4_neon(code, wd, x.val[1], vs, vz, vlo, vhi));
+		}
+	}
+	return bad;
+}
+
+#define QUANT_CELLS_NEON(code_, wd_, dt_) \
+	quant_cells_neon(code_, wd_, dt_, p, full, cell, s, z, lo, hi, q)
+/* the arithmetic is in the weight's dtype, or F32 (NVFP4) */
+#define QUANT_CELLS_DT_NEON(code_)                                                       \
+	(wd == CT_F32 ? (dt == CT_BF16 ? QUANT_CELLS_NEON(code_, CT_F32, CT_BF16) :          \
+			 dt == CT_F16 ? QUANT_CELLS_NEON(code_, CT_F32, CT_F16) :             \
+			 QUANT_CELLS_NEON(code_, CT_F32, CT_F32)) :                           \
+	 wd == CT_BF16 ? QUANT_CELLS_NEON(code_, CT_BF16, CT_BF16) :                        \
+			 QUANT_CELLS_NEON(code_, CT_F16, CT_F16))
+
+/* As quant_raw_avx2: BF16, F16 or F32 input, arithmetic in the input's dtype
+ * or in F32, integer, e4m3 or E2M1 codes, cells of a multiple of 8, eight
+ * values a step; anything else, and the partial last cell, the portable way. */
+static bool quant_raw_neon(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src,
+			   size_t n, size_t cell, const float *s, const int32_t *z, float lo,
+			   float hi, int32_t *q)
+{
+	if ((wd != dt && wd != CT_F32) || (dt != CT_BF16 && dt != CT_F16 && dt != CT_F32) ||
+	    cell % 8 != 0)
+		return quant_raw_body(code, wd, dt, src, n, cell, s, z, lo, hi, q);
+	const uint8_t *p = src;
+	size_t full = n / cell * cell;
+	uint32x4_t bad = code == CT_K_INT ? QUANT_CELLS_DT_NEON(CT_K_INT) :
+			 code == CT_K_FP8 ? QUANT_CELLS_DT_NEON(CT_K_FP8) :
+			 QUANT_CELLS_DT_NEON(CT_K_FP4);
+	bool ok = vmaxvq_u32(bad) == 0;
+	if (full < n)
+		ok = quant_raw_body(code, wd, dt, p + full * (dt == CT_F32 ? 4 : 2), n - full, cell,
+				    s + full / cell, z ? z + full / cell : NULL, lo, hi, q + full) && ok;
+	return ok;
+}
+#endif
+
 bool ct_k_have_simd(void)
 {
 #ifdef CT_AVX2_VARIANT
 	return __builtin_cpu_supports("avx2");
+#elif defined(CT_NEON_VARIANT)
+	return true;
 #else
 	return false;
 #endif
@@ -905,6 +1150,9 @@ bool ct_k_minmax_raw(bool simd, ct_dtype dt, const void *src, size_t n, size_t c
 #ifdef CT_AVX2_VARIANT
 	if (simd && ct_k_have_simd())
 		return minmax_raw_avx2(dt, src, n, cell, lo, hi);
+#elif defined(CT_NEON_VARIANT)
+	if (simd)
+		return minmax_raw_neon(dt, src, n, cell, lo, hi);
 #endif
 	(void)simd;
 	return minmax_raw_portable(dt, src, n, cell, lo, hi);
@@ -917,6 +1165,9 @@ bool ct_k_quant_raw(bool simd, ct_kernel_code code, ct_dtype wd, ct_dtype dt,
 #ifdef CT_AVX2_VARIANT
 	if (simd && ct_k_have_simd())
 		return quant_raw_avx2(code, wd, dt, src, n, cell, s, z, lo, hi, q);
+#elif defined(CT_NEON_VARIANT)
+	if (simd)
+		return quant_raw_neon(code, wd, dt, src, n, cell, s, z, lo, hi, q);
 #endif
 	(void)simd;
 	return quant_raw_portable(code, wd, dt, src, n, cell, s, z, lo, hi, q);
