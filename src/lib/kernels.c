@@ -1106,6 +1106,59 @@ static bool quant_raw_neon(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const 
 				    s + full / cell, z ? z + full / cell : NULL, lo, hi, q + full) && ok;
 	return ok;
 }
+
+/* 32 codes to 16 bytes: LD2 splits the even and odd codes, SLI puts each
+ * odd one (plus the offset) above its even neighbour's low nibble, and two
+ * narrowings keep the low byte of each pair, which is the pair's byte. */
+static void pack4_neon(const int32_t *q, size_t n, int32_t offset, uint8_t *out)
+{
+	const int32x4_t off = vdupq_n_s32(offset);
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32) {
+		uint32x4_t pairs[4];
+		for (int k = 0; k < 4; k++) {
+			int32x4x2_t c = vld2q_s32(q + i + 8 * k);
+			uint32x4_t even = vreinterpretq_u32_s32(vaddq_s32(c.val[0], off));
+			uint32x4_t odd = vreinterpretq_u32_s32(vaddq_s32(c.val[1], off));
+			pairs[k] = vsliq_n_u32(even, odd, 4);
+		}
+		uint16x8_t h0 = vmovn_high_u32(vmovn_u32(pairs[0]), pairs[1]);
+		uint16x8_t h1 = vmovn_high_u32(vmovn_u32(pairs[2]), pairs[3]);
+		vst1q_u8(out + i / 2, vmovn_high_u16(vmovn_u16(h0), h1));
+	}
+	pack4_body(q + i, n - i, offset, out + i / 2);
+}
+
+/* 16 values to 16 bytes: narrowing keeps the low half, twice. */
+static void narrow8_neon(const int32_t *q, size_t n, uint8_t *out)
+{
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		uint32x4_t a = vreinterpretq_u32_s32(vld1q_s32(q + i));
+		uint32x4_t b = vreinterpretq_u32_s32(vld1q_s32(q + i + 4));
+		uint32x4_t c = vreinterpretq_u32_s32(vld1q_s32(q + i + 8));
+		uint32x4_t d = vreinterpretq_u32_s32(vld1q_s32(q + i + 12));
+		uint16x8_t ab = vmovn_high_u32(vmovn_u32(a), b);
+		uint16x8_t cd = vmovn_high_u32(vmovn_u32(c), d);
+		vst1q_u8(out + i, vmovn_high_u16(vmovn_u16(ab), cd));
+	}
+	narrow8_body(q + i, n - i, out + i);
+}
+
+/* As pack_avx2: 4-bit words are the nibble bytes in order (little-endian),
+ * the rest of a partial last word zero; other widths the portable way. */
+static void pack_neon(const int32_t *q, size_t n, int32_t offset, unsigned bits,
+		      uint32_t *words)
+{
+	if (bits != 4) {
+		pack_body(q, n, offset, bits, words);
+		return;
+	}
+	size_t nw = (n + 7) / 8;
+	uint8_t *b = (uint8_t *)words;
+	pack4_neon(q, n, offset, b);
+	memset(b + (n + 1) / 2, 0, nw * 4 - (n + 1) / 2);
+}
 #endif
 
 bool ct_k_have_simd(void)
@@ -1180,6 +1233,11 @@ void ct_k_pack4(bool simd, const int32_t *q, size_t n, int32_t offset, uint8_t *
 		pack4_avx2(q, n, offset, out);
 		return;
 	}
+#elif defined(CT_NEON_VARIANT)
+	if (simd) {
+		pack4_neon(q, n, offset, out);
+		return;
+	}
 #endif
 	(void)simd;
 	pack4_portable(q, n, offset, out);
@@ -1190,6 +1248,11 @@ void ct_k_narrow8(bool simd, const int32_t *q, size_t n, uint8_t *out)
 #ifdef CT_AVX2_VARIANT
 	if (simd && ct_k_have_simd()) {
 		narrow8_avx2(q, n, out);
+		return;
+	}
+#elif defined(CT_NEON_VARIANT)
+	if (simd) {
+		narrow8_neon(q, n, out);
 		return;
 	}
 #endif
@@ -1203,6 +1266,11 @@ void ct_k_pack(bool simd, const int32_t *q, size_t n, int32_t offset, unsigned b
 #ifdef CT_AVX2_VARIANT
 	if (simd && ct_k_have_simd()) {
 		pack_avx2(q, n, offset, bits, words);
+		return;
+	}
+#elif defined(CT_NEON_VARIANT)
+	if (simd) {
+		pack_neon(q, n, offset, bits, words);
 		return;
 	}
 #endif
