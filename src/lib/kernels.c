@@ -1159,6 +1159,147 @@ static void pack_neon(const int32_t *q, size_t n, int32_t offset, unsigned bits,
 	pack4_neon(q, n, offset, b);
 	memset(b + (n + 1) / 2, 0, nw * 4 - (n + 1) / 2);
 }
+
+/* fp_e4m3_to_f32 of the low bytes of 4 codes, as e4m3_value_avx2: exponent
+ * and mantissa move up together (rebias by adding 120 << 23), subnormals
+ * are m * 2^-9 (exact), 0x7F with either sign is the quiet NaN. */
+ALWAYS_INLINE float32x4_t e4m3_value_neon(int32x4_t c)
+{
+	uint32x4_t q = vreinterpretq_u32_s32(c);
+	uint32x4_t mag = vandq_u32(q, vdupq_n_u32(0x7F));
+	uint32x4_t sign = vshlq_n_u32(vandq_u32(q, vdupq_n_u32(0x80)), 24);
+	uint32x4_t normal = vaddq_u32(vshlq_n_u32(mag, 20), vdupq_n_u32(UINT32_C(120) << 23));
+	float32x4_t sub = vmulq_f32(vcvtq_f32_u32(vandq_u32(q, vdupq_n_u32(7))), vdupq_n_f32(0x1p-9f));
+	uint32x4_t r = vbslq_u32(vcltq_u32(mag, vdupq_n_u32(8)), vreinterpretq_u32_f32(sub), normal);
+	r = vbslq_u32(vceqq_u32(mag, vdupq_n_u32(0x7F)), vdupq_n_u32(0x7FC00000), r);
+	return vreinterpretq_f32_u32(vorrq_u32(r, sign));
+}
+
+/* fp4_value of 4 codes from the bits of the E2M1 nibble: index i >= 2 is
+ * 2^(i/2 - 1) * (1 + (i & 1) / 2), so its float bits are i << 22 plus the
+ * bits of 0.5; indices 0 and 1 are i * 0.5 (exact); bit 3 is the sign. */
+ALWAYS_INLINE float32x4_t fp4_value_neon(int32x4_t c)
+{
+	uint32x4_t q = vreinterpretq_u32_s32(c);
+	uint32x4_t idx = vandq_u32(q, vdupq_n_u32(7));
+	uint32x4_t normal = vaddq_u32(vshlq_n_u32(idx, 22), vdupq_n_u32(0x3F000000));
+	float32x4_t small = vmulq_f32(vcvtq_f32_u32(idx), vdupq_n_f32(0.5f));
+	uint32x4_t r = vbslq_u32(vcltq_u32(idx, vdupq_n_u32(2)), vreinterpretq_u32_f32(small), normal);
+	uint32x4_t sign = vshlq_n_u32(vandq_u32(q, vdupq_n_u32(8)), 28);
+	return vreinterpretq_f32_u32(vorrq_u32(r, sign));
+}
+
+ALWAYS_INLINE float32x4_t code_value_neon(ct_kernel_code code, int32x4_t c, float32x4_t z)
+{
+	if (code == CT_K_INT)
+		return vsubq_f32(vcvtq_f32_s32(c), z);
+	return code == CT_K_FP8 ? e4m3_value_neon(c) : fp4_value_neon(c);
+}
+
+/* The full cells of dequant_neon, specialized by the caller on the code and
+ * the dtype, eight values a step: the product exactly as the portable loop
+ * forms it, rounded to the dtype as round_to does, then stored as
+ * store_as would: BF16 is the top half (the value is on the BF16 grid, so
+ * the converter's own rounding changes nothing) except NaN, which the
+ * converter makes 0x7FC0 (the same unsigned comparison); F16 by FCVTN, exact
+ * here because round_f16_finite never returns NaN, only values on the F16
+ * grid and infinities, which fp_f32_to_f16 also converts exactly. */
+ALWAYS_INLINE void dequant_cells_neon(ct_kernel_code code, ct_dtype sd, const int32_t *q,
+				      size_t full, size_t cell, const float *s, const int32_t *z,
+				      uint8_t *o)
+{
+	for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+		float32x4_t vs = vdupq_n_f32(s[j]), vz = vdupq_n_f32(z ? (float)z[j] : 0.0f);
+		for (size_t i = c0; i < c0 + cell; i += 8) {
+			float32x4_t a = vmulq_f32(code_value_neon(code, vld1q_s32(q + i), vz), vs);
+			float32x4_t b = vmulq_f32(code_value_neon(code, vld1q_s32(q + i + 4), vz), vs);
+			a = round_to_neon(sd, a);
+			b = round_to_neon(sd, b);
+			if (sd == CT_F32) {
+				vst1q_u8(o + 4 * i, vreinterpretq_u8_f32(a));
+				vst1q_u8(o + 4 * i + 16, vreinterpretq_u8_f32(b));
+			} else if (sd == CT_F16) {
+				float16x8_t h = vcvt_high_f16_f32(vcvt_f16_f32(a), b);
+				vst1q_u8(o + 2 * i, vreinterpretq_u8_f16(h));
+			} else {
+				uint32x4_t ua = vreinterpretq_u32_f32(a), ub = vreinterpretq_u32_f32(b);
+				const uint32x4_t abs = vdupq_n_u32(0x7FFFFFFF), inf = vdupq_n_u32(0x7F800000);
+				uint32x4_t na = vcgtq_u32(vandq_u32(ua, abs), inf);
+				uint32x4_t nb = vcgtq_u32(vandq_u32(ub, abs), inf);
+				uint16x8_t h = vshrn_high_n_u32(vshrn_n_u32(ua, 16), ub, 16);
+				uint16x8_t nan = vmovn_high_u32(vmovn_u32(na), nb);
+				h = vbslq_u16(nan, vdupq_n_u16(0x7FC0), h);
+				vst1q_u8(o + 2 * i, vreinterpretq_u8_u16(h));
+			}
+		}
+	}
+}
+
+#define DEQUANT_CELLS_NEON(code_)                                                     \
+	(sd == CT_BF16 ? dequant_cells_neon(code_, CT_BF16, q, full, cell, s, z, o) :     \
+	 sd == CT_F16 ? dequant_cells_neon(code_, CT_F16, q, full, cell, s, z, o) :       \
+	 dequant_cells_neon(code_, CT_F32, q, full, cell, s, z, o))
+
+/* Integer, e4m3 or E2M1 codes, output in the scale's dtype (BF16, F16 or
+ * F32), cells of a multiple of 8: eight values a step. Unlike the AVX2
+ * variant this covers F16 and E2M1 too: FCVTN and the E2M1 bits are cheap
+ * here. Other output dtypes, other cells (the one-column cells of the
+ * activation order) and the partial last cell the portable way. */
+static void dequant_neon(ct_kernel_code code, ct_dtype sd, ct_dtype out_dt, const int32_t *q,
+			 size_t n, size_t cell, const float *s, const int32_t *z, void *out)
+{
+	if (sd != out_dt || (sd != CT_BF16 && sd != CT_F16 && sd != CT_F32) || cell % 8 != 0) {
+		DEQUANT_CASES(dequant_body)
+		return;
+	}
+	uint8_t *o = out;
+	size_t full = n / cell * cell;
+	if (code == CT_K_INT)
+		DEQUANT_CELLS_NEON(CT_K_INT);
+	else if (code == CT_K_FP8)
+		DEQUANT_CELLS_NEON(CT_K_FP8);
+	else
+		DEQUANT_CELLS_NEON(CT_K_FP4);
+	if (full < n)
+		dequant_body(code, sd, out_dt, q + full, n - full, cell, s + full / cell,
+			     z ? z + full / cell : NULL, o + full * ct_dtype_size(out_dt));
+}
+
+/* 16 codes of 8 bits (zero-extended) minus the offset to q. */
+ALWAYS_INLINE void store16_neon(int32_t *q, uint8x16_t codes, int32x4_t off)
+{
+	uint16x8_t lo = vmovl_u8(vget_low_u8(codes)), hi = vmovl_high_u8(codes);
+	vst1q_s32(q, vsubq_s32(vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(lo))), off));
+	vst1q_s32(q + 4, vsubq_s32(vreinterpretq_s32_u32(vmovl_high_u16(lo)), off));
+	vst1q_s32(q + 8, vsubq_s32(vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(hi))), off));
+	vst1q_s32(q + 12, vsubq_s32(vreinterpretq_s32_u32(vmovl_high_u16(hi)), off));
+}
+
+/* 4-bit codes 16 at a time (8 bytes split into nibbles and zipped back into
+ * order, low nibble first), 8-bit ones 16 bytes at a time; other widths and
+ * what is left (from a word boundary) the portable way. */
+static void unpack_neon(const uint8_t *words, size_t n, int32_t offset, unsigned bits,
+			int32_t *q)
+{
+	if (bits != 4 && bits != 8) {
+		unpack_body(words, n, offset, bits, q);
+		return;
+	}
+	const int32x4_t off = vdupq_n_s32(offset);
+	size_t i = 0;
+	if (bits == 4) {
+		for (; i + 16 <= n; i += 16) {
+			uint8x8_t b = vld1_u8(words + i / 2);
+			uint8x8_t low = vand_u8(b, vdup_n_u8(15)), high = vshr_n_u8(b, 4);
+			store16_neon(q + i, vcombine_u8(vzip1_u8(low, high), vzip2_u8(low, high)), off);
+		}
+		unpack_body(words + i / 2, n - i, offset, bits, q + i);
+		return;
+	}
+	for (; i + 16 <= n; i += 16)
+		store16_neon(q + i, vld1q_u8(words + i), off);
+	unpack_body(words + i, n - i, offset, bits, q + i);
+}
 #endif
 
 bool ct_k_have_simd(void)
@@ -1309,6 +1450,11 @@ void ct_k_dequant(bool simd, ct_kernel_code code, ct_dtype sd, ct_dtype out_dt,
 		dequant_avx2(code, sd, out_dt, q, n, cell, s, z, out);
 		return;
 	}
+#elif defined(CT_NEON_VARIANT)
+	if (simd) {
+		dequant_neon(code, sd, out_dt, q, n, cell, s, z, out);
+		return;
+	}
 #endif
 	(void)simd;
 	dequant_portable(code, sd, out_dt, q, n, cell, s, z, out);
@@ -1320,6 +1466,11 @@ void ct_k_unpack(bool simd, const uint8_t *words, size_t n, int32_t offset, unsi
 #ifdef CT_AVX2_VARIANT
 	if (simd && ct_k_have_simd()) {
 		unpack_avx2(words, n, offset, bits, q);
+		return;
+	}
+#elif defined(CT_NEON_VARIANT)
+	if (simd) {
+		unpack_neon(words, n, offset, bits, q);
 		return;
 	}
 #endif
