@@ -873,14 +873,18 @@ __attribute__((target("avx2"))) static void load_avx2(ct_dtype dt, const void *s
 
 #ifdef CT_NEON_VARIANT
 /*
- * The NEON variants: the algorithms of the AVX2 intrinsics above, four float
- * lanes to a register and two registers a step, so that the rules for which
- * cells take the vector path (a multiple of 8) and the portable tails are
- * the AVX2 ones. Where the two instruction sets differ in a way that could
+ * The NEON variants (aarch64, where Advanced SIMD is baseline): the
+ * algorithms of the AVX2 intrinsics above, four float lanes to a register
+ * and two registers a step, so cells of a multiple of 8 take the vector
+ * path and everything else, the partial last cell included, the portable
+ * code, as there. Where the two instruction sets differ in a way that could
  * change bits, the code follows the portable expression rather than the x86
  * instruction: FMIN, FMAX and their -NM forms order -0 below +0 and treat
  * NaN otherwise than minps/maxps and the portable ternaries, so min, max
- * and the clamp are a compare and a select, the ternary itself.
+ * and the clamp are a compare and a select, the ternary itself. The F16
+ * conversions (FCVTL, FCVTN) are exact IEEE conversions under the default
+ * FPCR (IEEE half, no flush to zero), which Linux starts a process with and
+ * which the portable code's rounding assumes as well.
  */
 
 /* x < l ? x : l and x > h ? x : h, the portable loop's selects: NaN is never
@@ -899,10 +903,10 @@ ALWAYS_INLINE float32x4_t max_sel_neon(float32x4_t x, float32x4_t h)
 /* Eight elements of dtype dt (BF16, F16, F32) from byte offset i * size at
  * p, widened to two float vectors; bad gains the lanes whose exponent bits
  * are all set (NaN, Inf). Loads are of bytes: rows need no alignment.
- * BF16 widens by shifting into the top half; F16 by FCVTL, an exact
- * conversion of every half (FPCR.FZ16 does not apply to conversions), which
- * differs from fp_f16_to_f32 only in quieting a signaling NaN, and the
- * division that follows quiets it anyway. */
+ * BF16 widens by shifting into the top half; F16 by FCVTL, exact for every
+ * half, subnormals included, which differs from fp_f16_to_f32 only in
+ * quieting a signaling NaN: min/max skip NaN, and the quantizer's division
+ * quiets it anyway. */
 ALWAYS_INLINE float32x4x2_t load8_neon(ct_dtype dt, const uint8_t *p, size_t i,
 				       uint32x4_t *bad)
 {
@@ -1011,13 +1015,15 @@ ALWAYS_INLINE int32x4_t e4m3_code_neon(float32x4_t t)
 	uint32x4_t sign = vandq_u32(vshrq_n_u32(u, 24), vdupq_n_u32(0x80));
 	uint32x4_t a = vandq_u32(u, vdupq_n_u32(0x7FFFFFFF));
 	uint32x4_t r = vsubq_u32(a, vdupq_n_u32(UINT32_C(120) << 23));
-	r = vaddq_u32(r, vaddq_u32(vdupq_n_u32(0x7FFFF), vandq_u32(vshrq_n_u32(r, 20), vdupq_n_u32(1))));
+	r = vaddq_u32(r, vaddq_u32(vdupq_n_u32(0x7FFFF),
+				   vandq_u32(vshrq_n_u32(r, 20), vdupq_n_u32(1))));
 	uint32x4_t normal = vshrq_n_u32(r, 20);
 	uint32x4_t is_sub = vcltq_s32(vreinterpretq_s32_u32(a), vdupq_n_s32(0x3C800000));
 	float32x4_t v = vmulq_f32(vreinterpretq_f32_u32(vandq_u32(a, is_sub)), vdupq_n_f32(512.0f));
 	const float32x4_t magic = vdupq_n_f32(8388608.0f);
 	int32x4_t sub = vcvtq_s32_f32(vsubq_f32(vaddq_f32(v, magic), magic));
-	return vreinterpretq_s32_u32(vorrq_u32(sign, vbslq_u32(is_sub, vreinterpretq_u32_s32(sub), normal)));
+	uint32x4_t code = vbslq_u32(is_sub, vreinterpretq_u32_s32(sub), normal);
+	return vreinterpretq_s32_u32(vorrq_u32(sign, code));
 }
 
 /* One register of 4 values of a cell: the steps of quant_span, each an exact
@@ -1201,9 +1207,10 @@ ALWAYS_INLINE float32x4_t code_value_neon(ct_kernel_code code, int32x4_t c, floa
  * forms it, rounded to the dtype as round_to does, then stored as
  * store_as would: BF16 is the top half (the value is on the BF16 grid, so
  * the converter's own rounding changes nothing) except NaN, which the
- * converter makes 0x7FC0 (the same unsigned comparison); F16 by FCVTN, exact
- * here because round_f16_finite never returns NaN, only values on the F16
- * grid and infinities, which fp_f32_to_f16 also converts exactly. */
+ * converter makes 0x7FC0 (the same unsigned comparison); F16 by FCVTN, with
+ * nothing to round, because round_f16_finite returns only values on the F16
+ * grid and infinities, never NaN (a NaN's bits come out as an infinity or
+ * -0), and fp_f32_to_f16 converts those exactly too. */
 ALWAYS_INLINE void dequant_cells_neon(ct_kernel_code code, ct_dtype sd, const int32_t *q,
 				      size_t full, size_t cell, const float *s, const int32_t *z,
 				      uint8_t *o)
