@@ -2,8 +2,9 @@
 # tests/aarch64.sh - `make check-aarch64`: cross-builds ctensors and its unit
 # tests for aarch64 and runs them under qemu-user, then the golden,
 # convert and malformed-input suites with the aarch64 binary, so that the
-# portable kernels (the ones an arm64 machine runs) are held to the same
-# bytes as the x86 build. Needs, on Debian:
+# NEON kernels (test_kernels checks them against the portable ones) and
+# the rest of an arm64 build are held to the same bytes as the x86 build.
+# Needs, on Debian:
 #   dpkg --add-architecture arm64 && apt-get update
 #   apt-get install gcc-aarch64-linux-gnu qemu-user libc6-dev-arm64-cross \
 #     libjansson-dev:arm64 libxxhash-dev:arm64 libcmocka-dev:arm64 \

@@ -7,6 +7,12 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define CT_AVX2_VARIANT 1
 #include <immintrin.h>
+#elif defined(__aarch64__) && defined(__ARM_NEON) && defined(__BYTE_ORDER__) && \
+	__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* NEON is part of the aarch64 baseline, so no run-time check; little-endian
+ * only, because the loads of raw rows and the packed words assume it. */
+#define CT_NEON_VARIANT 1
+#include <arm_neon.h>
 #endif
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -865,10 +871,450 @@ __attribute__((target("avx2"))) static void load_avx2(ct_dtype dt, const void *s
 }
 #endif
 
+#ifdef CT_NEON_VARIANT
+/*
+ * The NEON variants (aarch64, where Advanced SIMD is baseline): the
+ * algorithms of the AVX2 intrinsics above, four float lanes to a register
+ * and two registers a step, so cells of a multiple of 8 take the vector
+ * path and everything else, the partial last cell included, the portable
+ * code, as there. Where the two instruction sets differ in a way that could
+ * change bits, the code follows the portable expression rather than the x86
+ * instruction: FMIN, FMAX and their -NM forms order -0 below +0 and treat
+ * NaN otherwise than minps/maxps and the portable ternaries, so min, max
+ * and the clamp are a compare and a select, the ternary itself. The F16
+ * conversions (FCVTL, FCVTN) are exact IEEE conversions under the default
+ * FPCR (IEEE half, no flush to zero), which Linux starts a process with and
+ * which the portable code's rounding assumes as well.
+ */
+
+/* x < l ? x : l and x > h ? x : h, the portable loop's selects: NaN is never
+ * taken, so an accumulator holds its start or a value beyond it, and with
+ * lo <= 0 <= hi on entry every zero it holds is that start's. */
+ALWAYS_INLINE float32x4_t min_sel_neon(float32x4_t x, float32x4_t l)
+{
+	return vbslq_f32(vcltq_f32(x, l), x, l);
+}
+
+ALWAYS_INLINE float32x4_t max_sel_neon(float32x4_t x, float32x4_t h)
+{
+	return vbslq_f32(vcgtq_f32(x, h), x, h);
+}
+
+/* Eight elements of dtype dt (BF16, F16, F32) from byte offset i * size at
+ * p, widened to two float vectors; bad gains the lanes whose exponent bits
+ * are all set (NaN, Inf). Loads are of bytes: rows need no alignment.
+ * BF16 widens by shifting into the top half; F16 by FCVTL, exact for every
+ * half, subnormals included, which differs from fp_f16_to_f32 only in
+ * quieting a signaling NaN: min/max skip NaN, and the quantizer's division
+ * quiets it anyway. */
+ALWAYS_INLINE float32x4x2_t load8_neon(ct_dtype dt, const uint8_t *p, size_t i,
+				       uint32x4_t *bad)
+{
+	float32x4x2_t x;
+	if (dt == CT_F32) {
+		uint32x4_t a = vreinterpretq_u32_u8(vld1q_u8(p + 4 * i));
+		uint32x4_t b = vreinterpretq_u32_u8(vld1q_u8(p + 4 * i + 16));
+		const uint32x4_t em = vdupq_n_u32(0x7F800000);
+		*bad = vorrq_u32(*bad, vceqq_u32(vandq_u32(a, em), em));
+		*bad = vorrq_u32(*bad, vceqq_u32(vandq_u32(b, em), em));
+		x.val[0] = vreinterpretq_f32_u32(a);
+		x.val[1] = vreinterpretq_f32_u32(b);
+		return x;
+	}
+	uint16x8_t h = vreinterpretq_u16_u8(vld1q_u8(p + 2 * i));
+	const uint16x8_t em = vdupq_n_u16(dt == CT_BF16 ? 0x7F80 : 0x7C00);
+	*bad = vorrq_u32(*bad, vreinterpretq_u32_u16(vceqq_u16(vandq_u16(h, em), em)));
+	if (dt == CT_BF16) {
+		x.val[0] = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16));
+		x.val[1] = vreinterpretq_f32_u32(vshll_high_n_u16(h, 16));
+	} else {
+		float16x8_t f = vreinterpretq_f16_u16(h);
+		x.val[0] = vcvt_f32_f16(vget_low_f16(f));
+		x.val[1] = vcvt_high_f32_f16(f);
+	}
+	return x;
+}
+
+/* The full cells of minmax_raw_neon, specialized on the dtype by the caller.
+ * Two accumulators per bound (one per register of a step) halve the chain of
+ * dependent selects; they and then the lanes combine in any order (see
+ * min_sel_neon), so FMINV and FMAXV, which never see a NaN here, finish. */
+ALWAYS_INLINE uint32x4_t minmax_cells_neon(ct_dtype dt, const uint8_t *p, size_t full,
+					   size_t cell, float *lo, float *hi)
+{
+	uint32x4_t bad = vdupq_n_u32(0);
+	for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+		float32x4_t la = vdupq_n_f32(lo[j]), lb = la;
+		float32x4_t ha = vdupq_n_f32(hi[j]), hb = ha;
+		for (size_t i = c0; i < c0 + cell; i += 8) {
+			float32x4x2_t x = load8_neon(dt, p, i, &bad);
+			la = min_sel_neon(x.val[0], la);
+			ha = max_sel_neon(x.val[0], ha);
+			lb = min_sel_neon(x.val[1], lb);
+			hb = max_sel_neon(x.val[1], hb);
+		}
+		lo[j] = vminvq_f32(min_sel_neon(lb, la));
+		hi[j] = vmaxvq_f32(max_sel_neon(hb, ha));
+	}
+	return bad;
+}
+
+/* BF16, F16 or F32 cells of a multiple of 8: eight values a step, no widened
+ * copy; anything else the portable way, as is the partial last cell. */
+static bool minmax_raw_neon(ct_dtype dt, const void *src, size_t n, size_t cell, float *lo,
+			    float *hi)
+{
+	if ((dt != CT_BF16 && dt != CT_F16 && dt != CT_F32) || cell % 8 != 0)
+		return minmax_raw_body(dt, src, n, cell, lo, hi);
+	const uint8_t *p = src;
+	size_t full = n / cell * cell;
+	uint32x4_t bad = dt == CT_BF16 ? minmax_cells_neon(CT_BF16, p, full, cell, lo, hi) :
+			 dt == CT_F16 ? minmax_cells_neon(CT_F16, p, full, cell, lo, hi) :
+			 minmax_cells_neon(CT_F32, p, full, cell, lo, hi);
+	bool ok = vmaxvq_u32(bad) == 0;
+	if (full < n)
+		ok = minmax_raw_body(dt, p + full * (dt == CT_F32 ? 4 : 2), n - full, cell,
+				     lo + full / cell, hi + full / cell) && ok;
+	return ok;
+}
+
+/* round_bf16_finite and round_f16_finite on 4 lanes, as round_to_avx2: the
+ * same integer steps, the same float add-and-subtract for F16 subnormals,
+ * and the portable code's comparisons, which are signed (a sum wrapped by a
+ * NaN's bits is no overflow). */
+ALWAYS_INLINE float32x4_t round_to_neon(ct_dtype wd, float32x4_t x)
+{
+	uint32x4_t u = vreinterpretq_u32_f32(x);
+	const uint32x4_t one = vdupq_n_u32(1);
+	if (wd == CT_BF16) {
+		u = vaddq_u32(u, vaddq_u32(vdupq_n_u32(0x7FFF), vandq_u32(vshrq_n_u32(u, 16), one)));
+		return vreinterpretq_f32_u32(vandq_u32(u, vdupq_n_u32(0xFFFF0000u)));
+	}
+	if (wd != CT_F16)
+		return x;
+	uint32x4_t sign = vandq_u32(u, vdupq_n_u32(0x80000000u));
+	uint32x4_t a = vandq_u32(u, vdupq_n_u32(0x7FFFFFFF));
+	uint32x4_t r = vaddq_u32(a, vaddq_u32(vdupq_n_u32(0xFFF), vandq_u32(vshrq_n_u32(a, 13), one)));
+	r = vbicq_u32(r, vdupq_n_u32(0x1FFF));
+	uint32x4_t over = vcgeq_s32(vreinterpretq_s32_u32(r), vdupq_n_s32(0x47800000));
+	r = vbslq_u32(over, vdupq_n_u32(0x7F800000), r);
+	const float32x4_t k = vdupq_n_f32(0.75f);
+	float32x4_t sub = vsubq_f32(vaddq_f32(vreinterpretq_f32_u32(a), k), k);
+	uint32x4_t normal = vcgeq_s32(vreinterpretq_s32_u32(a), vdupq_n_s32(0x38800000));
+	uint32x4_t m = vbslq_u32(normal, r, vreinterpretq_u32_f32(sub));
+	return vreinterpretq_f32_u32(vorrq_u32(sign, m));
+}
+
+/* e4m3_code on 4 lanes, |t| <= 448, as e4m3_code_avx2: the integer steps of
+ * the normal rounding, the float multiply and add-and-subtract of the
+ * subnormal one (from 0 in lanes that are not subnormal, so that no large
+ * value reaches the conversion), selected by the same signed comparison. */
+ALWAYS_INLINE int32x4_t e4m3_code_neon(float32x4_t t)
+{
+	uint32x4_t u = vreinterpretq_u32_f32(t);
+	uint32x4_t sign = vandq_u32(vshrq_n_u32(u, 24), vdupq_n_u32(0x80));
+	uint32x4_t a = vandq_u32(u, vdupq_n_u32(0x7FFFFFFF));
+	uint32x4_t r = vsubq_u32(a, vdupq_n_u32(UINT32_C(120) << 23));
+	r = vaddq_u32(r, vaddq_u32(vdupq_n_u32(0x7FFFF),
+				   vandq_u32(vshrq_n_u32(r, 20), vdupq_n_u32(1))));
+	uint32x4_t normal = vshrq_n_u32(r, 20);
+	uint32x4_t is_sub = vcltq_s32(vreinterpretq_s32_u32(a), vdupq_n_s32(0x3C800000));
+	float32x4_t v = vmulq_f32(vreinterpretq_f32_u32(vandq_u32(a, is_sub)), vdupq_n_f32(512.0f));
+	const float32x4_t magic = vdupq_n_f32(8388608.0f);
+	int32x4_t sub = vcvtq_s32_f32(vsubq_f32(vaddq_f32(v, magic), magic));
+	uint32x4_t code = vbslq_u32(is_sub, vreinterpretq_u32_s32(sub), normal);
+	return vreinterpretq_s32_u32(vorrq_u32(sign, code));
+}
+
+/* One register of 4 values of a cell: the steps of quant_span, each an exact
+ * IEEE operation or the same bit manipulation, so the same results. */
+ALWAYS_INLINE int32x4_t quant4_neon(ct_kernel_code code, ct_dtype wd, float32x4_t x,
+				    float32x4_t s, float32x4_t z, float32x4_t lo, float32x4_t hi)
+{
+	float32x4_t t = round_to_neon(wd, vdivq_f32(x, s));
+	float32x4_t v = round_to_neon(wd, vaddq_f32(t, z));
+	/* v > hi ? hi : v >= lo ? v : lo, as two selects: NaN fails both tests
+	 * and becomes lo, and a bound is taken only where the portable clamp
+	 * takes it, so no argument about the sign of zero is needed */
+	v = vbslq_f32(vcgtq_f32(v, hi), hi, vbslq_f32(vcgeq_f32(v, lo), v, lo));
+	if (code == CT_K_INT) {
+		/* integral after the magic add and subtract, so FCVTZS's
+		 * truncation is the portable cast */
+		const float32x4_t magic = vdupq_n_f32(12582912.0f);
+		return vcvtq_s32_f32(vsubq_f32(vaddq_f32(v, magic), magic));
+	}
+	if (code == CT_K_FP8)
+		return e4m3_code_neon(v);
+	/* E2M1: the index is the number of round-half-even thresholds passed;
+	 * a passed comparison is all ones, -1, so the sum is minus the count */
+	float32x4_t a = vabsq_f32(v);
+	uint32x4_t idx = vcgtq_f32(a, vdupq_n_f32(0.25f));
+	idx = vaddq_u32(idx, vcgeq_f32(a, vdupq_n_f32(0.75f)));
+	idx = vaddq_u32(idx, vcgtq_f32(a, vdupq_n_f32(1.25f)));
+	idx = vaddq_u32(idx, vcgeq_f32(a, vdupq_n_f32(1.75f)));
+	idx = vaddq_u32(idx, vcgtq_f32(a, vdupq_n_f32(2.5f)));
+	idx = vaddq_u32(idx, vcgeq_f32(a, vdupq_n_f32(3.5f)));
+	idx = vaddq_u32(idx, vcgtq_f32(a, vdupq_n_f32(5.0f)));
+	idx = vsubq_u32(vdupq_n_u32(0), idx);
+	uint32x4_t neg = vandq_u32(vcltq_f32(v, vdupq_n_f32(0.0f)), vdupq_n_u32(8));
+	return vreinterpretq_s32_u32(vorrq_u32(idx, neg));
+}
+
+/* The full cells of quant_raw_neon, specialized by the caller on the code
+ * and the two dtypes so that the inner loop is straight code. Returns the
+ * lanes that saw a NaN or infinity. */
+ALWAYS_INLINE uint32x4_t quant_cells_neon(ct_kernel_code code, ct_dtype wd, ct_dtype dt,
+					  const uint8_t *p, size_t full, size_t cell,
+					  const float *s, const int32_t *z, float lo, float hi,
+					  int32_t *q)
+{
+	const float32x4_t vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi);
+	uint32x4_t bad = vdupq_n_u32(0);
+	for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+		float32x4_t vs = vdupq_n_f32(s[j]), vz = vdupq_n_f32(z ? (float)z[j] : 0.0f);
+		for (size_t i = c0; i < c0 + cell; i += 8) {
+			float32x4x2_t x = load8_neon(dt, p, i, &bad);
+			vst1q_s32(q + i, quant4_neon(code, wd, x.val[0], vs, vz, vlo, vhi));
+			vst1q_s32(q + i + 4, quant4_neon(code, wd, x.val[1], vs, vz, vlo, vhi));
+		}
+	}
+	return bad;
+}
+
+#define QUANT_CELLS_NEON(code_, wd_, dt_) \
+	quant_cells_neon(code_, wd_, dt_, p, full, cell, s, z, lo, hi, q)
+/* the arithmetic is in the weight's dtype, or F32 (NVFP4) */
+#define QUANT_CELLS_DT_NEON(code_)                                                       \
+	(wd == CT_F32 ? (dt == CT_BF16 ? QUANT_CELLS_NEON(code_, CT_F32, CT_BF16) :          \
+			 dt == CT_F16 ? QUANT_CELLS_NEON(code_, CT_F32, CT_F16) :             \
+			 QUANT_CELLS_NEON(code_, CT_F32, CT_F32)) :                           \
+	 wd == CT_BF16 ? QUANT_CELLS_NEON(code_, CT_BF16, CT_BF16) :                        \
+			 QUANT_CELLS_NEON(code_, CT_F16, CT_F16))
+
+/* As quant_raw_avx2: BF16, F16 or F32 input, arithmetic in the input's dtype
+ * or in F32, integer, e4m3 or E2M1 codes, cells of a multiple of 8, eight
+ * values a step; anything else, and the partial last cell, the portable way. */
+static bool quant_raw_neon(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src,
+			   size_t n, size_t cell, const float *s, const int32_t *z, float lo,
+			   float hi, int32_t *q)
+{
+	if ((wd != dt && wd != CT_F32) || (dt != CT_BF16 && dt != CT_F16 && dt != CT_F32) ||
+	    cell % 8 != 0)
+		return quant_raw_body(code, wd, dt, src, n, cell, s, z, lo, hi, q);
+	const uint8_t *p = src;
+	size_t full = n / cell * cell;
+	uint32x4_t bad = code == CT_K_INT ? QUANT_CELLS_DT_NEON(CT_K_INT) :
+			 code == CT_K_FP8 ? QUANT_CELLS_DT_NEON(CT_K_FP8) :
+			 QUANT_CELLS_DT_NEON(CT_K_FP4);
+	bool ok = vmaxvq_u32(bad) == 0;
+	if (full < n)
+		ok = quant_raw_body(code, wd, dt, p + full * (dt == CT_F32 ? 4 : 2), n - full, cell,
+				    s + full / cell, z ? z + full / cell : NULL, lo, hi, q + full) && ok;
+	return ok;
+}
+
+/* 32 codes to 16 bytes: LD2 splits the even and odd codes, SLI puts each
+ * odd one (plus the offset) above its even neighbour's low nibble, and two
+ * narrowings keep the low byte of each pair, which is the pair's byte. */
+static void pack4_neon(const int32_t *q, size_t n, int32_t offset, uint8_t *out)
+{
+	const int32x4_t off = vdupq_n_s32(offset);
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32) {
+		uint32x4_t pairs[4];
+		for (int k = 0; k < 4; k++) {
+			int32x4x2_t c = vld2q_s32(q + i + 8 * k);
+			uint32x4_t even = vreinterpretq_u32_s32(vaddq_s32(c.val[0], off));
+			uint32x4_t odd = vreinterpretq_u32_s32(vaddq_s32(c.val[1], off));
+			pairs[k] = vsliq_n_u32(even, odd, 4);
+		}
+		uint16x8_t h0 = vmovn_high_u32(vmovn_u32(pairs[0]), pairs[1]);
+		uint16x8_t h1 = vmovn_high_u32(vmovn_u32(pairs[2]), pairs[3]);
+		vst1q_u8(out + i / 2, vmovn_high_u16(vmovn_u16(h0), h1));
+	}
+	pack4_body(q + i, n - i, offset, out + i / 2);
+}
+
+/* 16 values to 16 bytes: narrowing keeps the low half, twice. */
+static void narrow8_neon(const int32_t *q, size_t n, uint8_t *out)
+{
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		uint32x4_t a = vreinterpretq_u32_s32(vld1q_s32(q + i));
+		uint32x4_t b = vreinterpretq_u32_s32(vld1q_s32(q + i + 4));
+		uint32x4_t c = vreinterpretq_u32_s32(vld1q_s32(q + i + 8));
+		uint32x4_t d = vreinterpretq_u32_s32(vld1q_s32(q + i + 12));
+		uint16x8_t ab = vmovn_high_u32(vmovn_u32(a), b);
+		uint16x8_t cd = vmovn_high_u32(vmovn_u32(c), d);
+		vst1q_u8(out + i, vmovn_high_u16(vmovn_u16(ab), cd));
+	}
+	narrow8_body(q + i, n - i, out + i);
+}
+
+/* As pack_avx2: 4-bit words are the nibble bytes in order (little-endian),
+ * the rest of a partial last word zero; other widths the portable way. */
+static void pack_neon(const int32_t *q, size_t n, int32_t offset, unsigned bits,
+		      uint32_t *words)
+{
+	if (bits != 4) {
+		pack_body(q, n, offset, bits, words);
+		return;
+	}
+	size_t nw = (n + 7) / 8;
+	uint8_t *b = (uint8_t *)words;
+	pack4_neon(q, n, offset, b);
+	memset(b + (n + 1) / 2, 0, nw * 4 - (n + 1) / 2);
+}
+
+/* fp_e4m3_to_f32 of the low bytes of 4 codes, as e4m3_value_avx2: exponent
+ * and mantissa move up together (rebias by adding 120 << 23), subnormals
+ * are m * 2^-9 (exact), 0x7F with either sign is the quiet NaN. */
+ALWAYS_INLINE float32x4_t e4m3_value_neon(int32x4_t c)
+{
+	uint32x4_t q = vreinterpretq_u32_s32(c);
+	uint32x4_t mag = vandq_u32(q, vdupq_n_u32(0x7F));
+	uint32x4_t sign = vshlq_n_u32(vandq_u32(q, vdupq_n_u32(0x80)), 24);
+	uint32x4_t normal = vaddq_u32(vshlq_n_u32(mag, 20), vdupq_n_u32(UINT32_C(120) << 23));
+	float32x4_t sub = vmulq_f32(vcvtq_f32_u32(vandq_u32(q, vdupq_n_u32(7))), vdupq_n_f32(0x1p-9f));
+	uint32x4_t r = vbslq_u32(vcltq_u32(mag, vdupq_n_u32(8)), vreinterpretq_u32_f32(sub), normal);
+	r = vbslq_u32(vceqq_u32(mag, vdupq_n_u32(0x7F)), vdupq_n_u32(0x7FC00000), r);
+	return vreinterpretq_f32_u32(vorrq_u32(r, sign));
+}
+
+/* fp4_value of 4 codes from the bits of the E2M1 nibble: index i >= 2 is
+ * 2^(i/2 - 1) * (1 + (i & 1) / 2), so its float bits are i << 22 plus the
+ * bits of 0.5; indices 0 and 1 are i * 0.5 (exact); bit 3 is the sign. */
+ALWAYS_INLINE float32x4_t fp4_value_neon(int32x4_t c)
+{
+	uint32x4_t q = vreinterpretq_u32_s32(c);
+	uint32x4_t idx = vandq_u32(q, vdupq_n_u32(7));
+	uint32x4_t normal = vaddq_u32(vshlq_n_u32(idx, 22), vdupq_n_u32(0x3F000000));
+	float32x4_t small = vmulq_f32(vcvtq_f32_u32(idx), vdupq_n_f32(0.5f));
+	uint32x4_t r = vbslq_u32(vcltq_u32(idx, vdupq_n_u32(2)), vreinterpretq_u32_f32(small), normal);
+	uint32x4_t sign = vshlq_n_u32(vandq_u32(q, vdupq_n_u32(8)), 28);
+	return vreinterpretq_f32_u32(vorrq_u32(r, sign));
+}
+
+ALWAYS_INLINE float32x4_t code_value_neon(ct_kernel_code code, int32x4_t c, float32x4_t z)
+{
+	if (code == CT_K_INT)
+		return vsubq_f32(vcvtq_f32_s32(c), z);
+	return code == CT_K_FP8 ? e4m3_value_neon(c) : fp4_value_neon(c);
+}
+
+/* The full cells of dequant_neon, specialized by the caller on the code and
+ * the dtype, eight values a step: the product exactly as the portable loop
+ * forms it, rounded to the dtype as round_to does, then stored as
+ * store_as would: BF16 is the top half (the value is on the BF16 grid, so
+ * the converter's own rounding changes nothing) except NaN, which the
+ * converter makes 0x7FC0 (the same unsigned comparison); F16 by FCVTN, with
+ * nothing to round, because round_f16_finite returns only values on the F16
+ * grid and infinities, never NaN (a NaN's bits come out as an infinity or
+ * -0), and fp_f32_to_f16 converts those exactly too. */
+ALWAYS_INLINE void dequant_cells_neon(ct_kernel_code code, ct_dtype sd, const int32_t *q,
+				      size_t full, size_t cell, const float *s, const int32_t *z,
+				      uint8_t *o)
+{
+	for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+		float32x4_t vs = vdupq_n_f32(s[j]), vz = vdupq_n_f32(z ? (float)z[j] : 0.0f);
+		for (size_t i = c0; i < c0 + cell; i += 8) {
+			float32x4_t a = vmulq_f32(code_value_neon(code, vld1q_s32(q + i), vz), vs);
+			float32x4_t b = vmulq_f32(code_value_neon(code, vld1q_s32(q + i + 4), vz), vs);
+			a = round_to_neon(sd, a);
+			b = round_to_neon(sd, b);
+			if (sd == CT_F32) {
+				vst1q_u8(o + 4 * i, vreinterpretq_u8_f32(a));
+				vst1q_u8(o + 4 * i + 16, vreinterpretq_u8_f32(b));
+			} else if (sd == CT_F16) {
+				float16x8_t h = vcvt_high_f16_f32(vcvt_f16_f32(a), b);
+				vst1q_u8(o + 2 * i, vreinterpretq_u8_f16(h));
+			} else {
+				uint32x4_t ua = vreinterpretq_u32_f32(a), ub = vreinterpretq_u32_f32(b);
+				const uint32x4_t abs = vdupq_n_u32(0x7FFFFFFF), inf = vdupq_n_u32(0x7F800000);
+				uint32x4_t na = vcgtq_u32(vandq_u32(ua, abs), inf);
+				uint32x4_t nb = vcgtq_u32(vandq_u32(ub, abs), inf);
+				uint16x8_t h = vshrn_high_n_u32(vshrn_n_u32(ua, 16), ub, 16);
+				uint16x8_t nan = vmovn_high_u32(vmovn_u32(na), nb);
+				h = vbslq_u16(nan, vdupq_n_u16(0x7FC0), h);
+				vst1q_u8(o + 2 * i, vreinterpretq_u8_u16(h));
+			}
+		}
+	}
+}
+
+#define DEQUANT_CELLS_NEON(code_)                                                     \
+	(sd == CT_BF16 ? dequant_cells_neon(code_, CT_BF16, q, full, cell, s, z, o) :     \
+	 sd == CT_F16 ? dequant_cells_neon(code_, CT_F16, q, full, cell, s, z, o) :       \
+	 dequant_cells_neon(code_, CT_F32, q, full, cell, s, z, o))
+
+/* Integer, e4m3 or E2M1 codes, output in the scale's dtype (BF16, F16 or
+ * F32), cells of a multiple of 8: eight values a step. Unlike the AVX2
+ * variant this covers F16 and E2M1 too: FCVTN and the E2M1 bits are cheap
+ * here. Other output dtypes, other cells (the one-column cells of the
+ * activation order) and the partial last cell the portable way. */
+static void dequant_neon(ct_kernel_code code, ct_dtype sd, ct_dtype out_dt, const int32_t *q,
+			 size_t n, size_t cell, const float *s, const int32_t *z, void *out)
+{
+	if (sd != out_dt || (sd != CT_BF16 && sd != CT_F16 && sd != CT_F32) || cell % 8 != 0) {
+		DEQUANT_CASES(dequant_body)
+		return;
+	}
+	uint8_t *o = out;
+	size_t full = n / cell * cell;
+	if (code == CT_K_INT)
+		DEQUANT_CELLS_NEON(CT_K_INT);
+	else if (code == CT_K_FP8)
+		DEQUANT_CELLS_NEON(CT_K_FP8);
+	else
+		DEQUANT_CELLS_NEON(CT_K_FP4);
+	if (full < n)
+		dequant_body(code, sd, out_dt, q + full, n - full, cell, s + full / cell,
+			     z ? z + full / cell : NULL, o + full * ct_dtype_size(out_dt));
+}
+
+/* 16 codes of 8 bits (zero-extended) minus the offset to q. */
+ALWAYS_INLINE void store16_neon(int32_t *q, uint8x16_t codes, int32x4_t off)
+{
+	uint16x8_t lo = vmovl_u8(vget_low_u8(codes)), hi = vmovl_high_u8(codes);
+	vst1q_s32(q, vsubq_s32(vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(lo))), off));
+	vst1q_s32(q + 4, vsubq_s32(vreinterpretq_s32_u32(vmovl_high_u16(lo)), off));
+	vst1q_s32(q + 8, vsubq_s32(vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(hi))), off));
+	vst1q_s32(q + 12, vsubq_s32(vreinterpretq_s32_u32(vmovl_high_u16(hi)), off));
+}
+
+/* 4-bit codes 16 at a time (8 bytes split into nibbles and zipped back into
+ * order, low nibble first), 8-bit ones 16 bytes at a time; other widths and
+ * what is left (from a word boundary) the portable way. */
+static void unpack_neon(const uint8_t *words, size_t n, int32_t offset, unsigned bits,
+			int32_t *q)
+{
+	if (bits != 4 && bits != 8) {
+		unpack_body(words, n, offset, bits, q);
+		return;
+	}
+	const int32x4_t off = vdupq_n_s32(offset);
+	size_t i = 0;
+	if (bits == 4) {
+		for (; i + 16 <= n; i += 16) {
+			uint8x8_t b = vld1_u8(words + i / 2);
+			uint8x8_t low = vand_u8(b, vdup_n_u8(15)), high = vshr_n_u8(b, 4);
+			store16_neon(q + i, vcombine_u8(vzip1_u8(low, high), vzip2_u8(low, high)), off);
+		}
+		unpack_body(words + i / 2, n - i, offset, bits, q + i);
+		return;
+	}
+	for (; i + 16 <= n; i += 16)
+		store16_neon(q + i, vld1q_u8(words + i), off);
+	unpack_body(words + i, n - i, offset, bits, q + i);
+}
+#endif
+
 bool ct_k_have_simd(void)
 {
 #ifdef CT_AVX2_VARIANT
 	return __builtin_cpu_supports("avx2");
+#elif defined(CT_NEON_VARIANT)
+	return true;
 #else
 	return false;
 #endif
@@ -905,6 +1351,9 @@ bool ct_k_minmax_raw(bool simd, ct_dtype dt, const void *src, size_t n, size_t c
 #ifdef CT_AVX2_VARIANT
 	if (simd && ct_k_have_simd())
 		return minmax_raw_avx2(dt, src, n, cell, lo, hi);
+#elif defined(CT_NEON_VARIANT)
+	if (simd)
+		return minmax_raw_neon(dt, src, n, cell, lo, hi);
 #endif
 	(void)simd;
 	return minmax_raw_portable(dt, src, n, cell, lo, hi);
@@ -917,6 +1366,9 @@ bool ct_k_quant_raw(bool simd, ct_kernel_code code, ct_dtype wd, ct_dtype dt,
 #ifdef CT_AVX2_VARIANT
 	if (simd && ct_k_have_simd())
 		return quant_raw_avx2(code, wd, dt, src, n, cell, s, z, lo, hi, q);
+#elif defined(CT_NEON_VARIANT)
+	if (simd)
+		return quant_raw_neon(code, wd, dt, src, n, cell, s, z, lo, hi, q);
 #endif
 	(void)simd;
 	return quant_raw_portable(code, wd, dt, src, n, cell, s, z, lo, hi, q);
@@ -927,6 +1379,11 @@ void ct_k_pack4(bool simd, const int32_t *q, size_t n, int32_t offset, uint8_t *
 #ifdef CT_AVX2_VARIANT
 	if (simd && ct_k_have_simd()) {
 		pack4_avx2(q, n, offset, out);
+		return;
+	}
+#elif defined(CT_NEON_VARIANT)
+	if (simd) {
+		pack4_neon(q, n, offset, out);
 		return;
 	}
 #endif
@@ -941,6 +1398,11 @@ void ct_k_narrow8(bool simd, const int32_t *q, size_t n, uint8_t *out)
 		narrow8_avx2(q, n, out);
 		return;
 	}
+#elif defined(CT_NEON_VARIANT)
+	if (simd) {
+		narrow8_neon(q, n, out);
+		return;
+	}
 #endif
 	(void)simd;
 	narrow8_portable(q, n, out);
@@ -952,6 +1414,11 @@ void ct_k_pack(bool simd, const int32_t *q, size_t n, int32_t offset, unsigned b
 #ifdef CT_AVX2_VARIANT
 	if (simd && ct_k_have_simd()) {
 		pack_avx2(q, n, offset, bits, words);
+		return;
+	}
+#elif defined(CT_NEON_VARIANT)
+	if (simd) {
+		pack_neon(q, n, offset, bits, words);
 		return;
 	}
 #endif
@@ -990,6 +1457,11 @@ void ct_k_dequant(bool simd, ct_kernel_code code, ct_dtype sd, ct_dtype out_dt,
 		dequant_avx2(code, sd, out_dt, q, n, cell, s, z, out);
 		return;
 	}
+#elif defined(CT_NEON_VARIANT)
+	if (simd) {
+		dequant_neon(code, sd, out_dt, q, n, cell, s, z, out);
+		return;
+	}
 #endif
 	(void)simd;
 	dequant_portable(code, sd, out_dt, q, n, cell, s, z, out);
@@ -1001,6 +1473,11 @@ void ct_k_unpack(bool simd, const uint8_t *words, size_t n, int32_t offset, unsi
 #ifdef CT_AVX2_VARIANT
 	if (simd && ct_k_have_simd()) {
 		unpack_avx2(words, n, offset, bits, q);
+		return;
+	}
+#elif defined(CT_NEON_VARIANT)
+	if (simd) {
+		unpack_neon(words, n, offset, bits, q);
 		return;
 	}
 #endif

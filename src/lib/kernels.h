@@ -4,8 +4,10 @@
  * Each kernel exists as portable C and, on x86-64, as an AVX2 variant (the
  * same C compiled for AVX2, or intrinsics for the hot loops that do the
  * portable code's operations lane by lane), chosen at run time by CPU
- * support; callers may insist on the portable one (simd = false) so tests
- * can check the two agree bit for bit. Every operation is an exactly
+ * support; on little-endian aarch64 the hot loops have NEON variants of the
+ * same kind, always used (NEON is baseline there). Callers may insist on
+ * the portable code (simd = false) so tests can check the two agree bit for
+ * bit. Every operation is an exactly
  * rounded IEEE operation or integer bit manipulation, so the vector code
  * cannot differ from the scalar code.
  */
@@ -80,7 +82,7 @@ bool ct_k_all_finite(bool simd, const float *x, size_t n);
 /* Widens n elements of dtype dt (F32, F16, BF16) to float. */
 void ct_k_load(bool simd, ct_dtype dt, const void *src, float *dst, size_t n);
 
-/* True when the AVX2 variants exist and this CPU runs them. */
+/* True when vector variants exist and this CPU runs them (AVX2; NEON). */
 bool ct_k_have_simd(void);
 
 #endif

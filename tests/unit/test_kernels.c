@@ -152,7 +152,7 @@ static void test_minmax_raw_agrees(void **state)
 	static float x[N], lo1[N], hi1[N], lo2[N], hi2[N];
 	static uint8_t raw[N * 4];
 	static const ct_dtype dts[] = { CT_BF16, CT_F16, CT_F32 };
-	static const size_t cells[] = { 16, 32, 128, 48, 8, 7, N };
+	static const size_t cells[] = { 16, 32, 128, 48, 8, 7, N, 24, 12, 40 };
 	for (size_t d = 0; d < 3; d++) {
 		for (size_t c = 0; c < sizeof(cells) / sizeof(cells[0]); c++) {
 			fill(x, N, dts[d]);
@@ -200,13 +200,14 @@ static void test_quant_raw_agrees(void **state)
 	int32_t z[N / 8 + 1];
 	for (size_t d = 0; d < 3; d++) {
 		for (size_t c = 0; c < sizeof(codes) / sizeof(codes[0]); c++) {
-			for (int round = 0; round < 5; round++) {
+			for (int round = 0; round < 7; round++) {
 				fill(x, N, dts[d]);
 				store_raw(dts[d], x, N, raw);
-				size_t cell = round == 0 ? 16 : round == 1 ? 32 : round == 2 ? 128 :
-					      round == 3 ? 8 : N;
+				/* 24: a multiple of 8, not of 16; 12: not of 8 (portable) */
+				static const size_t cells[] = { 16, 32, 128, 8, N, 24, 12 };
+				size_t cell = cells[round];
 				/* the arithmetic dtype: the weight's, or F32 (NVFP4) */
-				ct_dtype wd = round == 4 ? CT_F32 : dts[d];
+				ct_dtype wd = round >= 4 ? CT_F32 : dts[d];
 				for (size_t j = 0; j <= N / 8; j++) {
 					s[j] = ct_round_to(wd, ldexpf(1.0f + (float)(next() % 100) / 64,
 								      (int)(next() % 8) - 6));
@@ -236,6 +237,127 @@ static void test_quant_raw_agrees(void **state)
 	x[5] = NAN;
 	store_raw(CT_BF16, x, N, raw);
 	assert_false(ct_k_quant_raw(true, CT_K_FP4, CT_F32, CT_BF16, raw, N, 16, s, NULL, -6, 6, b));
+}
+
+static void test_simd_where_expected(void **state)
+{
+	/* the agreement tests skip without a vector variant: make sure the
+	 * builds that have one say so, or they would test nothing */
+	(void)state;
+#if defined(__aarch64__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	assert_true(ct_k_have_simd());
+#else
+	skip();
+#endif
+}
+
+static void test_nonfinite_in_every_lane(void **state)
+{
+	/* one NaN or infinity at each position of the first vector steps, of a
+	 * later cell and of the portable tail: both paths refuse the row, agree
+	 * on the min/max (an infinity is taken, NaN is not) and on the codes */
+	(void)state;
+	skip_without_simd();
+	enum { M = 8 * 9 + 5 };
+	static const ct_dtype dts[] = { CT_BF16, CT_F16, CT_F32 };
+	static const float bad[] = { NAN, INFINITY, -INFINITY };
+	float x[M], s[M], lo1[M], hi1[M], lo2[M], hi2[M];
+	uint8_t raw[M * 4];
+	int32_t a[M], b[M];
+	for (size_t j = 0; j < M; j++)
+		s[j] = 0.5f;
+	for (size_t d = 0; d < 3; d++) {
+		for (size_t cell = 8; cell <= 24; cell += 16) {
+			for (size_t pos = 0; pos <= M; pos++) {
+				for (size_t k = 0; k < 3; k++) {
+					fill(x, M, dts[d]);
+					if (pos < M)
+						x[pos] = bad[k];
+					store_raw(dts[d], x, M, raw);
+					memset(lo1, 0, sizeof(lo1));
+					memset(hi1, 0, sizeof(hi1));
+					memset(lo2, 0, sizeof(lo2));
+					memset(hi2, 0, sizeof(hi2));
+					bool f1 = ct_k_minmax_raw(false, dts[d], raw, M, cell, lo1, hi1);
+					bool f2 = ct_k_minmax_raw(true, dts[d], raw, M, cell, lo2, hi2);
+					assert_int_equal(f1, pos == M);
+					assert_int_equal(f2, pos == M);
+					assert_memory_equal(lo1, lo2, sizeof(lo1));
+					assert_memory_equal(hi1, hi2, sizeof(hi1));
+					for (int code = 0; code < 3; code++) {
+						f1 = ct_k_quant_raw(false, (ct_kernel_code)code, dts[d], dts[d], raw,
+								    M, cell, s, NULL, -8, 7, a);
+						f2 = ct_k_quant_raw(true, (ct_kernel_code)code, dts[d], dts[d], raw,
+								    M, cell, s, NULL, -8, 7, b);
+						assert_int_equal(f1, pos == M);
+						assert_int_equal(f2, pos == M);
+						assert_memory_equal(a, b, sizeof(a));
+					}
+				}
+				if (pos == M)
+					break;
+			}
+		}
+	}
+}
+
+static void test_minmax_raw_zeros_and_patterns(void **state)
+{
+	/* the sign-of-zero contract: cells of +0, -0 and subnormals only, under
+	 * starting bounds of either zero (and small nonzero ones); then every
+	 * BF16 and F16 bit pattern (subnormals, NaN, infinities) in cells of 8
+	 * and 24 */
+	(void)state;
+	skip_without_simd();
+	static const ct_dtype dts[] = { CT_BF16, CT_F16, CT_F32 };
+	static const float starts[][2] = { { 0.0f, 0.0f }, { -0.0f, -0.0f }, { -0.0f, 0.0f },
+					   { 0.0f, -0.0f }, { -0x1p-130f, 0x1p-130f } };
+	enum { M = 8 * 12 + 3 };
+	float x[M], lo1[M / 8 + 1], hi1[M / 8 + 1], lo2[M / 8 + 1], hi2[M / 8 + 1];
+	uint8_t raw[M * 4];
+	for (size_t d = 0; d < 3; d++) {
+		float tiny = dts[d] == CT_F16 ? 0x1p-24f : 0x1p-133f;
+		for (int round = 0; round < 40; round++) {
+			for (size_t i = 0; i < M; i++) {
+				uint32_t r = next() % 6;
+				x[i] = r == 0 ? 0.0f : r == 1 || r > 3 ? -0.0f : r == 2 ? tiny : -tiny;
+				if (round < 10)
+					x[i] = r % 2 ? -0.0f : 0.0f; /* zeros alone */
+			}
+			store_raw(dts[d], x, M, raw);
+			for (size_t k = 0; k < sizeof(starts) / sizeof(starts[0]); k++) {
+				for (size_t cell = 8; cell <= 16; cell += 8) {
+					for (size_t j = 0; j <= M / 8; j++) {
+						lo1[j] = lo2[j] = starts[k][0];
+						hi1[j] = hi2[j] = starts[k][1];
+					}
+					assert_true(ct_k_minmax_raw(false, dts[d], raw, M, cell, lo1, hi1));
+					assert_true(ct_k_minmax_raw(true, dts[d], raw, M, cell, lo2, hi2));
+					assert_memory_equal(lo1, lo2, sizeof(lo1));
+					assert_memory_equal(hi1, hi2, sizeof(hi1));
+				}
+			}
+		}
+	}
+	enum { P = 65536 };
+	static uint16_t pat[P];
+	static float plo1[P / 8], phi1[P / 8], plo2[P / 8], phi2[P / 8];
+	for (uint32_t i = 0; i < P; i++)
+		pat[i] = (uint16_t)(i * 40503u); /* a permutation of the patterns */
+	for (size_t d = 0; d < 2; d++) {
+		for (size_t cell = 8; cell <= 24; cell += 16) {
+			memset(plo1, 0, sizeof(plo1));
+			memset(phi1, 0, sizeof(phi1));
+			memset(plo2, 0, sizeof(plo2));
+			memset(phi2, 0, sizeof(phi2));
+			bool f1 = ct_k_minmax_raw(false, dts[d], pat, P, cell, plo1, phi1);
+			bool f2 = ct_k_minmax_raw(true, dts[d], pat, P, cell, plo2, phi2);
+			assert_false(f1);
+			assert_false(f2);
+			assert_memory_equal(plo1, plo2, sizeof(plo1));
+			assert_memory_equal(phi1, phi2, sizeof(phi1));
+		}
+	}
 }
 
 static void test_pack4_agrees(void **state)
@@ -325,12 +447,19 @@ static void test_dequant_agrees(void **state)
 	assert_int_equal(out[1], ct_f32_to_bf16(-0.3203125f));
 }
 
+static float e2m1_value(int32_t q)
+{
+	static const float mag[8] = { 0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f };
+	return (q & 8) ? -mag[q & 7] : mag[q & 7];
+}
+
 static void test_dequant_extremes(void **state)
 {
-	/* every e4m3 code (both NaNs, subnormals) and int codes with zero
-	 * points, under scales whose products overflow BF16 and F32, land in
-	 * the F32 subnormals or tie in BF16: the vector and portable paths, and
-	 * the library's formula (product, rounded to the scale dtype, stored) */
+	/* every e4m3 code (both NaNs, subnormals), every E2M1 code and int codes
+	 * with zero points, under scales whose products overflow F16, BF16 and
+	 * F32, land in the F16 or F32 subnormals or tie in F16 or BF16: the
+	 * vector and portable paths, and the library's formula (product,
+	 * rounded to the scale dtype, stored) */
 	(void)state;
 	skip_without_simd();
 	enum { M = 256 * 8 + 5 };
@@ -338,17 +467,19 @@ static void test_dequant_extremes(void **state)
 	static float s[M];
 	static uint8_t a[M * 4], b[M * 4];
 	static const float scales[] = { 1.0f, 0x1p120f, 0x1p-140f, 3.0e38f, 0.0123291015625f,
-					1.00390625f, 0x1.00fffep-3f };
-	static const ct_dtype dts[] = { CT_BF16, CT_F32 };
-	for (int code = 0; code < 2; code++) {
+					1.00390625f, 0x1.00fffep-3f, 0x1p-20f, 0x1p-26f,
+					1.00048828125f, 0x1.ffcp12f, 0x1.0p9f, 0x1.8p-17f };
+	static const ct_dtype dts[] = { CT_BF16, CT_F32, CT_F16 };
+	for (int code = 0; code < 3; code++) {
 		for (size_t k = 0; k < sizeof(scales) / sizeof(scales[0]); k++) {
 			for (size_t i = 0; i < M; i++) {
-				q[i] = code ? (int32_t)(i % 256) : (int32_t)(i % 256) - 128;
+				q[i] = code == 1 ? (int32_t)(i % 256) :
+				       code == 2 ? (int32_t)(i % 16) : (int32_t)(i % 256) - 128;
 				z[i] = (int32_t)(i % 7) - 3;
 				s[i] = scales[k] * (float)(1 + i % 3);
 			}
 			static const size_t cells[] = { 8, 128, 24 };
-			for (size_t d = 0; d < 2; d++) {
+			for (size_t d = 0; d < 3; d++) {
 				for (size_t c = 0; c < 3; c++) {
 					const int32_t *zp = code ? NULL : z;
 					ct_k_dequant(false, (ct_kernel_code)code, dts[d], dts[d], q, M,
@@ -358,16 +489,24 @@ static void test_dequant_extremes(void **state)
 					assert_memory_equal(a, b, M * ct_dtype_size(dts[d]));
 					for (size_t i = 0; i < M; i++) {
 						size_t j = i / cells[c];
-						float v = code ? ct_e4m3_to_f32((uint8_t)q[i]) * s[j]
-							       : ((float)q[i] - (float)zp[j]) * s[j];
+						float v = code == 1 ? ct_e4m3_to_f32((uint8_t)q[i]) * s[j] :
+							  code == 2 ? e2m1_value(q[i]) * s[j] :
+							  ((float)q[i] - (float)zp[j]) * s[j];
 						if (dts[d] == CT_F32) {
 							float got;
 							memcpy(&got, a + 4 * i, 4);
 							assert_memory_equal(&got, &v, 4);
-						} else {
+						} else if (dts[d] == CT_BF16) {
 							uint16_t got;
 							memcpy(&got, a + 2 * i, 2);
 							assert_int_equal(got, ct_f32_to_bf16(v));
+						} else if (!isnan(v)) {
+							/* (an e4m3 NaN comes out of the F16 rounding as
+							 * infinity, which is the portable code's, so
+							 * only the agreement above holds for it) */
+							uint16_t got;
+							memcpy(&got, a + 2 * i, 2);
+							assert_int_equal(got, ct_f32_to_f16(v));
 						}
 					}
 				}
@@ -477,6 +616,12 @@ static void test_e4m3_raw_exhaustive(void **state)
 				ct_k_quant_raw(true, CT_K_INT, wd, dt, raw, n, cells[c], s, NULL,
 					       c ? -8 : -128, c ? 7 : 127, b);
 				assert_memory_equal(a, b, n * sizeof(int32_t));
+				/* and the E2M1 codes (NVFP4 in F32, MXFP4 in the weight's dtype) */
+				ct_k_quant_raw(false, CT_K_FP4, wd, dt, raw, n, cells[c], s, NULL,
+					       -6, 6, a);
+				ct_k_quant_raw(true, CT_K_FP4, wd, dt, raw, n, cells[c], s, NULL,
+					       -6, 6, b);
+				assert_memory_equal(a, b, n * sizeof(int32_t));
 			}
 		}
 	}
@@ -513,6 +658,11 @@ static void test_e4m3_raw_exhaustive(void **state)
 			memcpy(&x, &f[i], 4);
 			assert_int_equal(a[i], e4m3_reference(CT_F32, x, s[i / cell]));
 		}
+		ct_k_quant_raw(false, round % 4 < 2 ? CT_K_INT : CT_K_FP4, CT_F32, CT_F32, f, M, cell,
+			       s, NULL, round % 4 < 2 ? -8 : -6, round % 4 < 2 ? 7 : 6, a);
+		ct_k_quant_raw(true, round % 4 < 2 ? CT_K_INT : CT_K_FP4, CT_F32, CT_F32, f, M, cell,
+			       s, NULL, round % 4 < 2 ? -8 : -6, round % 4 < 2 ? 7 : 6, b);
+		assert_memory_equal(a, b, sizeof(a));
 	}
 }
 
@@ -576,6 +726,9 @@ int main(void)
 		cmocka_unit_test(test_minmax_and_load_agree),
 		cmocka_unit_test(test_minmax_raw_agrees),
 		cmocka_unit_test(test_quant_raw_agrees),
+		cmocka_unit_test(test_simd_where_expected),
+		cmocka_unit_test(test_nonfinite_in_every_lane),
+		cmocka_unit_test(test_minmax_raw_zeros_and_patterns),
 		cmocka_unit_test(test_pack4_agrees),
 		cmocka_unit_test(test_pack_agrees),
 		cmocka_unit_test(test_dequant_agrees),
