@@ -1,5 +1,6 @@
 #include "codec.h"
 
+#include "fpconv.h"
 #include "kernels.h"
 
 #include <inttypes.h>
@@ -74,14 +75,16 @@ int ct_codec_emit_scales(const ct_qparams *p, ct_dtype dt, int k, ct_emit_fn emi
 	size_t esz = ct_dtype_size(dt);
 	for (uint64_t i = 0; i < n;) {
 		size_t m = n - i < EMIT_CHUNK ? (size_t)(n - i) : EMIT_CHUNK;
-		for (size_t j = 0; j < m; j++) {
-			float s = p->scale[i + j];
-			if (dt == CT_F8_E4M3)
-				buf[j] = ct_f32_to_e4m3(s);
-			else if (dt == CT_U8)
-				buf[j] = mx_exponent_byte(s);
-			else
-				ct_store_f32(dt, buf, j, s);
+		const float *s = p->scale + i;
+		if (dt == CT_F8_E4M3) {
+			for (size_t j = 0; j < m; j++)
+				buf[j] = fp_f32_to_e4m3(s[j]);
+		} else if (dt == CT_U8) {
+			for (size_t j = 0; j < m; j++)
+				buf[j] = mx_exponent_byte(s[j]);
+		} else {
+			for (size_t j = 0; j < m; j++)
+				ct_store_f32(dt, buf, j, s[j]);
 		}
 		int rc = emit(ctx, k, buf, m * esz, err);
 		if (rc)

@@ -1,5 +1,6 @@
 #include "kernels.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "fpconv.h"
@@ -438,6 +439,89 @@ static bool minmax_raw_portable(ct_dtype dt, const void *src, size_t n, size_t c
 	return minmax_raw_body(dt, src, n, cell, lo, hi);
 }
 
+/* ------------------------------------------------------------- scales --- */
+
+int ct_mx_exponent(ct_dtype wd, float a, int o)
+{
+	float p;
+	/* Round the absmax to a power of two on its own bit pattern: adding
+	 * 2^(mantissa-2) ulps carries into the exponent from 1.75 up. */
+	switch (wd) {
+	case CT_BF16: {
+		uint16_t u = ct_f32_to_bf16(a);
+		u = (uint16_t)((u + 0x20) & 0xFF80);
+		p = ct_bf16_to_f32(u);
+		break;
+	}
+	case CT_F16: {
+		uint16_t u = ct_f32_to_f16(a);
+		u = (uint16_t)((u + 0x100) & 0xFC00);
+		p = ct_f16_to_f32(u);
+		break;
+	}
+	default: {
+		uint32_t u;
+		memcpy(&u, &a, 4);
+		u = (u + 0x200000u) & 0xFF800000u;
+		memcpy(&p, &u, 4);
+		break;
+	}
+	}
+	if (p == 0.0f)
+		return 0;
+	if (isinf(p))
+		return 255;
+	int e = 127 + ilogbf(p) - o;
+	return e < 0 ? 0 : e > 255 ? 255 : e;
+}
+
+/* 2^k for -127 <= k <= 128 (2^128: infinity), built from its bits. */
+static float pow2_bits(int k)
+{
+	uint32_t u = k >= -126 ? (uint32_t)(k + 127) << 23 : UINT32_C(1) << 22;
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+ALWAYS_INLINE void nvfp4_scales_body(ct_dtype wd, const float *lo, const float *hi, size_t n,
+				     float gs, float *s)
+{
+	for (size_t i = 0; i < n; i++) {
+		float v = ct_round_to(wd, fmaxf(-lo[i], hi[i]) / 6.0f);
+		v = fminf(fmaxf(gs * v, -448.0f), 448.0f);
+		v = ct_e4m3_to_f32(ct_f32_to_e4m3(v));
+		s[i] = v == 0.0f ? 0.125f : v;
+	}
+}
+
+ALWAYS_INLINE void mx_scales_body(ct_dtype wd, const float *lo, const float *hi, size_t n,
+				  int o, float zero_eps, float *s)
+{
+	for (size_t i = 0; i < n; i++) {
+		int e = ct_mx_exponent(wd, fmaxf(-lo[i], hi[i]), o);
+		float v = ct_round_to(wd, pow2_bits(e - 127));
+		/* near the top of the dtype the power of two can overflow: the
+		 * library then divides by infinity and decompresses NaN; take
+		 * the largest finite power of two instead */
+		while (isinf(v) && e > 0)
+			v = ct_round_to(wd, pow2_bits(--e - 127));
+		s[i] = v == 0.0f ? zero_eps : v;
+	}
+}
+
+static void nvfp4_scales_portable(ct_dtype wd, const float *lo, const float *hi, size_t n,
+				  float gs, float *s)
+{
+	nvfp4_scales_body(wd, lo, hi, n, gs, s);
+}
+
+static void mx_scales_portable(ct_dtype wd, const float *lo, const float *hi, size_t n, int o,
+			       float zero_eps, float *s)
+{
+	mx_scales_body(wd, lo, hi, n, o, zero_eps, s);
+}
+
 #ifdef CT_AVX2_VARIANT
 __attribute__((target("avx2"))) static void pack4_avx2(const int32_t *q, size_t n,
 						       int32_t offset, uint8_t *out);
@@ -868,6 +952,66 @@ __attribute__((target("avx2"))) static void load_avx2(ct_dtype dt, const void *s
 						      float *dst, size_t n)
 {
 	load_body(dt, src, dst, n);
+}
+/* The NVFP4 scale of 8 cells: e4m3(clamp(gs * rnd_wd(max(-lo, hi) / 6),
+ * +-448)), with 0 replaced by 0.125. max_ps equals fmaxf here (no NaN;
+ * the sign of a zero amax cannot matter, both give the 0.125). */
+__attribute__((target("avx2"))) static void nvfp4_scales_avx2(ct_dtype wd, const float *lo,
+							       const float *hi, size_t n,
+							       float gs, float *s)
+{
+	const __m256 six = _mm256_set1_ps(6.0f), g = _mm256_set1_ps(gs);
+	const __m256 top = _mm256_set1_ps(448.0f), bottom = _mm256_set1_ps(-448.0f);
+	const __m256 eps = _mm256_set1_ps(0.125f), zero = _mm256_setzero_ps();
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 l = _mm256_loadu_ps(lo + i), h = _mm256_loadu_ps(hi + i);
+		__m256 a = _mm256_max_ps(_mm256_sub_ps(zero, l), h);
+		__m256 v = round_to_avx2(wd, _mm256_div_ps(a, six));
+		v = _mm256_mul_ps(g, v);
+		v = _mm256_min_ps(_mm256_max_ps(v, bottom), top);
+		v = e4m3_value_avx2(e4m3_code_avx2(v));
+		v = _mm256_blendv_ps(v, eps, _mm256_cmp_ps(v, zero, _CMP_EQ_OQ));
+		_mm256_storeu_ps(s + i, v);
+	}
+	nvfp4_scales_body(wd, lo + i, hi + i, n - i, gs, s + i);
+}
+
+/* The MX scale of 8 cells, for BF16 and F32 weights: the power of two of
+ * ct_mx_exponent from the bits of the (BF16-rounded) absmax, 2^127 where
+ * that overflows, 2^-127 for exponent 0 (both exact in BF16 and F32, so
+ * never 0). */
+__attribute__((target("avx2"))) static void mx_scales_avx2(ct_dtype wd, const float *lo,
+							    const float *hi, size_t n, int o,
+							    float zero_eps, float *s)
+{
+	if (wd != CT_BF16 && wd != CT_F32) {
+		mx_scales_body(wd, lo, hi, n, o, zero_eps, s);
+		return;
+	}
+	const __m256 zero = _mm256_setzero_ps();
+	const __m256i carry = _mm256_set1_epi32(0x200000), keep = _mm256_set1_epi32((int)0xFF800000u);
+	const __m256i ff = _mm256_set1_epi32(0xFF), off = _mm256_set1_epi32(o);
+	const __m256i e_max = _mm256_set1_epi32(254), one = _mm256_set1_epi32(1);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 l = _mm256_loadu_ps(lo + i), h = _mm256_loadu_ps(hi + i);
+		__m256 a = _mm256_max_ps(_mm256_sub_ps(zero, l), h);
+		if (wd == CT_BF16)
+			a = round_to_avx2(CT_BF16, a);
+		__m256i bits = _mm256_and_si256(_mm256_add_epi32(_mm256_castps_si256(a), carry), keep);
+		__m256i ex = _mm256_and_si256(_mm256_srli_epi32(bits, 23), ff);
+		/* 255 (an infinite power of two) stays 255, then becomes 254 */
+		__m256i e = _mm256_sub_epi32(ex, off);
+		e = _mm256_max_epi32(e, _mm256_setzero_si256());
+		e = _mm256_blendv_epi8(e, ff, _mm256_cmpeq_epi32(ex, ff));
+		e = _mm256_min_epi32(e, e_max);
+		__m256i sb = _mm256_slli_epi32(e, 23);
+		sb = _mm256_blendv_epi8(sb, _mm256_set1_epi32(0x00400000),
+					_mm256_cmpgt_epi32(one, e));
+		_mm256_storeu_si256((__m256i *)(void *)(s + i), sb);
+	}
+	mx_scales_body(wd, lo + i, hi + i, n - i, o, zero_eps, s + i);
 }
 #endif
 
@@ -1483,4 +1627,30 @@ void ct_k_unpack(bool simd, const uint8_t *words, size_t n, int32_t offset, unsi
 #endif
 	(void)simd;
 	unpack_portable(words, n, offset, bits, q);
+}
+
+void ct_k_nvfp4_scales(bool simd, ct_dtype wd, const float *lo, const float *hi, size_t n,
+		       float gs, float *s)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd()) {
+		nvfp4_scales_avx2(wd, lo, hi, n, gs, s);
+		return;
+	}
+#endif
+	(void)simd;
+	nvfp4_scales_portable(wd, lo, hi, n, gs, s);
+}
+
+void ct_k_mx_scales(bool simd, ct_dtype wd, const float *lo, const float *hi, size_t n, int o,
+		    float zero_eps, float *s)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd()) {
+		mx_scales_avx2(wd, lo, hi, n, o, zero_eps, s);
+		return;
+	}
+#endif
+	(void)simd;
+	mx_scales_portable(wd, lo, hi, n, o, zero_eps, s);
 }

@@ -82,6 +82,24 @@ bool ct_k_all_finite(bool simd, const float *x, size_t n);
 /* Widens n elements of dtype dt (F32, F16, BF16) to float. */
 void ct_k_load(bool simd, ct_dtype dt, const void *src, float *dst, size_t n);
 
+/* MX scale exponent E (0..255) for a group's absmax a in dtype wd; o = 2 for
+ * FP4, 8 for FP8. */
+int ct_mx_exponent(ct_dtype wd, float a, int o);
+
+/* The scales of n cells of an NVFP4 weight (symmetric E2M1 in groups, e4m3
+ * scales under the global scale gs) from each cell's lo and hi:
+ * s = e4m3(clamp(gs * rnd_wd(max(-lo, hi) / 6), -448, 448)), 0 -> 0.125.
+ * The vector variant is AVX2 only. */
+void ct_k_nvfp4_scales(bool simd, ct_dtype wd, const float *lo, const float *hi, size_t n,
+		       float gs, float *s);
+
+/* The scales of n cells of an MX weight: rnd_wd(2^(E - 127)) with E =
+ * ct_mx_exponent(wd, max(-lo, hi), o), the largest finite power of two where
+ * that overflows wd, and zero_eps where it rounds to 0. The vector variant
+ * is AVX2 only, for BF16 and F32 weights. */
+void ct_k_mx_scales(bool simd, ct_dtype wd, const float *lo, const float *hi, size_t n, int o,
+		    float zero_eps, float *s);
+
 /* True when vector variants exist and this CPU runs them (AVX2; NEON). */
 bool ct_k_have_simd(void);
 

@@ -25,15 +25,6 @@ static bool is_mx(const ct_qargs *a)
 				    a->scale_dtype == CT_U8);
 }
 
-/* 2^k for -127 <= k <= 128 (2^128: infinity), built from its bits. */
-static float pow2f(int k)
-{
-	uint32_t u = k >= -126 ? (uint32_t)(k + 127) << 23 : UINT32_C(1) << 22;
-	float f;
-	memcpy(&f, &u, 4);
-	return f;
-}
-
 static float rnd(ct_dtype wd, float x)
 {
 	return ct_round_to(wd, x);
@@ -69,40 +60,6 @@ unsigned ct_fp4_round(float t)
 		idx = 7;
 	/* sign(t) * value: a negative t that rounds to 0 keeps its sign (-0). */
 	return (t < 0.0f ? 8u : 0u) | idx;
-}
-
-int ct_mx_exponent(ct_dtype wd, float a, int o)
-{
-	float p;
-	/* Round the absmax to a power of two on its own bit pattern: adding
-	 * 2^(mantissa-2) ulps carries into the exponent from 1.75 up. */
-	switch (wd) {
-	case CT_BF16: {
-		uint16_t u = ct_f32_to_bf16(a);
-		u = (uint16_t)((u + 0x20) & 0xFF80);
-		p = ct_bf16_to_f32(u);
-		break;
-	}
-	case CT_F16: {
-		uint16_t u = ct_f32_to_f16(a);
-		u = (uint16_t)((u + 0x100) & 0xFC00);
-		p = ct_f16_to_f32(u);
-		break;
-	}
-	default: {
-		uint32_t u;
-		memcpy(&u, &a, 4);
-		u = (u + 0x200000u) & 0xFF800000u;
-		memcpy(&p, &u, 4);
-		break;
-	}
-	}
-	if (p == 0.0f)
-		return 0;
-	if (isinf(p))
-		return 255;
-	int e = 127 + ilogbf(p) - o;
-	return e < 0 ? 0 : e > 255 ? 255 : e;
 }
 
 float ct_quant_global_scale(ct_dtype wd, float absmax)
@@ -446,23 +403,18 @@ static int compute_cells(const ct_qparams *p, const ct_wview *w, uint64_t s0, ui
 	float gs = p->gs;
 	float *scale = p->scale + s0 * p->scols;
 	int32_t *zp = p->zp ? p->zp + s0 * p->scols : NULL;
-	for (uint64_t i = 0; i < ncell; i++) {
+	ct_dtype sd;
+	bool nvfp4 = a->symmetric && tg && bit_range == 12.0f && scale_dtype_of(a, &sd) &&
+		     sd == CT_F8_E4M3;
+	if (a->symmetric && mx_fmt)
+		ct_k_mx_scales(p->simd, wd, mn, mx, (size_t)ncell, a->num_bits == 4 ? 2 : 8,
+			       zero_scale_eps(a, wd), scale);
+	else if (nvfp4)
+		ct_k_nvfp4_scales(p->simd, wd, mn, mx, (size_t)ncell, gs, scale);
+	for (uint64_t i = 0; !(a->symmetric && mx_fmt) && !nvfp4 && i < ncell; i++) {
 		float s;
 		if (a->symmetric) {
 			float amax = fmaxf(-mn[i], mx[i]);
-			if (mx_fmt) {
-				int e = ct_mx_exponent(wd, amax, a->num_bits == 4 ? 2 : 8);
-				s = rnd(wd, pow2f(e - 127));
-				/* near the top of the dtype the power of two can overflow:
-				 * the library then divides by infinity and decompresses
-				 * NaN; take the largest finite power of two instead */
-				while (isinf(s) && e > 0)
-					s = rnd(wd, pow2f(--e - 127));
-				if (s == 0.0f)
-					s = zero_scale_eps(a, wd);
-				scale[i] = s;
-				continue;
-			}
 			s = rnd(wd, amax / half);
 		} else {
 			s = rnd(wd, rnd(wd, mx[i] - mn[i]) / bit_range);
@@ -487,7 +439,10 @@ static int compute_cells(const ct_qparams *p, const ct_wview *w, uint64_t s0, ui
 	/* A scale that overflowed the weight dtype (F16 weights spanning more
 	 * than 65504) would be written as Inf, which no loader can use and
 	 * verify rejects: the library writes it all the same, ctensors refuses. */
-	for (uint64_t i = 0; i < ncell; i++) {
+	bool bad_scale = false;
+	for (uint64_t i = 0; i < ncell; i++)
+		bad_scale |= !(isfinite(scale[i]) && scale[i] > 0.0f);
+	for (uint64_t i = 0; bad_scale && i < ncell; i++) {
 		/* NaN and Inf weights are named by the row pass instead */
 		if ((isfinite(scale[i]) && scale[i] > 0.0f) || !isfinite(mn[i]) ||
 		    !isfinite(mx[i]))
@@ -505,14 +460,19 @@ static int compute_cells(const ct_qparams *p, const ct_wview *w, uint64_t s0, ui
 	 * rows are checked as they are quantized (ct_codec_quantize_rows). */
 	ct_dtype dq = ct_dequant_dtype(p);
 	float top = dq == CT_F16 ? 65504.0f : dq == CT_BF16 ? 3.3895314e38f : FLT_MAX;
-	for (uint64_t i = 0; !*overflow && i < ncell; i++) {
+	/* a loose bound: the row pass then checks the exact values. No early
+	 * exit and no libm call, so that the loop vectorizes (the codes and
+	 * zero points are small integers: no NaN reaches the max) */
+	bool over = false;
+	float lim = 0.5f * top, q_lo = (float)p->q_min, q_hi = (float)p->q_max;
+	for (uint64_t i = 0; i < ncell; i++) {
 		float z = zp ? (float)zp[i] : 0.0f;
-		float worst = fmaxf(fabsf((float)p->q_min - z), fabsf((float)p->q_max - z));
+		float below = fabsf(q_lo - z), above = fabsf(q_hi - z);
+		float worst = below > above ? below : above;
 		float s_eff = tg ? scale[i] / gs : scale[i];
-		/* a loose bound: the row pass then checks the exact values */
-		if (!(worst * s_eff < 0.5f * top))
-			*overflow = true;
+		over |= !(worst * s_eff < lim);
 	}
+	*overflow = *overflow || over;
 	return CT_OK;
 }
 

@@ -140,8 +140,5 @@ float ct_fp4_value(unsigned nibble);
 /* Rounds t (clamped to ±6) to the E2M1 grid, ties to even; nibble result. */
 unsigned ct_fp4_round(float t);
 
-/* MX scale exponent E (0..255) for a group's absmax a in dtype wd; o = 2 for
- * FP4, 8 for FP8. */
-int ct_mx_exponent(ct_dtype wd, float a, int o);
 
 #endif

@@ -685,6 +685,51 @@ static void test_narrow8_agrees(void **state)
 	}
 }
 
+/* Scales of NVFP4 and MX cells: the vector variants against the portable
+ * loops, bit for bit, on magnitudes from subnormal to the top of each
+ * dtype (where the MX power of two overflows), zeros of both signs, odd
+ * counts (tails) and global scales from tiny to large. */
+static void test_scales_agree(void **state)
+{
+	(void)state;
+	skip_without_simd();
+	static float lo[N], hi[N], a[N], b[N];
+	static const ct_dtype wds[] = { CT_BF16, CT_F16, CT_F32 };
+	static const float gss[] = { 1.0f, 2688.0f / 0.05f, 1e-3f, 7.5f, 3e5f };
+	for (size_t w = 0; w < 3; w++) {
+		ct_dtype wd = wds[w];
+		float top = wd == CT_F16 ? 65504.0f : 3.3895314e38f;
+		fill(lo, N, wd);
+		fill(hi, N, wd);
+		for (size_t i = 0; i < N; i++) {
+			if (i % 17 == 0)
+				hi[i] = ct_round_to(wd, top * (float)(1 + i % 5) / 5.0f);
+			if (i % 23 == 0)
+				lo[i] = -ct_round_to(wd, top * (float)(1 + i % 3) / 3.0f);
+			lo[i] = lo[i] > 0.0f ? -lo[i] : lo[i];
+			hi[i] = hi[i] < 0.0f ? -hi[i] : hi[i];
+		}
+		for (size_t n = N - 20; n <= N; n += 7) {
+			for (size_t g = 0; g < sizeof(gss) / sizeof(gss[0]); g++) {
+				memset(a, 0xAA, sizeof(a));
+				memset(b, 0x55, sizeof(b));
+				ct_k_nvfp4_scales(false, wd, lo, hi, n, gss[g], a);
+				ct_k_nvfp4_scales(true, wd, lo, hi, n, gss[g], b);
+				assert_memory_equal(a, b, n * sizeof(float));
+			}
+			for (int o = 2; o <= 8; o += 6) {
+				memset(a, 0xAA, sizeof(a));
+				memset(b, 0x55, sizeof(b));
+				ct_k_mx_scales(false, wd, lo, hi, n, o, 0.5f, a);
+				ct_k_mx_scales(true, wd, lo, hi, n, o, 0.5f, b);
+				assert_memory_equal(a, b, n * sizeof(float));
+				for (size_t i = 0; i < n; i++)
+					assert_true(isfinite(a[i]) && a[i] > 0.0f);
+			}
+		}
+	}
+}
+
 static void test_f16_rounding_matches_converter(void **state)
 {
 	/* the kernels' branchless F16 and BF16 rounding (the dequantizer rounds
@@ -737,6 +782,7 @@ int main(void)
 		cmocka_unit_test(test_e4m3_kernel_matches_converter),
 		cmocka_unit_test(test_e4m3_raw_exhaustive),
 		cmocka_unit_test(test_narrow8_agrees),
+		cmocka_unit_test(test_scales_agree),
 		cmocka_unit_test(test_f16_rounding_matches_converter),
 		cmocka_unit_test(test_finite),
 	};
