@@ -402,15 +402,26 @@ const ct_tensor *ct_st_find(const ct_st_file *f, const char *name)
 	return NULL;
 }
 
-void ct_st_release(const ct_st_file *f, const void *p, uint64_t len)
+/* [*a, *b) = [p, p+len) as addresses, when it is a non-empty part of f's
+ * own mapping (release and prefetch act on nothing else). */
+static bool in_mapping(const ct_st_file *f, const void *p, uint64_t len, uintptr_t *a,
+		       uintptr_t *b)
 {
 	if (!f || !f->mapped || len == 0)
+		return false;
+	*a = (uintptr_t)p;
+	*b = *a + (uintptr_t)len;
+	uintptr_t lo = (uintptr_t)f->map, hi = lo + f->map_size;
+	return *a >= lo && *b <= hi;
+}
+
+void ct_st_release(const ct_st_file *f, const void *p, uint64_t len)
+{
+	uintptr_t a, b;
+	if (!in_mapping(f, p, len, &a, &b))
 		return;
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t a = (uintptr_t)p, b = a + (uintptr_t)len;
-	uintptr_t lo = (uintptr_t)f->map, hi = lo + f->map_size;
-	if (a < lo || b > hi)
-		return;
+	uintptr_t lo = (uintptr_t)f->map;
 	if (len < CT_ST_DIRECT_BYTES && f->sweep) {
 		uint64_t before = atomic_fetch_add_explicit(&f->sweep->small_bytes, len,
 							    memory_order_relaxed);
@@ -428,13 +439,10 @@ void ct_st_release(const ct_st_file *f, const void *p, uint64_t len)
 void ct_st_prefetch(const ct_st_file *f, const void *p, uint64_t len)
 {
 #ifdef MADV_POPULATE_READ
-	if (!f || !f->mapped || len == 0)
+	uintptr_t a, b;
+	if (!in_mapping(f, p, len, &a, &b))
 		return;
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t a = (uintptr_t)p, b = a + (uintptr_t)len;
-	uintptr_t lo = (uintptr_t)f->map, hi = lo + f->map_size;
-	if (a < lo || b > hi)
-		return;
 	/* whole pages around the range: reading a neighbour's page is harmless */
 	a &= ~(page - 1);
 	b = (b + page - 1) & ~(page - 1);
