@@ -40,6 +40,27 @@ grep -a -q 'm.layers.0.q_proj\.weight"' "$TMP/odd.q.st" && grep -a -q 'ignore.*m
 	grep -a -q 'k_proj.weight_packed' "$TMP/odd.q.st" &&
 	pass "--skip-incompatible lists the module in ignore" || fail "--skip-incompatible lists the module in ignore"
 expect "--ignore leaves it dense" 0 "" quantize -q --ignore m.layers.0.q_proj -s W4A16 "$TMP/odd.st" "$TMP/ign.st"
+# the preset's default ignores: names ending in an embedding, gate or router
+# name stay dense and are listed; near misses are quantized
+ign_names="a.embed_tokens b.xwte c.wpe d.tok_embeddings e.word_embeddings f.embeddings
+	g.mlp.gate h.shared_expert_gate i.router j.block_sparse_moe.gate"
+near_names="k.mlp.gates l.router_proj m.embeddings_proj n.mlpxgate o.gate"
+specs=""
+for n in $ign_names $near_names; do specs="$specs $n.weight:BF16:8x128"; done
+# shellcheck disable=SC2086
+mk "$TMP/dign.st" $specs
+expect "preset default ignores" 0 "" quantize -q -s W4A16 "$TMP/dign.st" "$TMP/dign.q.st"
+"$T/stdump" "$TMP/dign.q.st" >"$TMP/dign.txt" 2>&1 || fail "stdump of the default-ignore output"
+grep -a -o 'ignore[^]]*]' "$TMP/dign.q.st" | tr -d '\\' >"$TMP/dign.ign"
+ok=1
+for n in $ign_names; do
+	grep -q "^$n\.weight " "$TMP/dign.txt" && grep -q "\"$n\"" "$TMP/dign.ign" || ok=0
+done
+for n in $near_names; do
+	grep -q "^$n\.weight_packed " "$TMP/dign.txt" && ! grep -q "\"$n\"" "$TMP/dign.ign" || ok=0
+done
+[ $ok = 1 ] && pass "preset default ignores: suffixes dense and listed, near misses quantized" ||
+	fail "preset default ignores: suffixes dense and listed, near misses quantized"
 mk "$TMP/nan.st" "x.weight:F16:4x32:nan"
 expect "NaN in a target tensor" 3 "x.weight: element [2, 0] is NaN" quantize -s FP8_DYNAMIC "$TMP/nan.st" "$TMP/nan.q.st"
 ls "$TMP" | grep -q 'nan.q.st' && fail "NaN refusal leaves nothing behind" || pass "NaN refusal leaves nothing behind"

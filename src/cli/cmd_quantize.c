@@ -56,13 +56,35 @@ static int on_opt(void *ctx, int id, const char *arg)
 }
 
 /* Modules a preset leaves dense by default (FORMAT.md §5.6): the output
- * head, embeddings and MoE routers, which loaders never expect quantized. */
+ * head, embeddings and MoE routers, which loaders never expect quantized.
+ * Each pattern is ".*(A|B|...)$": a name ending in one of the suffixes. */
 static const char *const preset_default_ignore[] = {
 	"re:.*(embed_tokens|wte|wpe|tok_embeddings|word_embeddings|embeddings)$",
 	"re:.*mlp\\.gate$",
 	"re:.*shared_expert_gate$",
 	"re:.*(router|block_sparse_moe\\.gate)$",
 };
+
+/* The suffixes of the patterns above, tested with a string comparison:
+ * the regex engine cost more than the tensors when there are thousands
+ * (a name with a newline, where "." and "$" differ, takes the regexes). */
+static const char *const preset_ignore_suffix[] = {
+	"embed_tokens", "wte", "wpe", "tok_embeddings", "word_embeddings", "embeddings",
+	"mlp.gate", "shared_expert_gate", "router", "block_sparse_moe.gate",
+};
+
+static bool preset_ignores(const ct_matcher *m, const char *module, size_t n,
+			   ct_modclass cls)
+{
+	if (memchr(module, '\n', n))
+		return ct_matcher_match(m, module, cls);
+	for (size_t i = 0; i < sizeof(preset_ignore_suffix) / sizeof(preset_ignore_suffix[0]); i++) {
+		size_t k = strlen(preset_ignore_suffix[i]);
+		if (n >= k && memcmp(module + n - k, preset_ignore_suffix[i], k) == 0)
+			return true;
+	}
+	return false;
+}
 
 /* Lists, in the written config's ignore, lm_head and every module of the
  * checkpoint that the default patterns catch. */
@@ -87,7 +109,8 @@ static int add_preset_ignores(ct_qconfig *cfg, const ct_checkpoint *ck, ct_error
 		if (n < 7 || strcmp(t->name + n - 7, ".weight") != 0 ||
 		    !ct_module_of(t->name, module, sizeof(module)))
 			continue;
-		if (ct_matcher_match(m, module, ct_module_class(module, t->ndim, &arch))) {
+		if (preset_ignores(m, module, strlen(module),
+				   ct_module_class(module, t->ndim, &arch))) {
 			const char *mm = module;
 			rc = ct_qconfig_add_ignore(cfg, &mm, 1, err);
 		}
