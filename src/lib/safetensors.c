@@ -16,8 +16,16 @@
 #include "strbuf.h"
 #include "utf8.h"
 
+/* Small prefetches populate a whole window of the mapping at once and
+ * remember it: thousands of tensors of a few kB each would otherwise cost
+ * a system call each. A sweep forgets the windows (their pages are gone);
+ * a race between the two costs page faults, never a wrong byte. */
+#define CT_ST_WINDOW_BYTES (2u << 20)
+
 struct ct_st_sweep {
 	_Atomic uint64_t small_bytes; /* bytes of small ranges released so far */
+	size_t n_windows;
+	_Atomic uint8_t *populated;   /* per window of the mapping: populated */
 };
 
 /* Releases below this size are swept together (see ct_st_release). */
@@ -362,8 +370,18 @@ int ct_st_open(const char *path, ct_st_file **out, ct_error *err)
 	}
 	(*out)->mapped = map != NULL;
 	if (map) {
-		(*out)->sweep = calloc(1, sizeof(*(*out)->sweep));
-		if (!(*out)->sweep) {
+		struct ct_st_sweep *sw = calloc(1, sizeof(*sw));
+		size_t nw = size / CT_ST_WINDOW_BYTES + 1;
+		if (sw) {
+			sw->n_windows = nw;
+			sw->populated = calloc(nw, sizeof(*sw->populated));
+			if (!sw->populated) {
+				free(sw);
+				sw = NULL;
+			}
+		}
+		(*out)->sweep = sw;
+		if (!sw) {
 			ct_st_close(*out);
 			return ct_fail(err, CT_EIO, "%s: out of memory", path);
 		}
@@ -378,6 +396,8 @@ void ct_st_close(ct_st_file *f)
 	if (f->mapped)
 		munmap((void *)f->map, f->map_size);
 	json_decref(f->header);
+	if (f->sweep)
+		free((void *)f->sweep->populated);
 	free(f->sweep);
 	free(f->tensors);
 	free(f->by_name);
@@ -425,8 +445,12 @@ void ct_st_release(const ct_st_file *f, const void *p, uint64_t len)
 	if (len < CT_ST_DIRECT_BYTES && f->sweep) {
 		uint64_t before = atomic_fetch_add_explicit(&f->sweep->small_bytes, len,
 							    memory_order_relaxed);
-		if (before / CT_ST_SWEEP_BYTES != (before + len) / CT_ST_SWEEP_BYTES)
+		if (before / CT_ST_SWEEP_BYTES != (before + len) / CT_ST_SWEEP_BYTES) {
 			madvise((void *)lo, f->map_size & ~(page - 1), MADV_DONTNEED);
+			for (size_t i = 0; i < f->sweep->n_windows; i++)
+				atomic_store_explicit(&f->sweep->populated[i], 0,
+						      memory_order_relaxed);
+		}
 		return;
 	}
 	/* whole pages inside the range only: neighbours may still be in use */
@@ -443,6 +467,22 @@ void ct_st_prefetch(const ct_st_file *f, const void *p, uint64_t len)
 	if (!in_mapping(f, p, len, &a, &b))
 		return;
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = (uintptr_t)f->map, hi = lo + f->map_size;
+	if (len < CT_ST_DIRECT_BYTES && f->sweep) {
+		/* the windows the range touches, each populated once */
+		size_t w0 = (a - lo) / CT_ST_WINDOW_BYTES, w1 = (b - 1 - lo) / CT_ST_WINDOW_BYTES;
+		for (size_t w = w0; w <= w1 && w < f->sweep->n_windows; w++) {
+			if (atomic_exchange_explicit(&f->sweep->populated[w], 1,
+						     memory_order_relaxed))
+				continue;
+			uintptr_t wa = lo + w * CT_ST_WINDOW_BYTES;
+			uintptr_t wb = hi - wa < CT_ST_WINDOW_BYTES ? hi : wa + CT_ST_WINDOW_BYTES;
+			wa &= ~(page - 1);
+			wb = (wb + page - 1) & ~(page - 1);
+			(void)madvise((void *)wa, wb - wa, MADV_POPULATE_READ);
+		}
+		return;
+	}
 	/* whole pages around the range: reading a neighbour's page is harmless */
 	a &= ~(page - 1);
 	b = (b + page - 1) & ~(page - 1);
@@ -798,6 +838,36 @@ static int flush_tensor(ct_st_builder *b, const ct_sink *sink, wtensor *t, ct_er
 	return rc;
 }
 
+/* Appends buf to the checksum of t. */
+static int hash_append(wtensor *t, const void *buf, size_t len, bool whole)
+{
+	if (whole) {
+		/* the whole tensor at once: no streaming state */
+		t->digest = XXH3_64bits(buf, len);
+		return CT_OK;
+	}
+	/* a state only while the tensor is being written: thousands of idle
+	 * ones would cost more than the small tensors they hash */
+	if (!t->hash) {
+		t->hash = XXH3_createState();
+		if (!t->hash)
+			return CT_EIO;
+		XXH3_64bits_reset(t->hash);
+	}
+	XXH3_64bits_update(t->hash, buf, len);
+	if (t->written + len == t->nbytes) {
+		t->digest = XXH3_64bits_digest(t->hash);
+		XXH3_freeState(t->hash);
+		t->hash = NULL;
+	}
+	return CT_OK;
+}
+
+/* Large appends (copied tensors) are hashed and written this much at a
+ * time, so that the write's copy reads what the hash just brought into
+ * the cache instead of reading the input from memory a second time. */
+#define CT_ST_SLICE (512u << 10)
+
 int ct_st_write(ct_st_builder *b, const ct_sink *sink, int id, const void *buf,
 		size_t len, ct_error *err)
 {
@@ -809,47 +879,38 @@ int ct_st_write(ct_st_builder *b, const ct_sink *sink, int id, const void *buf,
 			       t->name, len);
 	if (len == 0)
 		return CT_OK;
-	if (b->checksums && len == t->nbytes) {
-		/* the whole tensor at once: no streaming state */
-		t->digest = XXH3_64bits(buf, len);
-	} else if (b->checksums) {
-		/* a state only while the tensor is being written: thousands of
-		 * idle ones would cost more than the small tensors they hash */
-		if (!t->hash) {
-			t->hash = XXH3_createState();
-			if (!t->hash)
-				return ct_fail(err, CT_EIO, "out of memory");
-			XXH3_64bits_reset(t->hash);
-		}
-		XXH3_64bits_update(t->hash, buf, len);
-		if (t->written + len == t->nbytes) {
-			t->digest = XXH3_64bits_digest(t->hash);
-			XXH3_freeState(t->hash);
-			t->hash = NULL;
-		}
-	}
 	int rc = CT_OK;
 	if (t->buf_len && t->buf_len + len > t->buf_cap)
 		rc = flush_tensor(b, sink, t, err);
-	if (!rc && len < CT_ST_WRITE_BUF && !t->buf) {
-		t->buf_cap = t->nbytes < CT_ST_WRITE_BUF ? (size_t)t->nbytes : CT_ST_WRITE_BUF;
-		t->buf = malloc(t->buf_cap);
-		if (!t->buf)
-			rc = ct_fail(err, CT_EIO, "out of memory");
-	}
 	if (rc)
 		return rc;
-	if (t->buf && len <= t->buf_cap - t->buf_len) {
+	if (len >= CT_ST_WRITE_BUF && !t->buf_len) {
+		const uint8_t *p = buf;
+		for (size_t off = 0; off < len && !rc; off += CT_ST_SLICE) {
+			size_t m = len - off < CT_ST_SLICE ? len - off : CT_ST_SLICE;
+			if (b->checksums && hash_append(t, p + off, m, false))
+				return ct_fail(err, CT_EIO, "out of memory");
+			rc = sink->pwrite(sink->ctx, p + off, m,
+					  8 + b->header_len + t->offset + t->written, err);
+			if (!rc)
+				t->written += m;
+		}
+	} else {
+		if (b->checksums && hash_append(t, buf, len, len == t->nbytes))
+			return ct_fail(err, CT_EIO, "out of memory");
+		if (!t->buf) {
+			t->buf_cap = t->nbytes < CT_ST_WRITE_BUF ? (size_t)t->nbytes :
+				     CT_ST_WRITE_BUF;
+			t->buf = malloc(t->buf_cap);
+			if (!t->buf)
+				return ct_fail(err, CT_EIO, "out of memory");
+		}
 		memcpy(t->buf + t->buf_len, buf, len);
 		t->buf_len += len;
 		t->written += len;
-	} else {
-		rc = sink->pwrite(sink->ctx, buf, len, 8 + b->header_len + t->offset + t->written,
-				  err);
-		if (rc)
-			return rc;
-		t->written += len;
 	}
+	if (rc)
+		return rc;
 	if (t->written == t->nbytes) {
 		/* complete: write out and give the buffer back */
 		rc = flush_tensor(b, sink, t, err);
