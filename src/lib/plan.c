@@ -1448,10 +1448,89 @@ static int encode_weight(const ct_checkpoint *ck, const ct_plan_item *it, const 
 static int run_fuse(const ct_checkpoint *ck, const ct_plan_item *it, ct_st_builder *b,
 		    const ct_sink *sink, ct_error *err);
 
-static int run_item(exec_state *st, ct_plan_item *it, ct_error *err)
+/* One thread's writes, gathered in a few runs, each growing while writes
+ * start where it ends in the same output: the outputs of a module (codes,
+ * scale, shape) lie in separate runs of the file, one per kind, and the
+ * next module's outputs follow each, so a pwrite each would cost more than
+ * their bytes when there are thousands. Larger writes go straight through. */
+#define CT_COMBINE_RUNS 4
+#define CT_COMBINE_BYTES (256u << 10)
+#define CT_COMBINE_MAX (32u << 10)
+
+typedef struct write_run {
+	uint64_t at;               /* file offset of buf[0] */
+	size_t len;
+	uint8_t *buf;
+} write_run;
+
+typedef struct write_combiner {
+	const ct_sink *target;
+	write_run run[CT_COMBINE_RUNS];
+	uint8_t *mem;              /* the runs' buffers, or NULL: no combining */
+	unsigned next_victim;
+} write_combiner;
+
+static int run_flush(const ct_sink *target, write_run *r, ct_error *err)
+{
+	if (!r->len)
+		return CT_OK;
+	size_t len = r->len;
+	r->len = 0;
+	return target->pwrite(target->ctx, r->buf, len, r->at, err);
+}
+
+static int combiner_flush(write_combiner *c, ct_error *err)
+{
+	int rc = CT_OK;
+	for (int i = 0; i < CT_COMBINE_RUNS && c->target; i++) {
+		int r = run_flush(c->target, &c->run[i], err);
+		rc = rc ? rc : r;
+	}
+	return rc;
+}
+
+static int combined_pwrite(void *ctx, const void *buf, size_t len, uint64_t offset,
+			   ct_error *err)
+{
+	write_combiner *c = ctx;
+	if (!c->mem || len > CT_COMBINE_MAX)
+		return c->target->pwrite(c->target->ctx, buf, len, offset, err);
+	write_run *r = NULL;
+	for (int i = 0; i < CT_COMBINE_RUNS && !r; i++)
+		if (c->run[i].len && c->run[i].at + c->run[i].len == offset)
+			r = &c->run[i];
+	for (int i = 0; i < CT_COMBINE_RUNS && !r; i++)
+		if (!c->run[i].len)
+			r = &c->run[i];
+	if (!r) {
+		r = &c->run[c->next_victim++ % CT_COMBINE_RUNS];
+		int rc = run_flush(c->target, r, err);
+		if (rc)
+			return rc;
+	}
+	if (len > CT_COMBINE_BYTES - r->len) {
+		int rc = run_flush(c->target, r, err);
+		if (rc)
+			return rc;
+	}
+	if (!r->len)
+		r->at = offset;
+	memcpy(r->buf + r->len, buf, len);
+	r->len += len;
+	return CT_OK;
+}
+
+static int run_item(exec_state *st, write_combiner *wc, ct_plan_item *it, ct_error *err)
 {
 	ct_plan_shard *sh = &st->plan->shards[it->shard];
-	const ct_sink *sink = &st->sinks[it->shard];
+	if (wc->target != &st->sinks[it->shard]) {
+		int rc = combiner_flush(wc, err);
+		if (rc)
+			return rc;
+		wc->target = &st->sinks[it->shard];
+	}
+	const ct_sink combined = { combined_pwrite, wc };
+	const ct_sink *sink = &combined;
 	emit_ctx e = { sh->builder, sink, it->out_id, NULL, 0 };
 	const char *fname = st->plan->ckpt->shard_names[it->shard];
 	int rc = CT_OK;
@@ -1505,15 +1584,18 @@ static int run_item(exec_state *st, ct_plan_item *it, ct_error *err)
 static void *worker(void *arg)
 {
 	exec_state *st = arg;
+	/* without its buffer a thread writes straight through */
+	write_combiner wc = { .mem = malloc(CT_COMBINE_RUNS * CT_COMBINE_BYTES) };
+	for (int k = 0; wc.mem && k < CT_COMBINE_RUNS; k++)
+		wc.run[k].buf = wc.mem + (size_t)k * CT_COMBINE_BYTES;
 	for (;;) {
 		if (atomic_load(&st->failed))
 			break;
 		size_t i = atomic_fetch_add(&st->next, 1);
-		if (i >= st->n_items)
-			break;
 		ct_error err;
 		ct_error_clear(&err);
-		int rc = run_item(st, st->items[i], &err);
+		int rc = i < st->n_items ? run_item(st, &wc, st->items[i], &err) :
+			 combiner_flush(&wc, &err);
 		if (rc) {
 			pthread_mutex_lock(&st->lock);
 			if (!atomic_load(&st->failed)) {
@@ -1524,11 +1606,14 @@ static void *worker(void *arg)
 			pthread_mutex_unlock(&st->lock);
 			break;
 		}
+		if (i >= st->n_items)
+			break;
 		uint64_t done = atomic_fetch_add(&st->done_bytes, st->items[i]->in_bytes) +
 				st->items[i]->in_bytes;
 		if (st->opts->progress)
 			st->opts->progress(st->opts->progress_ctx, done, st->items[i]);
 	}
+	free(wc.mem);
 	return NULL;
 }
 
