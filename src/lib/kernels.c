@@ -813,10 +813,14 @@ __attribute__((target("avx2"), always_inline)) static inline __m256 round_to_avx
 /* One vector of 8 values of a cell: the steps of quant_span, each an exact
  * IEEE operation or the same bit manipulation, so the same results. */
 __attribute__((target("avx2"), always_inline)) static inline __m256i
-quant8_avx2(ct_kernel_code code, ct_dtype wd, __m256 x, __m256 s, __m256 z, __m256 lo, __m256 hi)
+quant8_avx2(ct_kernel_code code, ct_dtype wd, bool has_z, __m256 x, __m256 s, __m256 z, __m256 lo,
+	    __m256 hi)
 {
 	__m256 t = round_to_avx2(wd, _mm256_div_ps(x, s));
-	__m256 v = round_to_avx2(wd, _mm256_add_ps(t, z));
+	/* Without a zero point t + 0 is t, or +0 for -0, both on the wd grid
+	 * already, where rounding changes nothing: the add stays, for the
+	 * sign of zero that e4m3 codes keep. */
+	__m256 v = has_z ? round_to_avx2(wd, _mm256_add_ps(t, z)) : _mm256_add_ps(t, z);
 	/* The portable clamp by max and min. v is never -0 here: t is on the
 	 * wd grid, so t + z is t itself, a zero (+0 when rounding to nearest)
 	 * or at least an ulp of t away from zero, and rounding keeps it; so
@@ -847,8 +851,9 @@ quant8_avx2(ct_kernel_code code, ct_dtype wd, __m256 x, __m256 s, __m256 z, __m2
  * and the two dtypes so that the inner loop is straight code with its
  * constants in registers. Returns the lanes that saw a NaN or infinity. */
 __attribute__((target("avx2"), always_inline)) static inline __m256i
-quant_cells_avx2(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const uint8_t *p, size_t full,
-		 size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q)
+quant_cells_avx2(ct_kernel_code code, ct_dtype wd, ct_dtype dt, bool has_z, const uint8_t *p,
+		 size_t full, size_t cell, const float *s, const int32_t *z, float lo, float hi,
+		 int32_t *q)
 {
 	__m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
 	const __m256i em = _mm256_set1_epi32(0x7F800000);
@@ -866,15 +871,17 @@ quant_cells_avx2(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const uint8_t *p
 			else
 				u = _mm256_loadu_si256((const __m256i *)(const void *)(p + 4 * i));
 			bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(_mm256_and_si256(u, em), em));
-			__m256i c = quant8_avx2(code, wd, _mm256_castsi256_ps(u), vs, vz, vlo, vhi);
+			__m256i c = quant8_avx2(code, wd, has_z, _mm256_castsi256_ps(u), vs, vz, vlo,
+						vhi);
 			_mm256_storeu_si256((__m256i *)(void *)(q + i), c);
 		}
 	}
 	return bad;
 }
 
-#define QUANT_CELLS(code_, wd_, dt_) \
-	quant_cells_avx2(code_, wd_, dt_, p, full, cell, s, z, lo, hi, q)
+#define QUANT_CELLS(code_, wd_, dt_)                                                   \
+	(z ? quant_cells_avx2(code_, wd_, dt_, true, p, full, cell, s, z, lo, hi, q) :     \
+	     quant_cells_avx2(code_, wd_, dt_, false, p, full, cell, s, z, lo, hi, q))
 /* the arithmetic is in the weight's dtype, or F32 (NVFP4) */
 #define QUANT_CELLS_DT(code_)                                                          \
 	(wd == CT_F32 ? (dt == CT_BF16 ? QUANT_CELLS(code_, CT_F32, CT_BF16) :             \
