@@ -762,9 +762,8 @@ __attribute__((target("avx2"), always_inline)) static inline __m256i f16_widen_a
 }
 
 /* e4m3_code on 8 lanes, |t| <= 448: the same integer steps for the normal
- * rounding, the same float multiply and add-and-subtract for the
- * subnormal one (from 0 in lanes that are not subnormal), selected by the
- * same signed comparison. */
+ * rounding, the same float multiply and half-to-even rounding for the
+ * subnormal one, selected by the same signed comparison. */
 __attribute__((target("avx2"), always_inline)) static inline __m256i e4m3_code_avx2(__m256 t)
 {
 	__m256i u = _mm256_castps_si256(t);
@@ -775,10 +774,11 @@ __attribute__((target("avx2"), always_inline)) static inline __m256i e4m3_code_a
 		_mm256_and_si256(_mm256_srli_epi32(r, 20), _mm256_set1_epi32(1))));
 	__m256i normal = _mm256_srli_epi32(r, 20);
 	__m256i is_sub = _mm256_cmpgt_epi32(_mm256_set1_epi32(0x3C800000), a);
-	__m256 v = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_and_si256(a, is_sub)),
-				 _mm256_set1_ps(512.0f));
-	const __m256 magic = _mm256_set1_ps(8388608.0f);
-	__m256i sub = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic));
+	/* cvtps rounds in the FPU's mode, the default half to even, as the
+	 * portable add-and-subtract; a <= 448 keeps every lane in range, and
+	 * the lanes that are not subnormal are dropped by the blend */
+	__m256i sub = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_castsi256_ps(a),
+						       _mm256_set1_ps(512.0f)));
 	return _mm256_or_si256(sign, _mm256_blendv_epi8(normal, sub, is_sub));
 }
 
@@ -827,10 +827,9 @@ quant8_avx2(ct_kernel_code code, ct_dtype wd, bool has_z, __m256 x, __m256 s, __
 	 * where v equals a bound the two give the same bits. maxps returns its
 	 * second operand for NaN, so NaN becomes lo as in the portable clamp. */
 	v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
-	if (code == CT_K_INT) {
-		const __m256 magic = _mm256_set1_ps(12582912.0f);
-		return _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic));
-	}
+	/* cvtps rounds half to even (the default mode) as round_int does */
+	if (code == CT_K_INT)
+		return _mm256_cvtps_epi32(v);
 	if (code == CT_K_FP8)
 		return e4m3_code_avx2(v);
 	/* E2M1: the index is the number of round-half-even thresholds passed */
