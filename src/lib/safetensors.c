@@ -16,17 +16,12 @@
 #include "strbuf.h"
 #include "utf8.h"
 
-/* Small prefetches populate a whole window of the mapping at once and
- * remember it: thousands of tensors of a few kB each would otherwise cost
- * a system call each. A sweep forgets the windows (their pages are gone);
- * a race between the two costs page faults, never a wrong byte. */
-#define CT_ST_WINDOW_BYTES (2u << 20)
-
 struct ct_st_sweep {
 	_Atomic uint64_t small_bytes; /* bytes of small ranges released so far */
-	size_t n_windows;
-	_Atomic uint8_t *populated;   /* per window of the mapping: populated */
 };
+
+/* Linux's default fault_around_bytes */
+#define CT_ST_FAULT_AROUND (64u << 10)
 
 /* Releases below this size are swept together (see ct_st_release). */
 #define CT_ST_DIRECT_BYTES (1u << 20)
@@ -370,18 +365,8 @@ int ct_st_open(const char *path, ct_st_file **out, ct_error *err)
 	}
 	(*out)->mapped = map != NULL;
 	if (map) {
-		struct ct_st_sweep *sw = calloc(1, sizeof(*sw));
-		size_t nw = size / CT_ST_WINDOW_BYTES + 1;
-		if (sw) {
-			sw->n_windows = nw;
-			sw->populated = calloc(nw, sizeof(*sw->populated));
-			if (!sw->populated) {
-				free(sw);
-				sw = NULL;
-			}
-		}
-		(*out)->sweep = sw;
-		if (!sw) {
+		(*out)->sweep = calloc(1, sizeof(*(*out)->sweep));
+		if (!(*out)->sweep) {
 			ct_st_close(*out);
 			return ct_fail(err, CT_EIO, "%s: out of memory", path);
 		}
@@ -396,8 +381,6 @@ void ct_st_close(ct_st_file *f)
 	if (f->mapped)
 		munmap((void *)f->map, f->map_size);
 	json_decref(f->header);
-	if (f->sweep)
-		free((void *)f->sweep->populated);
 	free(f->sweep);
 	free(f->tensors);
 	free(f->by_name);
@@ -445,12 +428,8 @@ void ct_st_release(const ct_st_file *f, const void *p, uint64_t len)
 	if (len < CT_ST_DIRECT_BYTES && f->sweep) {
 		uint64_t before = atomic_fetch_add_explicit(&f->sweep->small_bytes, len,
 							    memory_order_relaxed);
-		if (before / CT_ST_SWEEP_BYTES != (before + len) / CT_ST_SWEEP_BYTES) {
+		if (before / CT_ST_SWEEP_BYTES != (before + len) / CT_ST_SWEEP_BYTES)
 			madvise((void *)lo, f->map_size & ~(page - 1), MADV_DONTNEED);
-			for (size_t i = 0; i < f->sweep->n_windows; i++)
-				atomic_store_explicit(&f->sweep->populated[i], 0,
-						      memory_order_relaxed);
-		}
 		return;
 	}
 	/* whole pages inside the range only: neighbours may still be in use */
@@ -467,22 +446,10 @@ void ct_st_prefetch(const ct_st_file *f, const void *p, uint64_t len)
 	if (!in_mapping(f, p, len, &a, &b))
 		return;
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t lo = (uintptr_t)f->map, hi = lo + f->map_size;
-	if (len < CT_ST_DIRECT_BYTES && f->sweep) {
-		/* the windows the range touches, each populated once */
-		size_t w0 = (a - lo) / CT_ST_WINDOW_BYTES, w1 = (b - 1 - lo) / CT_ST_WINDOW_BYTES;
-		for (size_t w = w0; w <= w1 && w < f->sweep->n_windows; w++) {
-			if (atomic_exchange_explicit(&f->sweep->populated[w], 1,
-						     memory_order_relaxed))
-				continue;
-			uintptr_t wa = lo + w * CT_ST_WINDOW_BYTES;
-			uintptr_t wb = hi - wa < CT_ST_WINDOW_BYTES ? hi : wa + CT_ST_WINDOW_BYTES;
-			wa &= ~(page - 1);
-			wb = (wb + page - 1) & ~(page - 1);
-			(void)madvise((void *)wa, wb - wa, MADV_POPULATE_READ);
-		}
+	/* a page fault maps CT_ST_FAULT_AROUND bytes around it: a system call
+	 * for less would cost more than the faults it saves */
+	if (len < CT_ST_FAULT_AROUND)
 		return;
-	}
 	/* whole pages around the range: reading a neighbour's page is harmless */
 	a &= ~(page - 1);
 	b = (b + page - 1) & ~(page - 1);
