@@ -50,8 +50,9 @@ int cli_layout_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts
 /* The index as transformers writes it: sorted keys, indent 2, newline. */
 static char *index_json(const ct_plan *plan, const ct_checkpoint *in)
 {
-	/* the input's other top-level keys stay: tools put their own there */
-	json_t *idx = json_is_object(in->index) ? json_deep_copy(in->index) : json_object();
+	/* the input's other top-level keys stay: tools put their own there
+	 * (shared, not copied: the old weight_map alone can hold thousands) */
+	json_t *idx = json_object();
 	json_t *meta = json_object();
 	json_t *wm = json_object();
 	if (!idx || !meta || !wm) {
@@ -59,6 +60,12 @@ static char *index_json(const ct_plan *plan, const ct_checkpoint *in)
 		json_decref(meta);
 		json_decref(wm);
 		return NULL;
+	}
+	const char *key;
+	json_t *value;
+	json_object_foreach(in->index, key, value) {
+		if (strcmp(key, "metadata") != 0 && strcmp(key, "weight_map") != 0)
+			json_object_set(idx, key, value);
 	}
 	json_t *old = json_object_get(in->index, "metadata");
 	if (json_is_object(old))
@@ -71,7 +78,9 @@ static char *index_json(const ct_plan *plan, const ct_checkpoint *in)
 	json_object_set_new(idx, "weight_map", wm);
 	for (size_t s = 0; s < plan->n_shards; s++) {
 		const ct_plan_shard *sh = &plan->shards[s];
-		for (size_t i = 0; i < sh->n_items; i++) {
+		/* one value for all the shard's tensors */
+		json_t *shard = json_string(sh->name);
+		for (size_t i = 0; shard && i < sh->n_items; i++) {
 			const ct_plan_item *it = &sh->items[i];
 			for (size_t k = 0; k < it->n_out; k++) {
 				char name[4096];
@@ -80,9 +89,10 @@ static char *index_json(const ct_plan *plan, const ct_checkpoint *in)
 				else
 					snprintf(name, sizeof(name), "%s.%s", it->module,
 						 it->out[k].suffix);
-				json_object_set_new(wm, name, json_string(sh->name));
+				json_object_set(wm, name, shard);
 			}
 		}
+		json_decref(shard);
 	}
 	char *text = ct_pyjson_dumps(idx, true);
 	json_decref(idx);
