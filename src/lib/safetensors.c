@@ -673,11 +673,19 @@ static char *header_json(const ct_st_builder *b, const char *checksums, size_t *
 		if (k || any_meta)
 			sb_putc(&sb, ',');
 		sb_put_json_string(&sb, t->name, strlen(t->name));
-		sb_printf(&sb, ":{\"dtype\":\"%s\",\"shape\":[", ct_dtype_name(t->dtype));
-		for (int d = 0; d < t->ndim; d++)
-			sb_printf(&sb, "%s%" PRIu64, d ? "," : "", t->shape[d]);
-		sb_printf(&sb, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", t->offset,
-			  t->offset + t->nbytes);
+		sb_puts(&sb, ":{\"dtype\":\"");
+		sb_puts(&sb, ct_dtype_name(t->dtype));
+		sb_puts(&sb, "\",\"shape\":[");
+		for (int d = 0; d < t->ndim; d++) {
+			if (d)
+				sb_putc(&sb, ',');
+			sb_put_u64(&sb, t->shape[d]);
+		}
+		sb_puts(&sb, "],\"data_offsets\":[");
+		sb_put_u64(&sb, t->offset);
+		sb_putc(&sb, ',');
+		sb_put_u64(&sb, t->offset + t->nbytes);
+		sb_puts(&sb, "]}");
 	}
 	sb_putc(&sb, '}');
 	while (!sb.failed && sb.len % 8)

@@ -92,6 +92,17 @@ void sb_printf(strbuf *sb, const char *fmt, ...)
 	sb->len += (size_t)n;
 }
 
+void sb_put_u64(strbuf *sb, uint64_t v)
+{
+	char buf[20];
+	size_t i = sizeof(buf);
+	do {
+		buf[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	sb_putn(sb, buf + i, sizeof(buf) - i);
+}
+
 void sb_put_json_string(strbuf *sb, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct strbuf {
 	char *data;   /* NUL-terminated while not failed */
@@ -23,6 +24,9 @@ void sb_putn(strbuf *sb, const char *s, size_t n);
 void sb_puts(strbuf *sb, const char *s);
 void sb_putc(strbuf *sb, char c);
 void sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends v in decimal, as "%" PRIu64 would (without printf's cost, which
+ * shows in the header of a file with thousands of tensors). */
+void sb_put_u64(strbuf *sb, uint64_t v);
 /* Appends s[0..n) as a JSON string literal the way serde_json escapes it:
  * quotes, backslash and C0 controls escaped, everything else raw UTF-8. */
 void sb_put_json_string(strbuf *sb, const char *s, size_t n);

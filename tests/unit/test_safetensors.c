@@ -20,6 +20,7 @@
 #include <xxhash.h>
 
 #include "safetensors.h"
+#include "strbuf.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -679,6 +680,26 @@ static void test_nbytes(void **state)
 	assert_false(ct_tensor_nbytes(CT_U8, 1, s_edge1, &ne, &nb));
 }
 
+/* the header's numbers: sb_put_u64 spells them as printf does */
+static void test_put_u64(void **state)
+{
+	(void)state;
+	static const uint64_t v[] = { 0, 1, 9, 10, 99, 100, 4096, 1000000007u,
+				      UINT64_C(18446744073709551615), UINT64_C(10000000000000000000) };
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		strbuf sb;
+		sb_init(&sb);
+		sb_putc(&sb, '[');
+		sb_put_u64(&sb, v[i]);
+		sb_putc(&sb, ']');
+		char want[32];
+		snprintf(want, sizeof(want), "[%" PRIu64 "]", v[i]);
+		assert_false(sb.failed);
+		assert_string_equal(sb.data, want);
+		sb_free(&sb);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -696,6 +717,7 @@ int main(void)
 		cmocka_unit_test(test_reader_rejects),
 		cmocka_unit_test(test_reader_length_word),
 		cmocka_unit_test(test_nbytes),
+		cmocka_unit_test(test_put_u64),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
