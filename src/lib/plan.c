@@ -236,10 +236,17 @@ static bool weight_module(const ct_tensor *t, const ct_arch *arch, char *module,
 static void mark_modules(const ct_checkpoint *ck, const ct_arch *arch, ct_qmatch *qm)
 {
 	char module[CT_NAME_MAX];
+	/* the last module marked with its ancestors: the tensors of a module,
+	 * and the modules of a parent, come one after another, and marking
+	 * twice changes nothing */
+	char prev[CT_NAME_MAX] = "";
+	bool have_prev = false;
 	for (size_t i = 0; i < ck->n_tensors; i++) {
 		const ct_tensor *t = ck->tensors[i].t;
 		ct_modclass cls;
 		if (!ct_module_of(t->name, module, sizeof(module)))
+			continue;
+		if (have_prev && strcmp(module, prev) == 0)
 			continue;
 		if (!weight_module(t, arch, module, sizeof(module), &cls)) {
 			cls = CT_MOD_OTHER;
@@ -251,10 +258,20 @@ static void mark_modules(const ct_checkpoint *ck, const ct_arch *arch, ct_qmatch
 			}
 		}
 		ct_qmatch_mark(qm, module, cls);
+		char cur[CT_NAME_MAX];
+		memcpy(cur, module, strlen(module) + 1);
 		for (char *dot = strrchr(module, '.'); dot; dot = strrchr(module, '.')) {
 			*dot = '\0';
+			size_t n = (size_t)(dot - module);
+			/* an ancestor of the last module (marked as such, so
+			 * are the rest); the last module itself was marked with
+			 * its own class, not as an ancestor */
+			if (have_prev && strncmp(prev, module, n) == 0 && prev[n] == '.')
+				break;
 			ct_qmatch_mark(qm, module, CT_MOD_OTHER);
 		}
+		memcpy(prev, cur, strlen(cur) + 1);
+		have_prev = true;
 	}
 }
 
