@@ -54,14 +54,17 @@ void ct_codec_scale_shape(const ct_qparams *p, ct_codec_tensor *t)
 
 /* The stored U8 of an MX scale 2^(E-127): E, with an overflowed (infinite)
  * scale as 255 and an underflowed one as 0. */
+/* 127 + ilogb(s), clamped to a byte, from the bits: the exponent field is
+ * that for every positive s (0 for subnormals, whose ilogb is below -126,
+ * 255 for infinity); NaN, zero and negatives give 0. No libm call: there
+ * is one scale per 32 weights. */
 static uint8_t mx_exponent_byte(float s)
 {
-	if (isinf(s))
-		return 255;
 	if (!(s > 0.0f))
 		return 0;
-	int e = 127 + ilogbf(s);
-	return (uint8_t)(e < 0 ? 0 : e > 255 ? 255 : e);
+	uint32_t u;
+	memcpy(&u, &s, sizeof(u));
+	return (uint8_t)(u >> 23);
 }
 
 int ct_codec_emit_scales(const ct_qparams *p, ct_dtype dt, int k, ct_emit_fn emit,
@@ -77,8 +80,7 @@ int ct_codec_emit_scales(const ct_qparams *p, ct_dtype dt, int k, ct_emit_fn emi
 		size_t m = n - i < EMIT_CHUNK ? (size_t)(n - i) : EMIT_CHUNK;
 		const float *s = p->scale + i;
 		if (dt == CT_F8_E4M3) {
-			for (size_t j = 0; j < m; j++)
-				buf[j] = fp_f32_to_e4m3(s[j]);
+			ct_k_e4m3_bytes(p->simd, s, m, buf);
 		} else if (dt == CT_U8) {
 			for (size_t j = 0; j < m; j++)
 				buf[j] = mx_exponent_byte(s[j]);

@@ -380,6 +380,12 @@ static void narrow8_portable(const int32_t *q, size_t n, uint8_t *out)
 	narrow8_body(q, n, out);
 }
 
+static void e4m3_bytes_portable(const float *s, size_t n, uint8_t *out)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = fp_f32_to_e4m3(s[i]);
+}
+
 static bool quant_raw_portable(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src,
 			       size_t n, size_t cell, const float *s, const int32_t *z, float lo,
 			       float hi, int32_t *q)
@@ -952,6 +958,32 @@ __attribute__((target("avx2"))) static void narrow8_avx2(const int32_t *q, size_
 		_mm256_storeu_si256((__m256i *)(void *)(out + i), bytes);
 	}
 	narrow8_body(q + i, n - i, out + i);
+}
+
+/* fp_f32_to_e4m3 of 8 values at a time: e4m3_code_avx2 where |s| is under
+ * 464 (everything that rounds to at most 448), NaN with the sign from 464
+ * up (infinities and NaN included), as the portable converter; then the
+ * low bytes of 32 codes at once. */
+__attribute__((target("avx2"))) static void e4m3_bytes_avx2(const float *s, size_t n,
+							    uint8_t *out)
+{
+	const __m256i abs = _mm256_set1_epi32(0x7FFFFFFF), last = _mm256_set1_epi32(0x43F00000 - 1);
+	const __m256i nan = _mm256_set1_epi32(0x7F), sign = _mm256_set1_epi32(0x80);
+	int32_t c[32];
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32) {
+		for (int k = 0; k < 4; k++) {
+			__m256 v = _mm256_loadu_ps(s + i + 8 * k);
+			__m256i u = _mm256_castps_si256(v);
+			__m256i over = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs), last);
+			__m256i sat = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u, 24), sign),
+						      nan);
+			__m256i code = _mm256_blendv_epi8(e4m3_code_avx2(v), sat, over);
+			_mm256_storeu_si256((__m256i *)(void *)(c + 8 * k), code);
+		}
+		narrow8_avx2(c, 32, out + i);
+	}
+	e4m3_bytes_portable(s + i, n - i, out + i);
 }
 
 __attribute__((target("avx2"))) static void load_avx2(ct_dtype dt, const void *src,
@@ -1539,6 +1571,18 @@ void ct_k_pack4(bool simd, const int32_t *q, size_t n, int32_t offset, uint8_t *
 #endif
 	(void)simd;
 	pack4_portable(q, n, offset, out);
+}
+
+void ct_k_e4m3_bytes(bool simd, const float *s, size_t n, uint8_t *out)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd()) {
+		e4m3_bytes_avx2(s, n, out);
+		return;
+	}
+#endif
+	(void)simd;
+	e4m3_bytes_portable(s, n, out);
 }
 
 void ct_k_narrow8(bool simd, const int32_t *q, size_t n, uint8_t *out)

@@ -48,6 +48,10 @@ void ct_k_pack4(bool simd, const int32_t *q, size_t n, int32_t offset, uint8_t *
  * values (-128..127, two's complement) as stored. */
 void ct_k_narrow8(bool simd, const int32_t *q, size_t n, uint8_t *out);
 
+/* out[i] = fp_f32_to_e4m3(s[i]) for i < n: scales stored as float8_e4m3fn.
+ * The vector variant is AVX2 only. */
+void ct_k_e4m3_bytes(bool simd, const float *s, size_t n, uint8_t *out);
+
 /* The inverse: for i < n, in cells as above, out[i] = code's value times
  * s (int: (q - z) * s; fp8: e4m3(q) * s; fp4: E2M1(q) * s) rounded to sd,
  * stored as out_dt (F32, F16 or BF16). */

@@ -685,6 +685,40 @@ static void test_narrow8_agrees(void **state)
 	}
 }
 
+/* Scale bytes as float8_e4m3fn: the vector variant against the portable
+ * converter over every 2^11th float bit pattern (both signs, zeros,
+ * subnormals, the region around 448 and 464 where codes saturate to NaN,
+ * infinities and NaN), in runs of every length modulo 32 for the tails. */
+static void test_e4m3_bytes_agree(void **state)
+{
+	(void)state;
+	skip_without_simd();
+	enum { RUN = 4096 + 31 };
+	static float x[RUN];
+	static uint8_t a[RUN], b[RUN];
+	static const float edges[] = { 0.0f, -0.0f, 448.0f, -448.0f, 463.99f, 464.0f, -464.0f,
+				       0x1p-9f, 0x1p-10f, 0x1.8p-10f, 0x1p-6f, 0x1.fp-7f, 240.0f };
+	uint32_t bits = 0;
+	size_t len = 1;
+	for (bool done = false; !done; len = len % 63 + 1) {
+		size_t n = RUN - 64 + len;
+		for (size_t i = 0; i < n; i++) {
+			if (i < sizeof(edges) / sizeof(edges[0]) && len % 3 == 0) {
+				x[i] = edges[i];
+				continue;
+			}
+			memcpy(&x[i], &bits, sizeof(bits));
+			bits += 1u << 11;
+			done |= bits == 0;
+		}
+		memset(a, 0xAA, sizeof(a));
+		memset(b, 0x55, sizeof(b));
+		ct_k_e4m3_bytes(false, x, n, a);
+		ct_k_e4m3_bytes(true, x, n, b);
+		assert_memory_equal(a, b, n);
+	}
+}
+
 /* Scales of NVFP4 and MX cells: the vector variants against the portable
  * loops, bit for bit, on magnitudes from subnormal to the top of each
  * dtype (where the MX power of two overflows), zeros of both signs, odd
@@ -782,6 +816,7 @@ int main(void)
 		cmocka_unit_test(test_e4m3_kernel_matches_converter),
 		cmocka_unit_test(test_e4m3_raw_exhaustive),
 		cmocka_unit_test(test_narrow8_agrees),
+		cmocka_unit_test(test_e4m3_bytes_agree),
 		cmocka_unit_test(test_scales_agree),
 		cmocka_unit_test(test_f16_rounding_matches_converter),
 		cmocka_unit_test(test_finite),
