@@ -244,10 +244,11 @@ int cli_output_open(const cli_write_opts *w, const ct_checkpoint *in, cli_output
 		    ct_error *err);
 
 /* Creates temporary files for every shard of plan (whose builders are laid
- * out; only those only selects, when not NULL), reserves their space, and
+ * out; only those only selects, when not NULL), reserves their space (with
+ * up to threads threads: on tmpfs reserving is allocating the memory), and
  * fills sinks[]. However many shards, at most a bounded number of
  * descriptors are open at once. */
-int cli_output_begin(cli_output *o, ct_plan *plan, const bool *only, ct_sink *sinks,
+int cli_output_begin(cli_output *o, ct_plan *plan, const bool *only, int threads, ct_sink *sinks,
 		     ct_error *err);
 
 /* Writes a small file (index, config.json) into the output directory. */

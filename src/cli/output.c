@@ -1071,13 +1071,101 @@ static int sync_file(cli_output *o, size_t i, ct_error *err)
 	return sync_close(fd, f->name, err);
 }
 
-int cli_output_begin(cli_output *o, ct_plan *plan, const bool *only, ct_sink *sinks,
+/* The space of the shard files, reserved by a few threads at once: each
+ * takes the next file, opens it again, fallocates and closes it. */
+typedef struct reserve_job {
+	const char *path, *name;
+	uint64_t size;
+} reserve_job;
+
+typedef struct reserve_state {
+	const reserve_job *jobs;
+	size_t n;
+	atomic_size_t next;
+	atomic_bool failed;
+	pthread_mutex_t lock;
+	ct_error err;              /* the first failure, under lock */
+	int rc;
+} reserve_state;
+
+static int reserve_one(const reserve_job *j, ct_error *err)
+{
+	int fd = open(j->path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return ct_fail(err, CT_EIO, "%s: cannot open again: %s", j->name, strerror(errno));
+	int rc = CT_OK;
+	if (fallocate(fd, 0, 0, (off_t)j->size) != 0 && errno != EOPNOTSUPP && errno != ENOSYS)
+		rc = io_error(j->name, errno, err);
+	close(fd);
+	return rc;
+}
+
+static void *reserve_worker(void *arg)
+{
+	reserve_state *st = arg;
+	for (;;) {
+		size_t i = atomic_fetch_add(&st->next, 1);
+		if (i >= st->n || atomic_load(&st->failed))
+			break;
+		ct_error e;
+		ct_error_clear(&e);
+		int rc = reserve_one(&st->jobs[i], &e);
+		if (rc) {
+			pthread_mutex_lock(&st->lock);
+			if (!atomic_load(&st->failed)) {
+				st->err = e;
+				st->rc = rc;
+				atomic_store(&st->failed, true);
+			}
+			pthread_mutex_unlock(&st->lock);
+			break;
+		}
+	}
+	return NULL;
+}
+
+#define RESERVE_MAX_THREADS 16
+
+/* Reserves the space so that a full disk fails before hours of work. */
+static int reserve_space(const reserve_job *jobs, size_t n, int threads, ct_error *err)
+{
+	reserve_state st = { .jobs = jobs, .n = n };
+	atomic_init(&st.next, 0);
+	atomic_init(&st.failed, false);
+	pthread_mutex_init(&st.lock, NULL);
+	if (threads > RESERVE_MAX_THREADS)
+		threads = RESERVE_MAX_THREADS;
+	if ((size_t)threads > n)
+		threads = (int)n;
+	pthread_t tid[RESERVE_MAX_THREADS];
+	int started = 0;
+	for (int i = 1; i < threads; i++) {
+		if (pthread_create(&tid[started], NULL, reserve_worker, &st) != 0)
+			break;
+		started++;
+	}
+	reserve_worker(&st);
+	for (int i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	pthread_mutex_destroy(&st.lock);
+	if (atomic_load(&st.failed)) {
+		*err = st.err;
+		return st.rc;
+	}
+	return CT_OK;
+}
+
+int cli_output_begin(cli_output *o, ct_plan *plan, const bool *only, int threads, ct_sink *sinks,
 		     ct_error *err)
 {
 	free(o->sinks);
 	o->sinks = calloc(plan->n_shards ? plan->n_shards : 1, sizeof(*o->sinks));
-	if (!o->sinks)
+	reserve_job *jobs = calloc(plan->n_shards ? plan->n_shards : 1, sizeof(*jobs));
+	size_t n_jobs = 0;
+	if (!o->sinks || !jobs) {
+		free(jobs);
 		return ct_fail(err, CT_EIO, "out of memory");
+	}
 	for (size_t s = 0; s < plan->n_shards; s++) {
 		size_t idx = 0;
 		int fd = -1;
@@ -1095,22 +1183,22 @@ int cli_output_begin(cli_output *o, ct_plan *plan, const bool *only, ct_sink *si
 			rc = fd < 0 ? ct_fail(err, CT_EIO, "%s: cannot open again: %s", o->dest,
 					      strerror(errno)) : CT_OK;
 		}
-		if (rc)
-			return rc;
-		uint64_t size = ct_st_builder_file_size(plan->shards[s].builder);
-		/* Reserve the space now so a full disk fails before hours of work. */
-		if (size && fallocate(fd, 0, 0, (off_t)size) != 0 && errno != EOPNOTSUPP &&
-		    errno != ENOSYS) {
-			rc = io_error(o->files[idx].name, errno, err);
-			close(fd);
+		if (rc) {
+			free(jobs);
 			return rc;
 		}
+		uint64_t size = ct_st_builder_file_size(plan->shards[s].builder);
+		if (size)
+			jobs[n_jobs++] = (reserve_job){ o->files[idx].node->path,
+							 o->files[idx].name, size };
 		/* closed until the first write: descriptors must not grow with shards */
 		close(fd);
 		o->sinks[s] = (shard_sink){ o, idx };
 		sinks[s] = (ct_sink){ shard_pwrite, &o->sinks[s] };
 	}
-	return CT_OK;
+	int rc = reserve_space(jobs, n_jobs, threads, err);
+	free(jobs);
+	return rc;
 }
 
 int cli_output_put(cli_output *o, const char *name, const char *data, size_t len,

@@ -529,7 +529,7 @@ int cli_parts_write(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts
 	if (!rc && !sinks)
 		rc = ct_fail(err, CT_EIO, "out of memory");
 	if (!rc)
-		rc = cli_output_begin(o->out, plan, o->slice, sinks, err);
+		rc = cli_output_begin(o->out, plan, o->slice, o->threads, sinks, err);
 	uint64_t in_bytes = 0, out_bytes = 0;
 	size_t n_items = 0, n_shards = 0;
 	for (size_t s = 0; s < plan->n_shards; s++) {

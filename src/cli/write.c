@@ -162,7 +162,7 @@ int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts 
 	ct_sink *sinks = calloc(plan->n_shards ? plan->n_shards : 1, sizeof(ct_sink));
 	if (!sinks)
 		return ct_fail(err, CT_EIO, "out of memory");
-	int rc = cli_output_begin(out, plan, NULL, sinks, err);
+	int rc = cli_output_begin(out, plan, NULL, o->threads, sinks, err);
 	if (!rc) {
 		size_t n_items = 0;
 		for (size_t s = 0; s < plan->n_shards; s++)
