@@ -1469,38 +1469,41 @@ static int run_fuse(const ct_checkpoint *ck, const ct_plan_item *it, ct_st_build
  * start where it ends in the same output: the outputs of a module (codes,
  * scale, shape) lie in separate runs of the file, one per kind, and the
  * next module's outputs follow each, so a pwrite each would cost more than
- * their bytes when there are thousands. Larger writes go straight through. */
+ * their bytes when there are thousands. Larger writes go straight through;
+ * a run that stops growing is written when its slot is needed, the rest
+ * when the thread runs out of items. */
 #define CT_COMBINE_RUNS 4
 #define CT_COMBINE_BYTES (256u << 10)
 #define CT_COMBINE_MAX (32u << 10)
 
 typedef struct write_run {
+	const ct_sink *target;     /* the output it belongs to */
 	uint64_t at;               /* file offset of buf[0] */
 	size_t len;
 	uint8_t *buf;
 } write_run;
 
 typedef struct write_combiner {
-	const ct_sink *target;
+	const ct_sink *target;     /* of the item being run */
 	write_run run[CT_COMBINE_RUNS];
 	uint8_t *mem;              /* the runs' buffers, or NULL: no combining */
 	unsigned next_victim;
 } write_combiner;
 
-static int run_flush(const ct_sink *target, write_run *r, ct_error *err)
+static int run_flush(write_run *r, ct_error *err)
 {
 	if (!r->len)
 		return CT_OK;
 	size_t len = r->len;
 	r->len = 0;
-	return target->pwrite(target->ctx, r->buf, len, r->at, err);
+	return r->target->pwrite(r->target->ctx, r->buf, len, r->at, err);
 }
 
 static int combiner_flush(write_combiner *c, ct_error *err)
 {
 	int rc = CT_OK;
-	for (int i = 0; i < CT_COMBINE_RUNS && c->target; i++) {
-		int r = run_flush(c->target, &c->run[i], err);
+	for (int i = 0; i < CT_COMBINE_RUNS; i++) {
+		int r = run_flush(&c->run[i], err);
 		rc = rc ? rc : r;
 	}
 	return rc;
@@ -1514,24 +1517,27 @@ static int combined_pwrite(void *ctx, const void *buf, size_t len, uint64_t offs
 		return c->target->pwrite(c->target->ctx, buf, len, offset, err);
 	write_run *r = NULL;
 	for (int i = 0; i < CT_COMBINE_RUNS && !r; i++)
-		if (c->run[i].len && c->run[i].at + c->run[i].len == offset)
+		if (c->run[i].len && c->run[i].target == c->target &&
+		    c->run[i].at + c->run[i].len == offset)
 			r = &c->run[i];
 	for (int i = 0; i < CT_COMBINE_RUNS && !r; i++)
 		if (!c->run[i].len)
 			r = &c->run[i];
 	if (!r) {
 		r = &c->run[c->next_victim++ % CT_COMBINE_RUNS];
-		int rc = run_flush(c->target, r, err);
+		int rc = run_flush(r, err);
 		if (rc)
 			return rc;
 	}
 	if (len > CT_COMBINE_BYTES - r->len) {
-		int rc = run_flush(c->target, r, err);
+		int rc = run_flush(r, err);
 		if (rc)
 			return rc;
 	}
-	if (!r->len)
+	if (!r->len) {
+		r->target = c->target;
 		r->at = offset;
+	}
 	memcpy(r->buf + r->len, buf, len);
 	r->len += len;
 	return CT_OK;
@@ -1540,12 +1546,7 @@ static int combined_pwrite(void *ctx, const void *buf, size_t len, uint64_t offs
 static int run_item(exec_state *st, write_combiner *wc, ct_plan_item *it, ct_error *err)
 {
 	ct_plan_shard *sh = &st->plan->shards[it->shard];
-	if (wc->target != &st->sinks[it->shard]) {
-		int rc = combiner_flush(wc, err);
-		if (rc)
-			return rc;
-		wc->target = &st->sinks[it->shard];
-	}
+	wc->target = &st->sinks[it->shard];
 	const ct_sink combined = { combined_pwrite, wc };
 	const ct_sink *sink = &combined;
 	emit_ctx e = { sh->builder, sink, it->out_id, NULL, 0 };
@@ -1645,6 +1646,42 @@ static int cmp_item_size(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+typedef struct ranked_item {
+	ct_plan_item *item;
+	size_t rank;               /* among the items of its size in its shard */
+} ranked_item;
+
+static int cmp_ranked(const void *a, const void *b)
+{
+	const ranked_item *x = a, *y = b;
+	if (x->item->in_bytes != y->item->in_bytes)
+		return x->item->in_bytes > y->item->in_bytes ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	return cmp_item_size(&x->item, &y->item);
+}
+
+/* Largest first, and items of one size taken from the shards in turn: a
+ * write holds its file's inode lock (tmpfs and ext4 alike), so threads that
+ * write to different files do not wait for each other. */
+static int order_items(ct_plan_item **items, size_t n)
+{
+	qsort(items, n, sizeof(*items), cmp_item_size);
+	ranked_item *r = malloc((n ? n : 1) * sizeof(*r));
+	if (!r)
+		return CT_EIO;
+	for (size_t i = 0; i < n; i++) {
+		bool same = i > 0 && items[i]->in_bytes == items[i - 1]->in_bytes &&
+			    items[i]->shard == items[i - 1]->shard;
+		r[i] = (ranked_item){ items[i], same ? r[i - 1].rank + 1 : 0 };
+	}
+	qsort(r, n, sizeof(*r), cmp_ranked);
+	for (size_t i = 0; i < n; i++)
+		items[i] = r[i].item;
+	free(r);
+	return CT_OK;
+}
+
 #define CT_MAX_THREADS 256
 
 int ct_plan_execute(ct_plan *p, const ct_sink *sinks, const ct_run_opts *o, ct_error *err)
@@ -1664,7 +1701,10 @@ int ct_plan_execute(ct_plan *p, const ct_sink *sinks, const ct_run_opts *o, ct_e
 	for (size_t s = 0; s < p->n_shards; s++)
 		for (size_t i = 0; (!o->shards || o->shards[s]) && i < p->shards[s].n_items; i++)
 			st.items[k++] = &p->shards[s].items[i];
-	qsort(st.items, st.n_items, sizeof(ct_plan_item *), cmp_item_size);
+	if (order_items(st.items, st.n_items)) {
+		free(st.items);
+		return ct_fail(err, CT_EIO, "out of memory");
+	}
 	atomic_init(&st.next, 0);
 	atomic_init(&st.failed, false);
 	atomic_init(&st.done_bytes, 0);
