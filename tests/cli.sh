@@ -61,6 +61,14 @@ for n in $near_names; do
 done
 [ $ok = 1 ] && pass "preset default ignores: suffixes dense and listed, near misses quantized" ||
 	fail "preset default ignores: suffixes dense and listed, near misses quantized"
+# NVFP4 reads every weight for its global scale while planning, on -j
+# threads: the weight named is the first bad one in file order, every time
+mk "$TMP/nan2.st" "a.weight:BF16:64x64" "b.weight:BF16:64x64:nan" "c.weight:BF16:64x64:nan" \
+	"d.weight:BF16:64x64:nan"
+for i in 1 2 3; do
+	expect "NVFP4 global scales on 4 threads: the first bad weight ($i)" 3 \
+		"nan2.st: b.weight: element 2048 is not finite" quantize -j 4 -s NVFP4A16 "$TMP/nan2.st" "$TMP/nan2.q.st"
+done
 mk "$TMP/nan.st" "x.weight:F16:4x32:nan"
 expect "NaN in a target tensor" 3 "x.weight: element [2, 0] is NaN" quantize -s FP8_DYNAMIC "$TMP/nan.st" "$TMP/nan.q.st"
 ls "$TMP" | grep -q 'nan.q.st' && fail "NaN refusal leaves nothing behind" || pass "NaN refusal leaves nothing behind"

@@ -80,7 +80,9 @@ int cli_encode(const ct_checkpoint *ck, ct_qconfig *cfg, const cli_encode_opts *
 	ct_plan *plan = NULL;
 	char *compact = NULL;
 	json_t *qj = NULL;
-	int rc = ct_plan_quantize(ck, cfg, &o->quant, &plan, err);
+	ct_quant_opts qo = o->quant;
+	qo.threads = o->write.threads;
+	int rc = ct_plan_quantize(ck, cfg, &qo, &plan, err);
 	for (size_t i = 0; !rc && i < plan->warnings.n; i++)
 		cli_warn("%s", plan->warnings.items[i]);
 	/* an empty plan fails, after --dry-run has shown why each weight is kept */

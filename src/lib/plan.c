@@ -282,6 +282,9 @@ typedef struct gs_entry {
 	bool fused;
 	bool wanted;
 	float absmax;
+	bool failed;               /* not finite at element bad */
+	uint64_t bad;
+	int rc;                    /* CT_EIO: its data could not be read */
 } gs_entry;
 
 /* Orders indices into the entries: fused sets first, by key; ties by
@@ -336,13 +339,93 @@ static const uint8_t *item_data(const ct_checkpoint *ck, const ct_plan_item *it,
 	return buf;
 }
 
+/* Runs fn(arg) on up to threads threads (this one included, at most one
+ * per unit of work), and returns when all are done. */
+#define CT_MAX_THREADS 256
+static void run_threads(void *(*fn)(void *), void *arg, int threads, size_t work)
+{
+	if (threads > CT_MAX_THREADS)
+		threads = CT_MAX_THREADS;
+	if (threads < 1 || work == 0)
+		threads = 1;
+	if ((size_t)threads > work && work > 0)
+		threads = (int)work;
+	pthread_t tid[CT_MAX_THREADS];
+	int started = 0;
+	for (int i = 1; i < threads; i++) {
+		if (pthread_create(&tid[started], NULL, fn, arg) != 0)
+			break;
+		started++;
+	}
+	fn(arg);
+	for (int i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+}
+
+/* The NVFP4 weights' absmax, read by several threads: each takes the next
+ * entry; after a failure, entries past it are skipped, and every entry
+ * before it is read, so the one reported is the first in shard order. */
+typedef struct absmax_state {
+	ct_plan *p;
+	gs_entry *e;
+	size_t n;
+	atomic_size_t next;
+	atomic_size_t first_failed;  /* n while none */
+	pthread_mutex_t lock;
+	ct_error err;                /* of an entry that could not be read */
+} absmax_state;
+
+static void note_failure(absmax_state *st, size_t i)
+{
+	size_t cur = atomic_load(&st->first_failed);
+	while (i < cur && !atomic_compare_exchange_weak(&st->first_failed, &cur, i))
+		;
+}
+
+static void *absmax_worker(void *arg)
+{
+	absmax_state *st = arg;
+	for (;;) {
+		size_t i = atomic_fetch_add(&st->next, 1);
+		if (i >= st->n)
+			break;
+		gs_entry *g = &st->e[i];
+		if (!g->wanted || i > atomic_load(&st->first_failed))
+			continue;
+		ct_plan_item *it = g->item;
+		ct_error err;
+		ct_error_clear(&err);
+		uint8_t *owned;
+		const uint8_t *data = item_data(st->p->ckpt, it, &owned, &err);
+		if (!data) {
+			pthread_mutex_lock(&st->lock);
+			g->rc = CT_EIO;
+			/* the message of the earliest entry that could not be read */
+			if (i < atomic_load(&st->first_failed))
+				st->err = err;
+			note_failure(st, i);
+			pthread_mutex_unlock(&st->lock);
+			continue;
+		}
+		ct_wview w = { it->desc.wd, it->desc.rows, it->desc.cols, data,
+			       owned ? NULL : st->p->ckpt->shards[g->shard] };
+		if (!ct_quant_absmax(&w, &g->absmax, &g->bad)) {
+			g->failed = true;
+			note_failure(st, i);
+		}
+		free(owned);
+	}
+	return NULL;
+}
+
 /* Global scales of the NVFP4 items: one per module, or the max absmax of a
  * fused set shared by its members. Reads each targeted weight once, in
  * shard order, which also refuses NaN and Inf before anything is written.
  * With only (a flag per shard), reads only what those shards' scales need:
  * their own modules and the fused partners of those modules, wherever
  * they lie. */
-static int plan_global_scales(ct_plan *p, bool fuse, const bool *only, ct_error *err)
+static int plan_global_scales(ct_plan *p, bool fuse, const bool *only, int threads,
+			      ct_error *err)
 {
 	size_t n = 0;
 	for (size_t s = 0; s < p->n_shards; s++)
@@ -385,30 +468,30 @@ static int plan_global_scales(ct_plan *p, bool fuse, const bool *only, ct_error 
 			e[by_key[t]].wanted = wanted;
 		i = j;
 	}
+	absmax_state st = { .p = p, .e = e, .n = n };
+	atomic_init(&st.next, 0);
+	atomic_init(&st.first_failed, n);
+	ct_error_clear(&st.err);
+	pthread_mutex_init(&st.lock, NULL);
+	run_threads(absmax_worker, &st, threads, n);
+	pthread_mutex_destroy(&st.lock);
+	/* the first failing weight in shard order, whatever the threads did */
 	int rc = CT_OK;
-	for (size_t i = 0; i < n && !rc; i++) {
-		if (!e[i].wanted)
-			continue;
-		ct_plan_item *it = e[i].item;
+	size_t bad = atomic_load(&st.first_failed);
+	if (bad < n && e[bad].rc) {
+		*err = st.err;
+		rc = e[bad].rc;
+	} else if (bad < n) {
+		rc = ct_fail(err, CT_EINPUT, "%s: %s: element %" PRIu64 " is not finite "
+			     "(expected finite values to quantize)",
+			     p->ckpt->shard_names[e[bad].shard], e[bad].item->src->name, e[bad].bad);
+	}
+	for (size_t i = 0; !rc && i < n; i++) {
 		size_t s = e[i].shard;
-		uint8_t *owned;
-		const uint8_t *data = item_data(p->ckpt, it, &owned, err);
-		if (!data) {
-			rc = CT_EIO;
-			break;
-		}
-		ct_wview w = { it->desc.wd, it->desc.rows, it->desc.cols, data,
-			       owned ? NULL : p->ckpt->shards[s] };
-		uint64_t bad;
-		if (!ct_quant_absmax(&w, &e[i].absmax, &bad))
-			rc = ct_fail(err, CT_EINPUT, "%s: %s: element %" PRIu64 " is not "
-				     "finite (expected finite values to quantize)",
-				     p->ckpt->shard_names[s], it->src->name, bad);
-		free(owned);
-		if (!rc && only && !only[s]) {
-			ct_strlist_addf(&p->partners, "%s (%s)", it->src->name,
+		if (e[i].wanted && only && !only[s]) {
+			ct_strlist_addf(&p->partners, "%s (%s)", e[i].item->src->name,
 					p->ckpt->shard_names[s]);
-			p->partner_bytes += it->src->end - it->src->begin;
+			p->partner_bytes += e[i].item->src->end - e[i].item->src->begin;
 		}
 	}
 	if (!rc && p->partners.failed)
@@ -813,7 +896,7 @@ int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_op
 	if (!rc && p->warnings.failed)
 		rc = ct_fail(err, CT_EIO, "out of memory");
 	if (!rc)
-		rc = plan_global_scales(p, o->fuse_global_scale, o->gs_shards, err);
+		rc = plan_global_scales(p, o->fuse_global_scale, o->gs_shards, o->threads, err);
 	if (!rc && sm.codec && p->sparse_numel)
 		rc = ct_qconfig_set_global_sparsity(cfg, (double)p->sparse_zeros /
 						    (double)p->sparse_numel, err);
@@ -1682,8 +1765,6 @@ static int order_items(ct_plan_item **items, size_t n)
 	return CT_OK;
 }
 
-#define CT_MAX_THREADS 256
-
 int ct_plan_execute(ct_plan *p, const ct_sink *sinks, const ct_run_opts *o, ct_error *err)
 {
 	exec_state st;
@@ -1709,19 +1790,7 @@ int ct_plan_execute(ct_plan *p, const ct_sink *sinks, const ct_run_opts *o, ct_e
 	atomic_init(&st.failed, false);
 	atomic_init(&st.done_bytes, 0);
 	pthread_mutex_init(&st.lock, NULL);
-	int threads = o->threads < 1 ? 1 : o->threads > CT_MAX_THREADS ? CT_MAX_THREADS : o->threads;
-	if ((size_t)threads > st.n_items)
-		threads = st.n_items ? (int)st.n_items : 1;
-	pthread_t tid[CT_MAX_THREADS];
-	int started = 0;
-	for (int i = 1; i < threads; i++) {
-		if (pthread_create(&tid[started], NULL, worker, &st) != 0)
-			break;
-		started++;
-	}
-	worker(&st);
-	for (int i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
+	run_threads(worker, &st, o->threads, st.n_items);
 	pthread_mutex_destroy(&st.lock);
 	free(st.items);
 	if (atomic_load(&st.failed)) {

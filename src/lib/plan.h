@@ -107,6 +107,7 @@ typedef struct ct_quant_opts {
 	const bool *gs_shards;     /* NVFP4: global scales only for the modules of these
 				      shards (one flag per input shard) and their fused
 				      partners elsewhere; NULL: every shard */
+	int threads;               /* for the weights read while planning (< 1: one) */
 } ct_quant_opts;
 
 /* Plans quantizing ckpt with cfg (normalized), and compressing the targets
