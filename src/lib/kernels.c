@@ -696,6 +696,59 @@ __attribute__((target("avx2"))) static inline float hmax_avx2(__m256 v)
 	return _mm_cvtss_f32(m);
 }
 
+/* The min (or max) lane of each of 8 vectors, in lane k of the result:
+ * pairs interleaved and reduced, then quads, then the two halves. Exact,
+ * in any order, for lanes without NaN or -0. */
+__attribute__((target("avx2"), always_inline)) static inline __m256
+reduce8_avx2(const __m256 *v, bool min)
+{
+#define RED(a, b) (min ? _mm256_min_ps(a, b) : _mm256_max_ps(a, b))
+	__m256 p[4];
+	for (int k = 0; k < 4; k++)
+		p[k] = RED(_mm256_unpacklo_ps(v[2 * k], v[2 * k + 1]),
+			   _mm256_unpackhi_ps(v[2 * k], v[2 * k + 1]));
+	__m256 q0 = RED(_mm256_shuffle_ps(p[0], p[1], 0x44), _mm256_shuffle_ps(p[0], p[1], 0xEE));
+	__m256 q1 = RED(_mm256_shuffle_ps(p[2], p[3], 0x44), _mm256_shuffle_ps(p[2], p[3], 0xEE));
+	return RED(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
+#undef RED
+}
+
+/* 8 BF16 cells of 16 to 64 values at a time (NVFP4's 16, MX's 32): each
+ * cell's vectors reduced with 0 as the first accumulator, so that neither
+ * NaN (min and max return their second operand) nor -0 (0 wins ties)
+ * reaches the cross-cell reduction; lo and hi come in last as the second
+ * operand. Since lo <= 0 <= hi on entry, the 0 changes no result, and the
+ * bits are those of the one-cell loop. */
+__attribute__((target("avx2"))) static size_t minmax_small_cells_avx2(const uint8_t *p,
+								      size_t ncell, size_t cell,
+								      float *lo, float *hi,
+								      __m256i *bad)
+{
+	const __m256i em = _mm256_set1_epi16(0x7F80), zero = _mm256_setzero_si256();
+	const __m256 z = _mm256_setzero_ps();
+	size_t j = 0;
+	for (; j + 8 <= ncell; j += 8) {
+		__m256 mn[8], mx[8];
+		for (int k = 0; k < 8; k++) {
+			__m256 l = z, h = z;
+			const uint8_t *c = p + 2 * (j + (size_t)k) * cell;
+			for (size_t i = 0; i < cell; i += 16) {
+				__m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(c + 2 * i));
+				*bad = _mm256_or_si256(*bad, _mm256_cmpeq_epi16(_mm256_and_si256(v, em), em));
+				__m256 a = _mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, v));
+				__m256 b = _mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, v));
+				l = _mm256_min_ps(a, _mm256_min_ps(b, l));
+				h = _mm256_max_ps(a, _mm256_max_ps(b, h));
+			}
+			mn[k] = l;
+			mx[k] = h;
+		}
+		_mm256_storeu_ps(lo + j, _mm256_min_ps(reduce8_avx2(mn, true), _mm256_loadu_ps(lo + j)));
+		_mm256_storeu_ps(hi + j, _mm256_max_ps(reduce8_avx2(mx, false), _mm256_loadu_ps(hi + j)));
+	}
+	return j;
+}
+
 /* BF16 cells of a multiple of 16: 16 values a load, widened by interleaving
  * with zeros (which permutes them, harmless for a min or a max); F32 cells
  * of a multiple of 8. _mm256_min_ps(x, l) is x < l ? x : l, as the
@@ -711,7 +764,8 @@ __attribute__((target("avx2"))) static bool minmax_raw_avx2(ct_dtype dt, const v
 	__m256i bad = _mm256_setzero_si256();
 	if (dt == CT_BF16) {
 		const __m256i em = _mm256_set1_epi16(0x7F80), zero = _mm256_setzero_si256();
-		for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+		size_t done = cell <= 64 ? minmax_small_cells_avx2(p, full / cell, cell, lo, hi, &bad) : 0;
+		for (size_t c0 = done * cell, j = done; c0 < full; c0 += cell, j++) {
 			__m256 l = _mm256_set1_ps(lo[j]), h = _mm256_set1_ps(hi[j]);
 			for (size_t i = c0; i < c0 + cell; i += 16) {
 				__m256i v = _mm256_loadu_si256((const __m256i *)(p + 2 * i));
