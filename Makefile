@@ -70,9 +70,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
-# The quantization kernels and the codecs' row loops are written for the
-# auto-vectorizer, which GCC runs in earnest only from -O3.
-$(BUILD)/src/lib/kernels.o $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/lib/codec*.c)): CFLAGS_ALL += -O3
+# The quantization kernels, the codecs' row loops and the per-group scale
+# loops of quant.c are written for the auto-vectorizer, which GCC runs in
+# earnest only from -O3.
+$(BUILD)/src/lib/kernels.o $(BUILD)/src/lib/quant.o $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/lib/codec*.c)): CFLAGS_ALL += -O3
 
 $(LIBA): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
