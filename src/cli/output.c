@@ -15,6 +15,7 @@
  */
 #include "cli.h"
 #include "parts.h"
+#include "threads.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1124,8 +1125,6 @@ static void *reserve_worker(void *arg)
 	return NULL;
 }
 
-#define RESERVE_MAX_THREADS 16
-
 /* Reserves the space so that a full disk fails before hours of work. */
 static int reserve_space(const reserve_job *jobs, size_t n, int threads, ct_error *err)
 {
@@ -1133,20 +1132,7 @@ static int reserve_space(const reserve_job *jobs, size_t n, int threads, ct_erro
 	atomic_init(&st.next, 0);
 	atomic_init(&st.failed, false);
 	pthread_mutex_init(&st.lock, NULL);
-	if (threads > RESERVE_MAX_THREADS)
-		threads = RESERVE_MAX_THREADS;
-	if ((size_t)threads > n)
-		threads = (int)n;
-	pthread_t tid[RESERVE_MAX_THREADS];
-	int started = 0;
-	for (int i = 1; i < threads; i++) {
-		if (pthread_create(&tid[started], NULL, reserve_worker, &st) != 0)
-			break;
-		started++;
-	}
-	reserve_worker(&st);
-	for (int i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
+	ct_run_threads(reserve_worker, &st, threads, n);
 	pthread_mutex_destroy(&st.lock);
 	if (atomic_load(&st.failed)) {
 		*err = st.err;

@@ -53,9 +53,8 @@ void ct_codec_scale_shape(const ct_qparams *p, ct_codec_tensor *t)
 #define EMIT_CHUNK 4096
 
 /* The stored U8 of an MX scale 2^(E-127): E, with an overflowed (infinite)
- * scale as 255 and an underflowed one as 0. */
-/* 127 + ilogb(s), clamped to a byte, from the bits: the exponent field is
- * that for every positive s (0 for subnormals, whose ilogb is below -126,
+ * scale as 255 and an underflowed one as 0. That is the exponent field of
+ * every positive s (127 + ilogb(s) clamped to a byte: 0 for subnormals,
  * 255 for infinity); NaN, zero and negatives give 0. No libm call: there
  * is one scale per 32 weights. */
 static uint8_t mx_exponent_byte(float s)

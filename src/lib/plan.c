@@ -2,6 +2,7 @@
 #include "convert.h"
 #include "moe.h"
 #include "strbuf.h"
+#include "threads.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -282,8 +283,7 @@ typedef struct gs_entry {
 	bool fused;
 	bool wanted;
 	float absmax;
-	bool failed;               /* not finite at element bad */
-	uint64_t bad;
+	uint64_t bad;              /* the element that is not finite */
 	int rc;                    /* CT_EIO: its data could not be read */
 } gs_entry;
 
@@ -339,29 +339,6 @@ static const uint8_t *item_data(const ct_checkpoint *ck, const ct_plan_item *it,
 	return buf;
 }
 
-/* Runs fn(arg) on up to threads threads (this one included, at most one
- * per unit of work), and returns when all are done. */
-#define CT_MAX_THREADS 256
-static void run_threads(void *(*fn)(void *), void *arg, int threads, size_t work)
-{
-	if (threads > CT_MAX_THREADS)
-		threads = CT_MAX_THREADS;
-	if (threads < 1 || work == 0)
-		threads = 1;
-	if ((size_t)threads > work && work > 0)
-		threads = (int)work;
-	pthread_t tid[CT_MAX_THREADS];
-	int started = 0;
-	for (int i = 1; i < threads; i++) {
-		if (pthread_create(&tid[started], NULL, fn, arg) != 0)
-			break;
-		started++;
-	}
-	fn(arg);
-	for (int i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
-}
-
 /* The NVFP4 weights' absmax, read by several threads: each takes the next
  * entry; after a failure, entries past it are skipped, and every entry
  * before it is read, so the one reported is the first in shard order. */
@@ -409,10 +386,8 @@ static void *absmax_worker(void *arg)
 		}
 		ct_wview w = { it->desc.wd, it->desc.rows, it->desc.cols, data,
 			       owned ? NULL : st->p->ckpt->shards[g->shard] };
-		if (!ct_quant_absmax(&w, &g->absmax, &g->bad)) {
-			g->failed = true;
+		if (!ct_quant_absmax(&w, &g->absmax, &g->bad))
 			note_failure(st, i);
-		}
 		free(owned);
 	}
 	return NULL;
@@ -473,7 +448,7 @@ static int plan_global_scales(ct_plan *p, bool fuse, const bool *only, int threa
 	atomic_init(&st.first_failed, n);
 	ct_error_clear(&st.err);
 	pthread_mutex_init(&st.lock, NULL);
-	run_threads(absmax_worker, &st, threads, n);
+	ct_run_threads(absmax_worker, &st, threads, n);
 	pthread_mutex_destroy(&st.lock);
 	/* the first failing weight in shard order, whatever the threads did */
 	int rc = CT_OK;
@@ -1790,7 +1765,7 @@ int ct_plan_execute(ct_plan *p, const ct_sink *sinks, const ct_run_opts *o, ct_e
 	atomic_init(&st.failed, false);
 	atomic_init(&st.done_bytes, 0);
 	pthread_mutex_init(&st.lock, NULL);
-	run_threads(worker, &st, o->threads, st.n_items);
+	ct_run_threads(worker, &st, o->threads, st.n_items);
 	pthread_mutex_destroy(&st.lock);
 	free(st.items);
 	if (atomic_load(&st.failed)) {

@@ -838,11 +838,6 @@ static int hash_append(wtensor *t, const void *buf, size_t len, bool whole)
 	return CT_OK;
 }
 
-/* Large appends (copied tensors) are hashed and written this much at a
- * time, so that the write's copy reads what the hash just brought into
- * the cache instead of reading the input from memory a second time. */
-#define CT_ST_SLICE (512u << 10)
-
 int ct_st_write(ct_st_builder *b, const ct_sink *sink, int id, const void *buf,
 		size_t len, ct_error *err)
 {
@@ -854,38 +849,30 @@ int ct_st_write(ct_st_builder *b, const ct_sink *sink, int id, const void *buf,
 			       t->name, len);
 	if (len == 0)
 		return CT_OK;
+	if (b->checksums && hash_append(t, buf, len, len == t->nbytes))
+		return ct_fail(err, CT_EIO, "out of memory");
 	int rc = CT_OK;
 	if (t->buf_len && t->buf_len + len > t->buf_cap)
 		rc = flush_tensor(b, sink, t, err);
-	if (rc)
-		return rc;
-	if (len >= CT_ST_WRITE_BUF && !t->buf_len) {
-		const uint8_t *p = buf;
-		for (size_t off = 0; off < len && !rc; off += CT_ST_SLICE) {
-			size_t m = len - off < CT_ST_SLICE ? len - off : CT_ST_SLICE;
-			if (b->checksums && hash_append(t, p + off, m, false))
-				return ct_fail(err, CT_EIO, "out of memory");
-			rc = sink->pwrite(sink->ctx, p + off, m,
-					  8 + b->header_len + t->offset + t->written, err);
-			if (!rc)
-				t->written += m;
-		}
-	} else {
-		if (b->checksums && hash_append(t, buf, len, len == t->nbytes))
-			return ct_fail(err, CT_EIO, "out of memory");
-		if (!t->buf) {
-			t->buf_cap = t->nbytes < CT_ST_WRITE_BUF ? (size_t)t->nbytes :
-				     CT_ST_WRITE_BUF;
-			t->buf = malloc(t->buf_cap);
-			if (!t->buf)
-				return ct_fail(err, CT_EIO, "out of memory");
-		}
-		memcpy(t->buf + t->buf_len, buf, len);
-		t->buf_len += len;
-		t->written += len;
+	if (!rc && len < CT_ST_WRITE_BUF && !t->buf) {
+		t->buf_cap = t->nbytes < CT_ST_WRITE_BUF ? (size_t)t->nbytes : CT_ST_WRITE_BUF;
+		t->buf = malloc(t->buf_cap);
+		if (!t->buf)
+			rc = ct_fail(err, CT_EIO, "out of memory");
 	}
 	if (rc)
 		return rc;
+	if (t->buf && len <= t->buf_cap - t->buf_len) {
+		memcpy(t->buf + t->buf_len, buf, len);
+		t->buf_len += len;
+		t->written += len;
+	} else {
+		rc = sink->pwrite(sink->ctx, buf, len, 8 + b->header_len + t->offset + t->written,
+				  err);
+		if (rc)
+			return rc;
+		t->written += len;
+	}
 	if (t->written == t->nbytes) {
 		/* complete: write out and give the buffer back */
 		rc = flush_tensor(b, sink, t, err);

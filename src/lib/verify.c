@@ -2,7 +2,6 @@
 
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include "kernels.h"
 #include "moe.h"
 #include "plan.h"
+#include "threads.h"
 
 static void set_problem(ct_verify_tensor *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -990,15 +990,7 @@ int ct_verify_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkp
 	}
 	free(decoded_names);
 	atomic_init(&st.next, 0);
-	int nt = threads < 1 ? 1 : threads > 64 ? 64 : threads;
-	pthread_t tid[64];
-	int started = 0;
-	for (int i = 1; i < nt; i++)
-		if (pthread_create(&tid[started], NULL, vworker, &st) == 0)
-			started++;
-	vworker(&st);
-	for (int i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
+	ct_run_threads(vworker, &st, threads, st.n_jobs);
 	r->ok = true;
 	for (size_t i = 0; i < r->n_tensors; i++)
 		r->ok = r->ok && r->tensors[i].ok;
