@@ -10,8 +10,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define XXH_INLINE_ALL
 #include <xxhash.h>
+/* libxxhash's x86 dispatch picks its AVX2 or AVX-512 loop at run time; its
+ * streaming update keeps the accumulators in registers, about three times
+ * the plain update's speed on rows of a few kB. The digests are the same. */
+#if defined(__x86_64__) && defined(__has_include)
+#if __has_include(<xxh_x86dispatch.h>)
+#include <xxh_x86dispatch.h>
+#define CT_XXH3_DISPATCH 1
+#endif
+#endif
+#ifdef CT_XXH3_DISPATCH
+#define ct_xxh3 XXH3_64bits_dispatch
+#define ct_xxh3_update XXH3_64bits_update_dispatch
+#else
+#define ct_xxh3 XXH3_64bits
+#define ct_xxh3_update XXH3_64bits_update
+#endif
 
 #include "strbuf.h"
 #include "utf8.h"
@@ -818,7 +833,7 @@ static int hash_append(wtensor *t, const void *buf, size_t len, bool whole)
 {
 	if (whole) {
 		/* the whole tensor at once: no streaming state */
-		t->digest = XXH3_64bits(buf, len);
+		t->digest = ct_xxh3(buf, len);
 		return CT_OK;
 	}
 	/* a state only while the tensor is being written: thousands of idle
@@ -829,7 +844,7 @@ static int hash_append(wtensor *t, const void *buf, size_t len, bool whole)
 			return CT_EIO;
 		XXH3_64bits_reset(t->hash);
 	}
-	XXH3_64bits_update(t->hash, buf, len);
+	ct_xxh3_update(t->hash, buf, len);
 	if (t->written + len == t->nbytes) {
 		t->digest = XXH3_64bits_digest(t->hash);
 		XXH3_freeState(t->hash);
