@@ -340,6 +340,61 @@ ALWAYS_INLINE bool minmax_raw_body(ct_dtype dt, const void *src, size_t n, size_
 	return ok;
 }
 
+/* Magnitudes by their bits: with the sign cleared, the order of the bit
+ * patterns of F32, F16 and BF16 values is the order of the values, so the
+ * largest pattern is the absmax, exactly, with no conversion per element.
+ * NaN and infinity have the largest patterns of all: the one compare with
+ * the infinity's pattern finds them. */
+ALWAYS_INLINE uint32_t inf_bits(ct_dtype dt)
+{
+	return dt == CT_F32 ? UINT32_C(0x7F800000) : dt == CT_F16 ? 0x7C00u : 0x7F80u;
+}
+
+ALWAYS_INLINE float from_abs_bits(ct_dtype dt, uint32_t top)
+{
+	return dt == CT_F32 ? fp_from_bits(top) : dt == CT_F16 ? fp_f16_to_f32((uint16_t)top) :
+	       fp_bf16_to_f32((uint16_t)top);
+}
+
+/* The cell's largest magnitude pattern into amax[j], compared as floats:
+ * a NaN's pattern, the largest, is never taken, so such a cell keeps its
+ * entry value. False for a NaN or an infinity. */
+ALWAYS_INLINE bool absmax_finish(ct_dtype dt, uint32_t top, float *amax)
+{
+	float v = from_abs_bits(dt, top);
+	if (v > *amax)
+		*amax = v;
+	return top < inf_bits(dt);
+}
+
+ALWAYS_INLINE bool absmax_raw_body(ct_dtype dt, const void *src, size_t n, size_t cell,
+				   float *amax)
+{
+	const uint8_t *p = src;
+	bool ok = true;
+	for (size_t c0 = 0, j = 0; c0 < n; c0 += cell, j++) {
+		size_t m = n - c0 < cell ? n - c0 : cell;
+		uint32_t top = 0;
+		if (dt == CT_F32) {
+			for (size_t i = 0; i < m; i++) {
+				uint32_t u;
+				memcpy(&u, p + 4 * (c0 + i), 4);
+				u &= UINT32_C(0x7FFFFFFF);
+				top = u > top ? u : top;
+			}
+		} else {
+			for (size_t i = 0; i < m; i++) {
+				uint16_t h;
+				memcpy(&h, p + 2 * (c0 + i), 2);
+				uint32_t u = h & 0x7FFFu;
+				top = u > top ? u : top;
+			}
+		}
+		ok = absmax_finish(dt, top, amax + j) && ok;
+	}
+	return ok;
+}
+
 ALWAYS_INLINE bool quant_raw_body(ct_kernel_code code, ct_dtype wd, ct_dtype dt,
 				  const void *src, size_t n, size_t cell, const float *s,
 				  const int32_t *z, float lo, float hi, int32_t *q)
@@ -443,6 +498,12 @@ static bool minmax_raw_portable(ct_dtype dt, const void *src, size_t n, size_t c
 				float *lo, float *hi)
 {
 	return minmax_raw_body(dt, src, n, cell, lo, hi);
+}
+
+static bool absmax_raw_portable(ct_dtype dt, const void *src, size_t n, size_t cell,
+				float *amax)
+{
+	return absmax_raw_body(dt, src, n, cell, amax);
 }
 
 /* ------------------------------------------------------------- scales --- */
@@ -803,6 +864,7 @@ __attribute__((target("avx2"))) static bool minmax_raw_avx2(ct_dtype dt, const v
 }
 
 
+
 /* fp_f16_to_f32 of 8 halves (zero-extended in 32-bit lanes), from the
  * bits: normals rebias by adding 112 << 23 to the shifted exponent and
  * mantissa, exponent 31 keeps its mantissa under 0xFF, subnormals are
@@ -819,6 +881,108 @@ __attribute__((target("avx2"), always_inline)) static inline __m256i f16_widen_a
 	__m256i r = _mm256_blendv_epi8(normal, special, _mm256_cmpeq_epi32(e, _mm256_set1_epi32(0x7C00)));
 	r = _mm256_blendv_epi8(r, _mm256_castps_si256(sub), _mm256_cmpeq_epi32(e, _mm256_setzero_si256()));
 	return _mm256_or_si256(r, sign);
+}
+
+/* The largest of 16 u16 lanes: SSE4.1's minpos on the complements. */
+__attribute__((target("avx2"), always_inline)) static inline uint32_t hmax_u16_avx2(__m256i v)
+{
+	__m128i m = _mm_max_epu16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+	return 0xFFFFu & ~(uint32_t)_mm_cvtsi128_si32(_mm_minpos_epu16(_mm_xor_si128(m,
+		_mm_set1_epi16(-1))));
+}
+
+__attribute__((target("avx2"), always_inline)) static inline uint32_t hmax_u32_avx2(__m256i v)
+{
+	__m128i m = _mm_max_epu32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+	m = _mm_max_epu32(m, _mm_shuffle_epi32(m, 0x4E));
+	m = _mm_max_epu32(m, _mm_shuffle_epi32(m, 0xB1));
+	return (uint32_t)_mm_cvtsi128_si32(m);
+}
+
+/* 8 cells of 16 to 64 16-bit values at a time (NVFP4's 16, MX's 32): one
+ * register of magnitudes per cell, the 8 reduced together by interleaving
+ * (halves, then words, then pairs of words), widened to floats and taken
+ * into amax by maxps, which keeps the entry value for a NaN as
+ * absmax_finish does. Returns the cells done; *bad gets the lanes that saw
+ * a NaN or an infinity. */
+__attribute__((target("avx2"))) static size_t absmax_small_cells_avx2(ct_dtype dt,
+								      const uint8_t *p,
+								      size_t ncell, size_t cell,
+								      float *amax, __m256i *bad)
+{
+	const __m256i mask = _mm256_set1_epi16(0x7FFF);
+	const __m256i below_inf = _mm256_set1_epi16((short)(inf_bits(dt) - 1));
+	/* [c0 c2 c4 c6 c1 c3 c5 c7] as words to c0..c7 */
+	const __m128i order = _mm_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+	size_t j = 0;
+	for (; j + 8 <= ncell; j += 8) {
+		__m256i m[8];
+		for (int k = 0; k < 8; k++) {
+			const uint8_t *c = p + 2 * (j + (size_t)k) * cell;
+			__m256i v = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(const void *)c), mask);
+			for (size_t i = 16; i < cell; i += 16)
+				v = _mm256_max_epu16(v, _mm256_and_si256(
+					_mm256_loadu_si256((const __m256i *)(const void *)(c + 2 * i)), mask));
+			m[k] = v;
+		}
+		__m256i t[4];
+		for (int k = 0; k < 4; k++)
+			t[k] = _mm256_max_epu16(_mm256_permute2x128_si256(m[2 * k], m[2 * k + 1], 0x20),
+						_mm256_permute2x128_si256(m[2 * k], m[2 * k + 1], 0x31));
+		__m256i u = _mm256_max_epu16(_mm256_unpacklo_epi16(t[0], t[1]),
+					     _mm256_unpackhi_epi16(t[0], t[1]));
+		__m256i w = _mm256_max_epu16(_mm256_unpacklo_epi16(t[2], t[3]),
+					     _mm256_unpackhi_epi16(t[2], t[3]));
+		__m256i x = _mm256_max_epu16(_mm256_unpacklo_epi32(u, w), _mm256_unpackhi_epi32(u, w));
+		x = _mm256_max_epu16(x, _mm256_shuffle_epi32(x, 0x4E));
+		__m128i top = _mm_shuffle_epi8(_mm256_castsi256_si128(_mm256_permute4x64_epi64(x, 0x08)),
+					       order);
+		*bad = _mm256_or_si256(*bad, _mm256_cmpgt_epi16(_mm256_castsi128_si256(top), below_inf));
+		__m256i h = _mm256_cvtepu16_epi32(top);
+		__m256 f = dt == CT_BF16 ? _mm256_castsi256_ps(_mm256_slli_epi32(h, 16)) :
+					   _mm256_castsi256_ps(f16_widen_avx2(h));
+		_mm256_storeu_ps(amax + j, _mm256_max_ps(f, _mm256_loadu_ps(amax + j)));
+	}
+	return j;
+}
+
+/* absmax_raw_body for 16-bit cells of a multiple of 16 and F32 cells of a
+ * multiple of 8: an and and an integer max per register, one horizontal
+ * max per cell; the partial last cell the portable way. */
+__attribute__((target("avx2"))) static bool absmax_raw_avx2(ct_dtype dt, const void *src,
+							    size_t n, size_t cell, float *amax)
+{
+	bool wide = dt == CT_F32;
+	if (!(wide ? cell % 8 == 0 : (dt == CT_BF16 || dt == CT_F16) && cell % 16 == 0))
+		return absmax_raw_body(dt, src, n, cell, amax);
+	const uint8_t *p = src;
+	size_t full = n / cell * cell, esz = wide ? 4 : 2;
+	const __m256i mask = wide ? _mm256_set1_epi32(0x7FFFFFFF) : _mm256_set1_epi16(0x7FFF);
+	__m256i bad = _mm256_setzero_si256();
+	size_t done = !wide && cell <= 64 ? absmax_small_cells_avx2(dt, p, full / cell, cell, amax,
+								     &bad) : 0;
+	bool ok = _mm256_testz_si256(bad, bad);
+	for (size_t c0 = done * cell, j = done; c0 < full; c0 += cell, j++) {
+		const uint8_t *c = p + c0 * esz, *e = c + cell * esz;
+		__m256i m0 = _mm256_setzero_si256(), m1 = m0;
+		/* two accumulators: the max has a latency, the loads do not wait */
+		for (; c + 64 <= e; c += 64) {
+			__m256i a = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(const void *)c), mask);
+			__m256i b = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(const void *)(c + 32)), mask);
+			m0 = wide ? _mm256_max_epu32(m0, a) : _mm256_max_epu16(m0, a);
+			m1 = wide ? _mm256_max_epu32(m1, b) : _mm256_max_epu16(m1, b);
+		}
+		if (c < e) {
+			__m256i a = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(const void *)c), mask);
+			m0 = wide ? _mm256_max_epu32(m0, a) : _mm256_max_epu16(m0, a);
+		}
+		uint32_t top = wide ? hmax_u32_avx2(_mm256_max_epu32(m0, m1)) :
+				      hmax_u16_avx2(_mm256_max_epu16(m0, m1));
+		ok = absmax_finish(dt, top, amax + j) && ok;
+	}
+	if (full < n)
+		ok = absmax_raw_body(dt, p + full * esz, n - full, cell, amax + full / cell) && ok;
+	return ok;
 }
 
 /* e4m3_code on 8 lanes, |t| <= 448: the same integer steps for the normal
@@ -879,8 +1043,10 @@ quant8_avx2(ct_kernel_code code, ct_dtype wd, bool has_z, __m256 x, __m256 s, __
 	__m256 t = round_to_avx2(wd, _mm256_div_ps(x, s));
 	/* Without a zero point t + 0 is t, or +0 for -0, both on the wd grid
 	 * already, where rounding changes nothing: the add stays, for the
-	 * sign of zero that e4m3 codes keep. */
-	__m256 v = has_z ? round_to_avx2(wd, _mm256_add_ps(t, z)) : _mm256_add_ps(t, z);
+	 * sign of zero that e4m3 codes keep; E2M1 codes give -0 and +0 the
+	 * same code (only t < 0 sets the sign), so there it goes too. */
+	__m256 v = has_z ? round_to_avx2(wd, _mm256_add_ps(t, z)) :
+		   code == CT_K_FP4 ? t : _mm256_add_ps(t, z);
 	/* The portable clamp by max and min. v is never -0 here: t is on the
 	 * wd grid, so t + z is t itself, a zero (+0 when rounding to nearest)
 	 * or at least an ulp of t away from zero, and rounding keeps it; so
@@ -892,16 +1058,18 @@ quant8_avx2(ct_kernel_code code, ct_dtype wd, bool has_z, __m256 x, __m256 s, __
 		return _mm256_cvtps_epi32(v);
 	if (code == CT_K_FP8)
 		return e4m3_code_avx2(v);
-	/* E2M1: the index is the number of round-half-even thresholds passed */
-	__m256 a = _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)));
-	__m256i idx = _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(0.25f), _CMP_GT_OQ));
-	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(0.75f), _CMP_GE_OQ)));
-	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(1.25f), _CMP_GT_OQ)));
-	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(1.75f), _CMP_GE_OQ)));
-	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(2.5f), _CMP_GT_OQ)));
-	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(3.5f), _CMP_GE_OQ)));
-	idx = _mm256_add_epi32(idx, _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(5.0f), _CMP_GT_OQ)));
-	idx = _mm256_sub_epi32(_mm256_setzero_si256(), idx);
+	/* E2M1 of |v| <= 6 (the caller's bounds) rounded half to even on the
+	 * bits, as e4m3_code_avx2: from 1 up the code is the exponent and the
+	 * top mantissa bit after rounding off the other 22, less 252 (the
+	 * exponent of 1.0 is code 2, a carry into the exponent lands on the
+	 * next code); below 1 it is 2|v| rounded to an integer (0, 1 or 2).
+	 * Every threshold of ct_fp4_round falls out, ties included. */
+	__m256i a = _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x7FFFFFFF));
+	__m256i r = _mm256_add_epi32(a, _mm256_set1_epi32(0x1FFFFF - (252 << 22)));
+	r = _mm256_srli_epi32(_mm256_add_epi32(r, _mm256_and_si256(_mm256_srli_epi32(a, 22),
+								   _mm256_set1_epi32(1))), 22);
+	__m256i sub = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_castsi256_ps(a), _mm256_set1_ps(2.0f)));
+	__m256i idx = _mm256_blendv_epi8(r, sub, _mm256_cmpgt_epi32(_mm256_set1_epi32(0x3F800000), a));
 	__m256i neg = _mm256_castps_si256(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
 	return _mm256_or_si256(idx, _mm256_and_si256(neg, _mm256_set1_epi32(8)));
 }
@@ -956,7 +1124,7 @@ quant_raw_avx2(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const void *src, s
 	       size_t cell, const float *s, const int32_t *z, float lo, float hi, int32_t *q)
 {
 	if ((wd != dt && wd != CT_F32) || (dt != CT_BF16 && dt != CT_F16 && dt != CT_F32) ||
-	    cell % 8 != 0)
+	    cell % 8 != 0 || (code == CT_K_FP4 && !(lo >= -6.0f && hi <= 6.0f)))
 		return quant_raw_body(code, wd, dt, src, n, cell, s, z, lo, hi, q);
 	const uint8_t *p = src;
 	size_t full = n / cell * cell;
@@ -1214,6 +1382,39 @@ static bool minmax_raw_neon(ct_dtype dt, const void *src, size_t n, size_t cell,
 	return ok;
 }
 
+/* absmax_raw_body for 16-bit cells of a multiple of 8 and F32 cells of a
+ * multiple of 4: an and and an integer max per register, UMAXV per cell. */
+static bool absmax_raw_neon(ct_dtype dt, const void *src, size_t n, size_t cell, float *amax)
+{
+	bool wide = dt == CT_F32;
+	if (!(wide ? cell % 4 == 0 : (dt == CT_BF16 || dt == CT_F16) && cell % 8 == 0))
+		return absmax_raw_body(dt, src, n, cell, amax);
+	const uint8_t *p = src;
+	size_t full = n / cell * cell, esz = wide ? 4 : 2;
+	bool ok = true;
+	for (size_t c0 = 0, j = 0; c0 < full; c0 += cell, j++) {
+		const uint8_t *c = p + c0 * esz, *e = c + cell * esz;
+		uint32_t top;
+		if (wide) {
+			uint32x4_t m = vdupq_n_u32(0);
+			for (; c < e; c += 16)
+				m = vmaxq_u32(m, vandq_u32(vld1q_u32((const uint32_t *)(const void *)c),
+							  vdupq_n_u32(0x7FFFFFFF)));
+			top = vmaxvq_u32(m);
+		} else {
+			uint16x8_t m = vdupq_n_u16(0);
+			for (; c < e; c += 16)
+				m = vmaxq_u16(m, vandq_u16(vld1q_u16((const uint16_t *)(const void *)c),
+							  vdupq_n_u16(0x7FFF)));
+			top = vmaxvq_u16(m);
+		}
+		ok = absmax_finish(dt, top, amax + j) && ok;
+	}
+	if (full < n)
+		ok = absmax_raw_body(dt, p + full * esz, n - full, cell, amax + full / cell) && ok;
+	return ok;
+}
+
 /* round_bf16_finite and round_f16_finite on 4 lanes, as round_to_avx2: the
  * same integer steps, the same float add-and-subtract for F16 subnormals,
  * and the portable code's comparisons, which are signed (a sum wrapped by a
@@ -1335,7 +1536,7 @@ static bool quant_raw_neon(ct_kernel_code code, ct_dtype wd, ct_dtype dt, const 
 			   float hi, int32_t *q)
 {
 	if ((wd != dt && wd != CT_F32) || (dt != CT_BF16 && dt != CT_F16 && dt != CT_F32) ||
-	    cell % 8 != 0)
+	    cell % 8 != 0 || (code == CT_K_FP4 && !(lo >= -6.0f && hi <= 6.0f)))
 		return quant_raw_body(code, wd, dt, src, n, cell, s, z, lo, hi, q);
 	const uint8_t *p = src;
 	size_t full = n / cell * cell;
@@ -1593,6 +1794,20 @@ bool ct_k_minmax_raw(bool simd, ct_dtype dt, const void *src, size_t n, size_t c
 #endif
 	(void)simd;
 	return minmax_raw_portable(dt, src, n, cell, lo, hi);
+}
+
+bool ct_k_absmax_raw(bool simd, ct_dtype dt, const void *src, size_t n, size_t cell,
+		     float *amax)
+{
+#ifdef CT_AVX2_VARIANT
+	if (simd && ct_k_have_simd())
+		return absmax_raw_avx2(dt, src, n, cell, amax);
+#elif defined(CT_NEON_VARIANT)
+	if (simd)
+		return absmax_raw_neon(dt, src, n, cell, amax);
+#endif
+	(void)simd;
+	return absmax_raw_portable(dt, src, n, cell, amax);
 }
 
 bool ct_k_quant_raw(bool simd, ct_kernel_code code, ct_dtype wd, ct_dtype dt,

@@ -70,6 +70,14 @@ void ct_k_minmax(bool simd, const float *x, size_t n, size_t cell, float *lo, fl
 bool ct_k_minmax_raw(bool simd, ct_dtype dt, const void *src, size_t n, size_t cell,
 		     float *lo, float *hi);
 
+/* For each cell j of `cell` consecutive elements of dtype dt (F32, F16,
+ * BF16) at src: amax[j] = max(amax[j], the cell's largest |x|), amax[j] >= 0
+ * on entry; what symmetric scales need, from the bit patterns alone.
+ * Returns false when some element is NaN or infinite (an infinity is taken;
+ * a cell with a NaN leaves amax[j] as it was). */
+bool ct_k_absmax_raw(bool simd, ct_dtype dt, const void *src, size_t n, size_t cell,
+		     float *amax);
+
 /* Packs n codes q[i] + offset, each `bits` wide (bits dividing 32), into
  * little-endian words, first code in the lowest bits; a partial last word
  * is zero-filled. */

@@ -74,7 +74,7 @@ float ct_quant_global_scale(ct_dtype wd, float absmax)
 
 bool ct_quant_absmax(const ct_wview *w, float *absmax, uint64_t *bad_index)
 {
-	float lo = 0.0f, hi = 0.0f;
+	float amax = 0.0f;
 	size_t esz = ct_dtype_size(w->wd);
 	uint64_t block = ct_wview_block_rows(w);
 	/* a block of rows at a time, as one long row: one call, not one per row */
@@ -83,7 +83,7 @@ bool ct_quant_absmax(const ct_wview *w, float *absmax, uint64_t *bad_index)
 		const uint8_t *src = (const uint8_t *)w->data + r * w->cols * esz;
 		uint64_t n = m * w->cols;
 		ct_wview_prefetch(w, r, r + m);
-		if (!ct_k_minmax_raw(true, w->wd, src, (size_t)n, (size_t)n, &lo, &hi)) {
+		if (!ct_k_absmax_raw(true, w->wd, src, (size_t)n, (size_t)n, &amax)) {
 			for (uint64_t c = 0; c < n; c++) {
 				float x;
 				ct_k_load(false, w->wd, src + c * esz, &x, 1);
@@ -96,7 +96,7 @@ bool ct_quant_absmax(const ct_wview *w, float *absmax, uint64_t *bad_index)
 		}
 		ct_wview_release(w, r, r + m);
 	}
-	*absmax = -lo > hi ? -lo : hi;
+	*absmax = amax;
 	return true;
 }
 
@@ -360,6 +360,15 @@ static float cast_scale_dtype(const ct_qargs *a, float s)
  * rows are quantized right after. */
 #define CT_FILL_BYTES (256u << 10)
 
+/* A positive finite scale, by its bits: 0x00000001..0x7F7FFFFF, one
+ * unsigned compare that vectorizes (isfinite does not). */
+static bool scale_usable(float s)
+{
+	uint32_t u;
+	memcpy(&u, &s, sizeof(u));
+	return u - 1u < UINT32_C(0x7F7FFFFF);
+}
+
 /* Observes scale rows [s0, s1) of w and computes their scales, with mn/mx
  * scratch of (s1 - s0) * scols cells. */
 static int compute_cells(const ct_qparams *p, const ct_wview *w, uint64_t s0, uint64_t s1,
@@ -389,8 +398,15 @@ static int compute_cells(const ct_qparams *p, const ct_wview *w, uint64_t s0, ui
 		if (release && run > 1)
 			ct_wview_prefetch(w, r, r + m);
 		uint64_t base = (r / p->cell_rows - s0) * p->scols;
-		ct_k_minmax_raw(p->simd, w->wd, (const uint8_t *)w->data + r * w->cols * esz,
-				(size_t)(m * w->cols), (size_t)p->cell_cols, mn + base, mx + base);
+		const uint8_t *src = (const uint8_t *)w->data + r * w->cols * esz;
+		/* symmetric scales see max(-min, max) only: the absmax alone, from
+		 * the bits, leaving mn at 0 */
+		if (a->symmetric)
+			ct_k_absmax_raw(p->simd, w->wd, src, (size_t)(m * w->cols),
+					(size_t)p->cell_cols, mx + base);
+		else
+			ct_k_minmax_raw(p->simd, w->wd, src, (size_t)(m * w->cols),
+					(size_t)p->cell_cols, mn + base, mx + base);
 	}
 	if (release)
 		ct_wview_release(w, released, r1);
@@ -441,14 +457,20 @@ static int compute_cells(const ct_qparams *p, const ct_wview *w, uint64_t s0, ui
 	 * verify rejects: the library writes it all the same, ctensors refuses. */
 	bool bad_scale = false;
 	for (uint64_t i = 0; i < ncell; i++)
-		bad_scale |= !(isfinite(scale[i]) && scale[i] > 0.0f);
+		bad_scale |= !scale_usable(scale[i]);
 	for (uint64_t i = 0; bad_scale && i < ncell; i++) {
 		/* NaN and Inf weights are named by the row pass instead */
-		if ((isfinite(scale[i]) && scale[i] > 0.0f) || !isfinite(mn[i]) ||
+		if (scale_usable(scale[i]) || !isfinite(mn[i]) ||
 		    !isfinite(mx[i]))
 			continue;
 		uint64_t cr0 = (s0 + i / p->scols) * p->cell_rows;
 		uint64_t cc0 = (i % p->scols) * p->cell_cols;
+		if (a->symmetric)
+			return ct_fail(err, CT_EINPUT, "the scale of the group at row %" PRIu64
+				       ", column %" PRIu64 " is %g: its largest magnitude is %g, "
+				       "which %s cannot scale (convert the weights to BF16 or F32 "
+				       "first)", cr0, cc0, (double)scale[i], (double)mx[i],
+				       ct_dtype_name(wd));
 		return ct_fail(err, CT_EINPUT, "the scale of the group at row %" PRIu64 ", column %"
 			       PRIu64 " is %g: its weights span [%g, %g], a range %s cannot hold "
 			       "(use a symmetric scheme, or convert the weights to BF16 or F32 "
@@ -465,8 +487,24 @@ static int compute_cells(const ct_qparams *p, const ct_wview *w, uint64_t s0, ui
 	 * zero points are small integers: no NaN reaches the max) */
 	bool over = false;
 	float lim = 0.5f * top, q_lo = (float)p->q_min, q_hi = (float)p->q_max;
-	for (uint64_t i = 0; i < ncell; i++) {
-		float z = zp ? (float)zp[i] : 0.0f;
+	if (!zp) {
+		/* one distance for every cell: the largest scale decides, since
+		 * the division and the product are monotonic. Scales are positive
+		 * here (or the weights were not finite): their bits order them
+		 * and the integer max vectorizes, where a float max would not. */
+		int32_t top_bits = 0;
+		for (uint64_t i = 0; i < ncell; i++) {
+			int32_t b;
+			memcpy(&b, &scale[i], sizeof(b));
+			top_bits = b > top_bits ? b : top_bits;
+		}
+		float smax;
+		memcpy(&smax, &top_bits, sizeof(smax));
+		float worst = fabsf(q_lo) > fabsf(q_hi) ? fabsf(q_lo) : fabsf(q_hi);
+		over = !(worst * (tg ? smax / gs : smax) < lim);
+	}
+	for (uint64_t i = 0; zp && i < ncell; i++) {
+		float z = (float)zp[i];
 		float below = fabsf(q_lo - z), above = fabsf(q_hi - z);
 		float worst = below > above ? below : above;
 		float s_eff = tg ? scale[i] / gs : scale[i];

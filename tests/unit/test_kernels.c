@@ -184,6 +184,128 @@ static void test_minmax_raw_agrees(void **state)
 	}
 }
 
+static void test_absmax_raw_agrees(void **state)
+{
+	/* the absmax from the bits: the same in both paths, and the same as
+	 * max(-min, max) of the min/max kernel, on random rows (with a NaN or an
+	 * infinity in some rounds), on cells of zeros of either sign, and on
+	 * every BF16 and F16 bit pattern */
+	(void)state;
+	skip_without_simd();
+	static float x[N], a1[N], a2[N], lo[N], hi[N];
+	static uint8_t raw[N * 4];
+	static const ct_dtype dts[] = { CT_BF16, CT_F16, CT_F32 };
+	static const size_t cells[] = { 16, 32, 128, 48, 8, 7, N, 24, 12, 40, 4, 64 };
+	for (size_t d = 0; d < 3; d++) {
+		for (size_t c = 0; c < sizeof(cells) / sizeof(cells[0]); c++) {
+			for (int round = 0; round < 4; round++) {
+				fill(x, N, dts[d]);
+				if (round == 1)
+					x[next() % N] = NAN;
+				if (round == 2)
+					x[next() % N] = c % 2 ? INFINITY : -INFINITY;
+				if (round == 3)
+					for (size_t i = 0; i < N; i++)
+						x[i] = next() % 2 ? -0.0f : 0.0f;
+				store_raw(dts[d], x, N, raw);
+				for (size_t j = 0; j < N; j++)
+					a1[j] = a2[j] = j % 3 ? 0.0f : 0.25f; /* entry values kept */
+				bool f1 = ct_k_absmax_raw(false, dts[d], raw, N, cells[c], a1);
+				bool f2 = ct_k_absmax_raw(true, dts[d], raw, N, cells[c], a2);
+				assert_int_equal(f1, f2);
+				assert_int_equal(f1, round != 1 && round != 2);
+				assert_memory_equal(a1, a2, sizeof(a1));
+				memset(lo, 0, sizeof(lo));
+				memset(hi, 0, sizeof(hi));
+				ct_k_minmax_raw(false, dts[d], raw, N, cells[c], lo, hi);
+				/* an infinity is taken by both; a cell with a NaN keeps
+				 * its entry value (the min/max kernel skips the NaN) */
+				for (size_t j = 0; round != 1 && j * cells[c] < N; j++) {
+					float want = fmaxf(-lo[j], hi[j]);
+					if (j % 3 == 0)
+						want = fmaxf(want, 0.25f);
+					assert_true(a1[j] == want);
+				}
+			}
+		}
+	}
+	enum { P = 65536 };
+	static uint16_t pat[P];
+	static float p1[P / 8], p2[P / 8];
+	for (uint32_t i = 0; i < P; i++)
+		pat[i] = (uint16_t)(i * 40503u);
+	for (size_t d = 0; d < 2; d++) {
+		for (size_t cell = 8; cell <= 32; cell += 8) {
+			memset(p1, 0, sizeof(p1));
+			memset(p2, 0, sizeof(p2));
+			assert_false(ct_k_absmax_raw(false, dts[d], pat, P, cell, p1));
+			assert_false(ct_k_absmax_raw(true, dts[d], pat, P, cell, p2));
+			assert_memory_equal(p1, p2, sizeof(p1));
+		}
+	}
+}
+
+/* v (on dt's grid) moved k steps of dt's grid up (k > 0) or down: the
+ * magnitude's bit pattern as a signed integer, moved, and back. */
+static float grid_step(ct_dtype dt, float v, int k)
+{
+	int64_t m;
+	if (dt == CT_F32) {
+		uint32_t u;
+		memcpy(&u, &v, 4);
+		m = u >> 31 ? -(int64_t)(u & 0x7FFFFFFF) : (int64_t)u;
+	} else {
+		uint16_t h = dt == CT_BF16 ? ct_f32_to_bf16(v) : ct_f32_to_f16(v);
+		m = h >> 15 ? -(int64_t)(h & 0x7FFF) : (int64_t)h;
+	}
+	m += k;
+	uint64_t mag = (uint64_t)(m < 0 ? -m : m);
+	if (dt == CT_F32) {
+		uint32_t u = (uint32_t)mag | (m < 0 ? 0x80000000u : 0);
+		float f;
+		memcpy(&f, &u, 4);
+		return f;
+	}
+	uint16_t h = (uint16_t)(mag | (m < 0 ? 0x8000u : 0));
+	return dt == CT_BF16 ? ct_bf16_to_f32(h) : ct_f16_to_f32(h);
+}
+
+static void test_fp4_codes_at_every_threshold(void **state)
+{
+	/* E2M1 codes of the values at, just below and just above every point
+	 * and midpoint of the grid, both signs, zeros, and past the bounds:
+	 * both paths (the vector one rounds on the bits) give the same codes,
+	 * in F32 and from BF16 and F16 rows */
+	(void)state;
+	skip_without_simd();
+	static const float pts[] = { 0.0f, 0.25f, 0.5f, 0.75f, 1.0f, 1.25f, 1.5f, 1.75f,
+				     2.0f, 2.5f, 3.0f, 3.5f, 4.0f, 5.0f, 6.0f, 7.0f, 1e-40f };
+	enum { M = 17 * 2 * 7 * 2 + 6 };
+	static const ct_dtype dts[] = { CT_F32, CT_BF16, CT_F16 };
+	float x[M], s[M];
+	uint8_t raw[M * 4];
+	int32_t a[M], b[M];
+	for (size_t d = 0; d < 3; d++) {
+		size_t n = 0;
+		for (size_t i = 0; i < sizeof(pts) / sizeof(pts[0]); i++)
+			for (int sign = 0; sign < 2; sign++)
+				for (int k = -3; k <= 3; k++) {
+					float v = grid_step(dts[d], ct_round_to(dts[d], sign ? -pts[i] : pts[i]), k);
+					x[n++] = v;
+					x[n++] = ct_round_to(dts[d], v * 0.5f); /* halves land on points too */
+				}
+		while (n < M)
+			x[n++] = -0.0f;
+		for (size_t j = 0; j < M; j++)
+			s[j] = 1.0f;
+		store_raw(dts[d], x, M, raw);
+		bool f1 = ct_k_quant_raw(false, CT_K_FP4, CT_F32, dts[d], raw, M, 8, s, NULL, -6, 6, a);
+		bool f2 = ct_k_quant_raw(true, CT_K_FP4, CT_F32, dts[d], raw, M, 8, s, NULL, -6, 6, b);
+		assert_true(f1 && f2);
+		assert_memory_equal(a, b, sizeof(a));
+	}
+}
+
 static void test_quant_raw_agrees(void **state)
 {
 	(void)state;
@@ -804,6 +926,8 @@ int main(void)
 		cmocka_unit_test(test_quant_is_exact),
 		cmocka_unit_test(test_minmax_and_load_agree),
 		cmocka_unit_test(test_minmax_raw_agrees),
+		cmocka_unit_test(test_absmax_raw_agrees),
+		cmocka_unit_test(test_fp4_codes_at_every_threshold),
 		cmocka_unit_test(test_quant_raw_agrees),
 		cmocka_unit_test(test_simd_where_expected),
 		cmocka_unit_test(test_nonfinite_in_every_lane),
