@@ -1618,6 +1618,79 @@ ALWAYS_INLINE float32x4_t e4m3_value_neon(int32x4_t c)
 	return vreinterpretq_f32_u32(vorrq_u32(r, sign));
 }
 
+/* nvfp4_scales_avx2 on 4 lanes: the same steps; vmaxq and vminq equal
+ * fmaxf and fminf here (no NaN reaches them; a zero amax of either sign
+ * gives the 0.125). */
+static void nvfp4_scales_neon(ct_dtype wd, const float *lo, const float *hi, size_t n,
+			      float gs, float *s)
+{
+	const float32x4_t six = vdupq_n_f32(6.0f), g = vdupq_n_f32(gs);
+	const float32x4_t top = vdupq_n_f32(448.0f), bottom = vdupq_n_f32(-448.0f);
+	const float32x4_t eps = vdupq_n_f32(0.125f), zero = vdupq_n_f32(0.0f);
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		float32x4_t a = vmaxq_f32(vsubq_f32(zero, vld1q_f32(lo + i)), vld1q_f32(hi + i));
+		float32x4_t v = vmulq_f32(g, round_to_neon(wd, vdivq_f32(a, six)));
+		v = vminq_f32(vmaxq_f32(v, bottom), top);
+		v = e4m3_value_neon(e4m3_code_neon(v));
+		vst1q_f32(s + i, vbslq_f32(vceqq_f32(v, zero), eps, v));
+	}
+	nvfp4_scales_body(wd, lo + i, hi + i, n - i, gs, s + i);
+}
+
+/* mx_scales_avx2 on 4 lanes, BF16 and F32 weights: the same integer steps
+ * on the bits of the (BF16-rounded) absmax. */
+static void mx_scales_neon(ct_dtype wd, const float *lo, const float *hi, size_t n, int o,
+			   float zero_eps, float *s)
+{
+	if (wd != CT_BF16 && wd != CT_F32) {
+		mx_scales_body(wd, lo, hi, n, o, zero_eps, s);
+		return;
+	}
+	const float32x4_t zero = vdupq_n_f32(0.0f);
+	const int32x4_t ff = vdupq_n_s32(0xFF), off = vdupq_n_s32(o);
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		float32x4_t a = vmaxq_f32(vsubq_f32(zero, vld1q_f32(lo + i)), vld1q_f32(hi + i));
+		if (wd == CT_BF16)
+			a = round_to_neon(CT_BF16, a);
+		uint32x4_t bits = vandq_u32(vaddq_u32(vreinterpretq_u32_f32(a), vdupq_n_u32(0x200000)),
+					    vdupq_n_u32(0xFF800000u));
+		int32x4_t ex = vandq_s32(vreinterpretq_s32_u32(vshrq_n_u32(bits, 23)), ff);
+		/* 255 (an infinite power of two) stays 255, then becomes 254 */
+		int32x4_t e = vmaxq_s32(vsubq_s32(ex, off), vdupq_n_s32(0));
+		e = vbslq_s32(vceqq_s32(ex, ff), ff, e);
+		e = vminq_s32(e, vdupq_n_s32(254));
+		uint32x4_t sb = vshlq_n_u32(vreinterpretq_u32_s32(e), 23);
+		sb = vbslq_u32(vcltq_s32(e, vdupq_n_s32(1)), vdupq_n_u32(0x00400000), sb);
+		vst1q_f32(s + i, vreinterpretq_f32_u32(sb));
+	}
+	mx_scales_body(wd, lo + i, hi + i, n - i, o, zero_eps, s + i);
+}
+
+/* e4m3_bytes_avx2 on 4 lanes: e4m3_code_neon under 464, NaN with the sign
+ * from 464 up, then the low bytes of 8 codes at once. */
+static void e4m3_bytes_neon(const float *s, size_t n, uint8_t *out)
+{
+	const uint32x4_t abs = vdupq_n_u32(0x7FFFFFFF);
+	const int32x4_t last = vdupq_n_s32(0x43F00000 - 1);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint16x4_t h[2];
+		for (int k = 0; k < 2; k++) {
+			float32x4_t v = vld1q_f32(s + i + 4 * k);
+			uint32x4_t u = vreinterpretq_u32_f32(v);
+			uint32x4_t over = vcgtq_s32(vreinterpretq_s32_u32(vandq_u32(u, abs)), last);
+			uint32x4_t sat = vorrq_u32(vandq_u32(vshrq_n_u32(u, 24), vdupq_n_u32(0x80)),
+						   vdupq_n_u32(0x7F));
+			uint32x4_t code = vbslq_u32(over, sat, vreinterpretq_u32_s32(e4m3_code_neon(v)));
+			h[k] = vmovn_u32(code);
+		}
+		vst1_u8(out + i, vmovn_u16(vcombine_u16(h[0], h[1])));
+	}
+	e4m3_bytes_portable(s + i, n - i, out + i);
+}
+
 /* fp4_value of 4 codes from the bits of the E2M1 nibble: index i >= 2 is
  * 2^(i/2 - 1) * (1 + (i & 1) / 2), so its float bits are i << 22 plus the
  * bits of 0.5; indices 0 and 1 are i * 0.5 (exact); bit 3 is the sign. */
@@ -1849,6 +1922,11 @@ void ct_k_e4m3_bytes(bool simd, const float *s, size_t n, uint8_t *out)
 		e4m3_bytes_avx2(s, n, out);
 		return;
 	}
+#elif defined(CT_NEON_VARIANT)
+	if (simd) {
+		e4m3_bytes_neon(s, n, out);
+		return;
+	}
 #endif
 	(void)simd;
 	e4m3_bytes_portable(s, n, out);
@@ -1956,6 +2034,11 @@ void ct_k_nvfp4_scales(bool simd, ct_dtype wd, const float *lo, const float *hi,
 		nvfp4_scales_avx2(wd, lo, hi, n, gs, s);
 		return;
 	}
+#elif defined(CT_NEON_VARIANT)
+	if (simd) {
+		nvfp4_scales_neon(wd, lo, hi, n, gs, s);
+		return;
+	}
 #endif
 	(void)simd;
 	nvfp4_scales_portable(wd, lo, hi, n, gs, s);
@@ -1967,6 +2050,11 @@ void ct_k_mx_scales(bool simd, ct_dtype wd, const float *lo, const float *hi, si
 #ifdef CT_AVX2_VARIANT
 	if (simd && ct_k_have_simd()) {
 		mx_scales_avx2(wd, lo, hi, n, o, zero_eps, s);
+		return;
+	}
+#elif defined(CT_NEON_VARIANT)
+	if (simd) {
+		mx_scales_neon(wd, lo, hi, n, o, zero_eps, s);
 		return;
 	}
 #endif

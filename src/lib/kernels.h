@@ -49,7 +49,7 @@ void ct_k_pack4(bool simd, const int32_t *q, size_t n, int32_t offset, uint8_t *
 void ct_k_narrow8(bool simd, const int32_t *q, size_t n, uint8_t *out);
 
 /* out[i] = fp_f32_to_e4m3(s[i]) for i < n: scales stored as float8_e4m3fn.
- * The vector variant is AVX2 only. */
+ * Vector variants: AVX2 and NEON. */
 void ct_k_e4m3_bytes(bool simd, const float *s, size_t n, uint8_t *out);
 
 /* The inverse: for i < n, in cells as above, out[i] = code's value times
@@ -101,14 +101,14 @@ int ct_mx_exponent(ct_dtype wd, float a, int o);
 /* The scales of n cells of an NVFP4 weight (symmetric E2M1 in groups, e4m3
  * scales under the global scale gs) from each cell's lo and hi:
  * s = e4m3(clamp(gs * rnd_wd(max(-lo, hi) / 6), -448, 448)), 0 -> 0.125.
- * The vector variant is AVX2 only. */
+ * Vector variants: AVX2 and NEON. */
 void ct_k_nvfp4_scales(bool simd, ct_dtype wd, const float *lo, const float *hi, size_t n,
 		       float gs, float *s);
 
 /* The scales of n cells of an MX weight: rnd_wd(2^(E - 127)) with E =
  * ct_mx_exponent(wd, max(-lo, hi), o), the largest finite power of two where
- * that overflows wd, and zero_eps where it rounds to 0. The vector variant
- * is AVX2 only, for BF16 and F32 weights. */
+ * that overflows wd, and zero_eps where it rounds to 0. The vector variants
+ * (AVX2, NEON) take BF16 and F32 weights. */
 void ct_k_mx_scales(bool simd, ct_dtype wd, const float *lo, const float *hi, size_t n, int o,
 		    float zero_eps, float *s);
 
