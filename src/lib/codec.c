@@ -258,23 +258,37 @@ int ct_codec_quantize_rows(const ct_wview *w, const ct_qparams *p, ct_row_fn fn,
 	return rc;
 }
 
+/* Bytes of decoded rows per emit: at least the safetensors writer's buffer,
+ * so that the rows go from here to the file with no copy in between. */
+#define CT_DEQUANT_BATCH_BYTES (1u << 20)
+
 int ct_codec_dequantize_rows(const ct_qparams *p, ct_codes_fn codes, void *cctx,
 			     ct_dtype out_dt, ct_emit_fn emit, void *ctx, ct_error *err)
 {
+	size_t row_bytes = (size_t)p->cols * ct_dtype_size(out_dt);
+	uint64_t batch = row_bytes && row_bytes < CT_DEQUANT_BATCH_BYTES ?
+			 (CT_DEQUANT_BATCH_BYTES + row_bytes - 1) / row_bytes : 1;
+	if (batch > p->rows)
+		batch = p->rows ? p->rows : 1;
 	int32_t *q = malloc((size_t)p->cols * sizeof(int32_t));
-	uint8_t *row = malloc((size_t)p->cols * 4);
+	/* ct_dequant_row writes up to 4 bytes per element */
+	uint8_t *rows = malloc((size_t)(batch - 1) * row_bytes + (size_t)p->cols * 4);
 	int rc = CT_OK;
-	if (!q || !row)
+	if (!q || !rows)
 		rc = ct_fail(err, CT_EIO, "out of memory");
-	for (uint64_t r = 0; !rc && r < p->rows; r++) {
-		rc = codes(cctx, r, q, err);
-		if (rc)
-			break;
-		ct_dequant_row(p, r, q, out_dt, row);
-		rc = emit(ctx, 0, row, (size_t)p->cols * ct_dtype_size(out_dt), err);
+	for (uint64_t r = 0; !rc && r < p->rows;) {
+		uint64_t m = p->rows - r < batch ? p->rows - r : batch;
+		for (uint64_t i = 0; !rc && i < m; i++) {
+			rc = codes(cctx, r + i, q, err);
+			if (!rc)
+				ct_dequant_row(p, r + i, q, out_dt, rows + i * row_bytes);
+		}
+		if (!rc)
+			rc = emit(ctx, 0, rows, (size_t)m * row_bytes, err);
+		r += m;
 	}
 	free(q);
-	free(row);
+	free(rows);
 	return rc;
 }
 

@@ -152,6 +152,10 @@ typedef struct cmp_state {
 	uint64_t cols;
 	uint64_t offset;           /* bytes of output seen so far */
 	double max_abs, sum_sq_err, sum_sq_ref, sum_sq_out, dot;
+	/* sums of the chunk being compared: chunks of CMP_CHUNK elements from
+	 * the tensor's start, so the totals do not depend on how a decoder
+	 * splits its output into calls */
+	double part_err, part_ref, part_out, part_dot;
 	bool nonfinite, exact;
 	bool shape_mismatch;
 	bool value_exact;          /* exact means equal F32 values (orig is a dequantization) */
@@ -167,6 +171,15 @@ static void widen(ct_dtype dt, const void *src, float *dst, size_t n)
 		ct_load_f32_n(dt, src, dst, n);
 }
 
+static void flush_chunk(cmp_state *c)
+{
+	c->sum_sq_err += c->part_err;
+	c->sum_sq_ref += c->part_ref;
+	c->sum_sq_out += c->part_out;
+	c->dot += c->part_dot;
+	c->part_err = c->part_ref = c->part_out = c->part_dot = 0.0;
+}
+
 static void compare_values(cmp_state *c, const void *buf, size_t len, ct_dtype dt,
 			   uint64_t first_elem)
 {
@@ -174,16 +187,19 @@ static void compare_values(cmp_state *c, const void *buf, size_t len, ct_dtype d
 	size_t n = len / esz;
 	float ys[CMP_CHUNK], xs[CMP_CHUNK];
 	size_t osz = c->orig ? ct_dtype_size(c->orig->dtype) : 0;
-	for (size_t i0 = 0; i0 < n; i0 += CMP_CHUNK) {
-		size_t m = n - i0 < CMP_CHUNK ? n - i0 : CMP_CHUNK;
+	for (size_t i0 = 0, m; i0 < n; i0 += m) {
+		uint64_t at = first_elem + i0;
+		size_t room = CMP_CHUNK - (size_t)(at % CMP_CHUNK);
+		m = n - i0 < room ? n - i0 : room;
 		widen(dt, (const uint8_t *)buf + i0 * esz, ys, m);
 		if (!ct_k_all_finite(true, ys, m))
 			c->nonfinite = true;
 		if (!c->orig)
 			continue;
-		widen(c->orig->dtype, c->orig->data + (first_elem + i0) * osz, xs, m);
+		widen(c->orig->dtype, c->orig->data + at * osz, xs, m);
 		/* double sums: millions of squares lose nothing that matters */
-		double e2 = 0, r2 = 0, o2 = 0, dot = 0, mx = c->max_abs;
+		double e2 = c->part_err, r2 = c->part_ref, o2 = c->part_out, dot = c->part_dot;
+		double mx = c->max_abs;
 		for (size_t i = 0; i < m; i++) {
 			double x = xs[i], y = ys[i], d = y - x;
 			double ad = fabs(d);
@@ -196,10 +212,12 @@ static void compare_values(cmp_state *c, const void *buf, size_t len, ct_dtype d
 		c->max_abs = mx;
 		if (c->value_exact && c->exact && memcmp(xs, ys, m * sizeof(float)) != 0)
 			c->exact = false;
-		c->sum_sq_err += e2;
-		c->sum_sq_ref += r2;
-		c->sum_sq_out += o2;
-		c->dot += dot;
+		c->part_err = e2;
+		c->part_ref = r2;
+		c->part_out = o2;
+		c->part_dot = dot;
+		if ((at + m) % CMP_CHUNK == 0)
+			flush_chunk(c);
 	}
 	if (c->orig && c->exact && !c->value_exact) {
 		/* bit-identical only when the dtypes agree and bytes match */
@@ -227,10 +245,11 @@ static int cmp_emit(void *ctx, int k, const void *buf, size_t len, ct_error *err
 	return CT_OK;
 }
 
-static void finish_stats(const cmp_state *c, ct_verify_tensor *v, uint64_t n)
+static void finish_stats(cmp_state *c, ct_verify_tensor *v, uint64_t n)
 {
 	if (!c->orig)
 		return;
+	flush_chunk(c);
 	v->compared = true;
 	v->exact = c->exact;
 	v->max_abs_err = c->max_abs;
