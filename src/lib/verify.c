@@ -8,10 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 #include "convert.h"
+#include "hash.h"
 #include "kernels.h"
 #include "moe.h"
 #include "plan.h"
@@ -97,6 +95,31 @@ static void set_problem(ct_verify_tensor *t, const char *fmt, ...)
 /* ------------------------------------------------------------ checksums --- */
 
 /* Checks each tensor of shard s against the shard's ctensors.xxh3 map. */
+#define CT_HASH_CHUNK (8u << 20)
+
+/* The tensor's XXH3, 8 MB of the mapping at a time, each chunk given back
+ * once hashed: a copied embedding of hundreds of MB is never mapped whole. */
+static uint64_t hash_tensor(const ct_st_file *f, const ct_tensor *t)
+{
+	uint64_t len = t->end - t->begin;
+	XXH3_state_t *st = len > CT_HASH_CHUNK ? XXH3_createState() : NULL;
+	if (!st) {
+		uint64_t h = ct_xxh3(t->data, (size_t)len);
+		ct_st_release(f, t->data, len);
+		return h;
+	}
+	XXH3_64bits_reset(st);
+	for (uint64_t off = 0; off < len; off += CT_HASH_CHUNK) {
+		uint64_t m = len - off < CT_HASH_CHUNK ? len - off : CT_HASH_CHUNK;
+		ct_st_prefetch(f, t->data + off, m);
+		ct_xxh3_update(st, t->data + off, (size_t)m);
+		ct_st_release(f, t->data + off, m);
+	}
+	uint64_t h = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return h;
+}
+
 static void check_checksums(const ct_checkpoint *ck, size_t s, ct_verify_report *r,
 			    ct_verify_tensor **by_tensor)
 {
@@ -122,13 +145,11 @@ static void check_checksums(const ct_checkpoint *ck, size_t s, ct_verify_report 
 			continue;
 		}
 		char got[17];
-		snprintf(got, sizeof(got), "%016llx",
-			 (unsigned long long)XXH3_64bits(t->data, (size_t)(t->end - t->begin)));
+		snprintf(got, sizeof(got), "%016llx", (unsigned long long)hash_tensor(f, t));
 		if (strcmp(got, want) != 0)
 			set_problem(v, "checksum mismatch: bytes hash to %s, metadata says %.32s", got,
 				    want);
 		r->n_checksums++;
-		ct_st_release(f, t->data, t->end - t->begin);
 	}
 	if (json_is_object(map)) {
 		const char *k;
@@ -370,6 +391,25 @@ static const ct_tensor *original_of(const vstate *st, const char *name, ct_verif
 	return o;
 }
 
+/* memcmp of a copied tensor and its original (same size), 8 MB at a time,
+ * both released behind the comparison: an embedding of hundreds of MB is
+ * never mapped whole, twice. */
+static bool same_bytes_released(const ct_tensor *t, const ct_st_file *tf, const ct_tensor *o,
+				const ct_st_file *of)
+{
+	uint64_t n = t->end - t->begin, step = 8u << 20;
+	for (uint64_t off = 0; off < n; off += step) {
+		size_t m = n - off < step ? (size_t)(n - off) : (size_t)step;
+		if (memcmp(o->data + off, t->data + off, m) != 0)
+			return false;
+		if (tf)
+			ct_st_release(tf, t->data + off, m);
+		if (of)
+			ct_st_release(of, o->data + off, m);
+	}
+	return true;
+}
+
 /* Pages of a tensor already compared need not stay resident. */
 static void release_tensor(const ct_checkpoint *ck, const ct_tensor *t)
 {
@@ -494,8 +534,10 @@ static void run_job(vstate *st, vjob *j)
 			free(ref.owned);
 			return;
 		}
+		const ct_tref *own = ct_ckpt_find(st->ck, t->name);
+		const ct_st_file *own_file = own ? st->ck->shards[own->shard] : NULL;
 		bool same_bytes = o->dtype == t->dtype &&
-				  memcmp(o->data, t->data, (size_t)(t->end - t->begin)) == 0;
+				  same_bytes_released(t, own_file, o, ref.file);
 		if (same_bytes) {
 			/* passed through untouched: exact, NaN and Inf included */
 			v->compared = true;
@@ -505,15 +547,14 @@ static void run_job(vstate *st, vjob *j)
 		} else if (ct_dtype_is_float(t->dtype) && ct_dtype_is_float(o->dtype)) {
 			cmp_state c = { .orig = o, .orig_file = ref.file, .dt = t->dtype, .cols = 0,
 					.exact = true };
-			const ct_tref *own = ct_ckpt_find(st->ck, t->name);
 			/* in blocks, releasing both behind the comparison */
 			uint64_t n = t->end - t->begin, step = 8u << 20;
 			step -= step % ct_dtype_size(t->dtype);
 			for (uint64_t off = 0; off < n; off += step) {
 				size_t m = n - off < step ? (size_t)(n - off) : (size_t)step;
 				cmp_emit(&c, 0, t->data + off, m, NULL);
-				if (own)
-					ct_st_release(st->ck->shards[own->shard], t->data + off, m);
+				if (own_file)
+					ct_st_release(own_file, t->data + off, m);
 			}
 			finish_stats(&c, v, t->nelem);
 			if (c.nonfinite)
