@@ -863,8 +863,6 @@ __attribute__((target("avx2"))) static bool minmax_raw_avx2(ct_dtype dt, const v
 	return ok;
 }
 
-
-
 /* fp_f16_to_f32 of 8 halves (zero-extended in 32-bit lanes), from the
  * bits: normals rebias by adding 112 << 23 to the shifted exponent and
  * mantissa, exponent 31 keeps its mantissa under 0xFF, subnormals are

@@ -94,23 +94,26 @@ static void set_problem(ct_verify_tensor *t, const char *fmt, ...)
 
 /* ------------------------------------------------------------ checksums --- */
 
-/* Checks each tensor of shard s against the shard's ctensors.xxh3 map. */
-#define CT_HASH_CHUNK (8u << 20)
+/* Bytes of a mapping read before they are given back: hashing, comparing
+ * and releasing go this far at a time, so that a tensor of hundreds of MB is
+ * never resident whole. */
+#define CT_VERIFY_STEP (8u << 20)
 
 /* The tensor's XXH3, 8 MB of the mapping at a time, each chunk given back
  * once hashed: a copied embedding of hundreds of MB is never mapped whole. */
 static uint64_t hash_tensor(const ct_st_file *f, const ct_tensor *t)
 {
 	uint64_t len = t->end - t->begin;
-	XXH3_state_t *st = len > CT_HASH_CHUNK ? XXH3_createState() : NULL;
+	XXH3_state_t *st = len > CT_VERIFY_STEP ? XXH3_createState() : NULL;
 	if (!st) {
+		/* small, or no memory for a state: the same digest in one call */
 		uint64_t h = ct_xxh3(t->data, (size_t)len);
 		ct_st_release(f, t->data, len);
 		return h;
 	}
 	XXH3_64bits_reset(st);
-	for (uint64_t off = 0; off < len; off += CT_HASH_CHUNK) {
-		uint64_t m = len - off < CT_HASH_CHUNK ? len - off : CT_HASH_CHUNK;
+	for (uint64_t off = 0; off < len; off += CT_VERIFY_STEP) {
+		uint64_t m = len - off < CT_VERIFY_STEP ? len - off : CT_VERIFY_STEP;
 		ct_st_prefetch(f, t->data + off, m);
 		ct_xxh3_update(st, t->data + off, (size_t)m);
 		ct_st_release(f, t->data + off, m);
@@ -120,6 +123,7 @@ static uint64_t hash_tensor(const ct_st_file *f, const ct_tensor *t)
 	return h;
 }
 
+/* Checks each tensor of shard s against the shard's ctensors.xxh3 map. */
 static void check_checksums(const ct_checkpoint *ck, size_t s, ct_verify_report *r,
 			    ct_verify_tensor **by_tensor)
 {
@@ -258,7 +262,7 @@ static int cmp_emit(void *ctx, int k, const void *buf, size_t len, ct_error *err
 	if (c->orig) {
 		/* the original's pages behind the comparison are done with */
 		uint64_t done = c->offset / esz * ct_dtype_size(c->orig->dtype);
-		if (done - c->released >= (8u << 20)) {
+		if (done - c->released >= CT_VERIFY_STEP) {
 			ct_st_release(c->orig_file, c->orig->data + c->released, done - c->released);
 			c->released = done;
 		}
@@ -397,7 +401,7 @@ static const ct_tensor *original_of(const vstate *st, const char *name, ct_verif
 static bool same_bytes_released(const ct_tensor *t, const ct_st_file *tf, const ct_tensor *o,
 				const ct_st_file *of)
 {
-	uint64_t n = t->end - t->begin, step = 8u << 20;
+	uint64_t n = t->end - t->begin, step = CT_VERIFY_STEP;
 	for (uint64_t off = 0; off < n; off += step) {
 		size_t m = n - off < step ? (size_t)(n - off) : (size_t)step;
 		if (memcmp(o->data + off, t->data + off, m) != 0)
@@ -548,7 +552,7 @@ static void run_job(vstate *st, vjob *j)
 			cmp_state c = { .orig = o, .orig_file = ref.file, .dt = t->dtype, .cols = 0,
 					.exact = true };
 			/* in blocks, releasing both behind the comparison */
-			uint64_t n = t->end - t->begin, step = 8u << 20;
+			uint64_t n = t->end - t->begin, step = CT_VERIFY_STEP;
 			step -= step % ct_dtype_size(t->dtype);
 			for (uint64_t off = 0; off < n; off += step) {
 				size_t m = n - off < step ? (size_t)(n - off) : (size_t)step;
