@@ -144,6 +144,67 @@ shown=$(grep -o "cosine [0-9.]* below --min-cosine $lim" "$TMP/out" | head -1 | 
 [ -n "$shown" ] && [ "$(printf '%s' "$shown" | wc -c)" -ge 10 ] && [ "$shown" != "$lim" ] &&
 	pass "the value is shown with enough digits to differ ($shown < $lim)" || fail "the value is shown with enough digits to differ" "'$shown' vs '$lim'"
 
+# ---- --against: a tensor stored unquantized is the original's bits -----------
+# (copied tensors: no codec touched them, so any difference is corruption)
+# swap ROWS A and B (of BYTES bytes each) of tensor T in file F
+swap_rows() {
+	off=$("$T/stdump" -o "$1" | awk -v t="$2" '$1 == t {print $2}')
+	a=$((off + $3 * $5)); b=$((off + $4 * $5))
+	dd if="$1" of="$TMP/rowa" bs=1 skip="$a" count="$5" status=none
+	dd if="$1" of="$TMP/rowb" bs=1 skip="$b" count="$5" status=none
+	dd if="$TMP/rowb" of="$1" bs=1 seek="$a" conv=notrunc status=none
+	dd if="$TMP/rowa" of="$1" bs=1 seek="$b" conv=notrunc status=none
+}
+for meta in plain checksums; do
+	[ "$meta" = plain ] && src="$TMP/plain" || src="$TMP/w4"
+	cp -r "$src" "$TMP/cp-$meta"
+	"$T/stdump" "$TMP/cp-$meta/$S2" >/dev/null 2>&1
+	# model.norm.weight's first value halved (BF16 1.0 -> 0.5, or x -> x/2 in general)
+	nf=$(grep -l '"model.norm.weight"' "$TMP/cp-$meta"/*.safetensors | head -1)
+	poke "$nf" model.norm.weight '\000\077'
+	gate "--against: a changed norm value fails ($meta)" 1 \
+		"model.norm.weight  snr" --against "$FIX" "$TMP/cp-$meta"
+	# with checksums, the mismatch is the first problem named; without, the copy rule
+	[ "$meta" = plain ] && want="differs from the original, first at element 0 (a tensor stored unquantized must be bit-identical to it)" ||
+		want="checksum mismatch"
+	grep "model.norm.weight" "$TMP/out" | grep -qF "$want" &&
+		pass "... naming the tensor and why ($meta)" || fail "... naming the tensor and why ($meta)" "$(cat "$TMP/out")"
+	run_cli 1 verify --json --exact --against "$FIX" "$TMP/cp-$meta"
+	grep -A3 '"name": "model.norm.weight"' "$TMP/out" | grep -q '"ok": false' &&
+		pass "--against --exact fails it too ($meta)" || fail "--against --exact fails it too ($meta)"
+	cp -r "$src" "$TMP/rows-$meta"
+	lf=$(grep -l '"lm_head.weight"' "$TMP/rows-$meta"/*.safetensors | head -1)
+	# lm_head [512, 256] BF16: rows of 512 bytes
+	swap_rows "$lf" lm_head.weight 3 7 512
+	gate "--against: two lm_head rows swapped fail ($meta)" 1 "lm_head.weight" --against "$FIX" "$TMP/rows-$meta"
+	[ "$meta" = plain ] && want="first at element 768" || want="checksum mismatch"
+	grep "lm_head.weight" "$TMP/out" | grep -qF "$want" && pass "... and why ($meta)" ||
+		fail "... and why ($meta)" "$(grep lm_head "$TMP/out")"
+done
+# the same values in another dtype: the original rounded to the copy's dtype
+mk "$TMP/f32.st" "m.norm.weight:F32:64:0.3" "m.q.weight:F32:32x128"
+mk "$TMP/bf16.st" "m.norm.weight:BF16:64:0.3" "m.q.weight:F32:32x128"
+mk "$TMP/bf16b.st" "m.norm.weight:BF16:64:0.31" "m.q.weight:F32:32x128"
+"$CT_BIN" quantize -q -s W8A16 "$TMP/bf16.st" "$TMP/bf16.q.st" || exit 2
+"$CT_BIN" quantize -q -s W8A16 "$TMP/bf16b.st" "$TMP/bf16b.q.st" || exit 2
+gate "a BF16 copy of an F32 original, rounded: passes" 0 "" --against "$TMP/f32.st" "$TMP/bf16.q.st"
+gate "a BF16 copy that is not the F32 original rounded: fails" 1 \
+	"differs from the original F32 rounded to BF16, first at element 0" --against "$TMP/f32.st" "$TMP/bf16b.q.st"
+# a decompressed checkpoint records what it decoded: the rest is held to bits
+"$CT_BIN" decompress -q "$TMP/w4" "$TMP/w4d" || exit 2
+gate "a decompressed checkpoint against its original: passes" 0 "" --against "$FIX" "$TMP/w4d"
+nf=$(grep -l '"model.norm.weight"' "$TMP/w4d"/*.safetensors | head -1)
+"$CT_BIN" decompress -q --plain-metadata "$TMP/w4" "$TMP/w4dp" || exit 2
+cp -r "$TMP/w4d" "$TMP/w4d-bad"
+poke "$TMP/w4d-bad/$(basename "$nf")" model.norm.weight '\000\077'
+# its checksums hidden (the key renamed, same length), so only the copy rule can see it
+sed -i 's/"ctensors\.xxh3"/"ctensors.xxh4"/' "$TMP/w4d-bad"/*.safetensors
+gate "a decompressed checkpoint (no checksums) with a changed norm: fails" 1 \
+	"model.norm.weight  snr 30.23 dB  cosine 0.999526  max abs 0.4922  differs from the original, first at element 0" --against "$FIX" "$TMP/w4d-bad"
+cp -r "$TMP/w4dp" "$TMP/w4dp-bad"
+poke "$TMP/w4dp-bad/$(basename "$nf")" model.norm.weight '\000\077'
+gate "... but a dense checkpoint of unknown making is measured, not held to bits" 0 "" --against "$FIX" "$TMP/w4dp-bad"
+
 # ---- wild checkpoints: activation order and calibrated parameters ---------------
 if [ -d "$WILD" ]; then
 	cp -r "$WILD/gptq_actorder_weight_w4g128_bf16/input" "$TMP/ao1"

@@ -36,6 +36,12 @@ int cli_layout_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts
 			if (fused)
 				rc = ct_st_builder_meta(b, "ctensors.fused_experts", fused, err);
 			free(fused);
+			/* which dense tensors were decoded, so verify knows the rest
+			 * are copies */
+			char *decoded = rc ? NULL : ct_plan_decoded_metadata(plan, s);
+			if (decoded)
+				rc = ct_st_builder_meta(b, "ctensors.decoded", decoded, err);
+			free(decoded);
 			if (!rc)
 				rc = ct_st_builder_meta(b, "ctensors.version", CT_VERSION, err);
 		}

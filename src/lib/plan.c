@@ -1821,6 +1821,28 @@ char *ct_plan_fused_metadata(const ct_plan *p)
 	return s;
 }
 
+char *ct_plan_decoded_metadata(const ct_plan *p, size_t shard)
+{
+	const ct_plan_shard *sh = &p->shards[shard];
+	json_t *a = json_array();
+	bool any = false;
+	for (size_t i = 0; a && i < sh->n_items; i++) {
+		const ct_plan_item *it = &sh->items[i];
+		if (it->kind != CT_ITEM_DECODE && it->kind != CT_ITEM_FUSE)
+			continue;
+		char name[4096];
+		snprintf(name, sizeof(name), "%s.%s", it->module, it->out[0].suffix);
+		any = true;
+		if (json_array_append_new(a, json_string(name))) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	char *s = a && any ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	return s;
+}
+
 int ct_fuse_specs_read(const ct_checkpoint *ck, ct_fuse_spec **out, size_t *n, ct_error *err)
 {
 	*out = NULL;

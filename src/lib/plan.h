@@ -136,6 +136,12 @@ void ct_fuse_specs_free(ct_fuse_spec *s, size_t n);
  * NULL when there is none. */
 char *ct_plan_fused_metadata(const ct_plan *p);
 
+/* The metadata value ("ctensors.decoded") listing the dense tensors of
+ * shard that a decompress plan decodes (malloc'd JSON array), or NULL when
+ * it decodes none there. verify holds every other tensor of such a file to
+ * its original's bits. */
+char *ct_plan_decoded_metadata(const ct_plan *p, size_t shard);
+
 /* Turns a decompress plan's per-expert items of each recorded block back
  * into the block's fused tensors, in its own layout. */
 int ct_plan_fuse_experts(ct_plan *p, const ct_fuse_spec *specs, size_t n, ct_error *err);

@@ -184,6 +184,9 @@ typedef struct cmp_state {
 	bool nonfinite, exact;
 	bool shape_mismatch;
 	bool value_exact;          /* exact means equal F32 values (orig is a dequantization) */
+	bool copy;                 /* a copied tensor: find the first element that is not the
+				    * original's value in its dtype */
+	uint64_t first_diff;       /* that element, or UINT64_MAX */
 } cmp_state;
 
 #define CMP_CHUNK 4096
@@ -203,6 +206,32 @@ static void flush_chunk(cmp_state *c)
 	c->sum_sq_out += c->part_out;
 	c->dot += c->part_dot;
 	c->part_err = c->part_ref = c->part_out = c->part_dot = 0.0;
+}
+
+/* The first of m elements where a copy is not its original: the same
+ * bytes when the dtypes agree, else the original's value rounded to the
+ * copy's dtype (NaN for NaN); at + that index, or UINT64_MAX. */
+static uint64_t first_copy_difference(ct_dtype odt, const uint8_t *o, ct_dtype dt,
+				      const uint8_t *y, const float *xs, const float *ys,
+				      size_t m, uint64_t at)
+{
+	size_t esz = ct_dtype_size(dt);
+	if (odt == dt) {
+		if (memcmp(o, y, m * esz) == 0)
+			return UINT64_MAX;
+		for (size_t i = 0; i < m; i++)
+			if (memcmp(o + i * esz, y + i * esz, esz) != 0)
+				return at + i;
+		return UINT64_MAX;
+	}
+	for (size_t i = 0; i < m; i++) {
+		float want = ct_round_to(dt, xs[i]);
+		if (isnan(want) && isnan(ys[i]))
+			continue;
+		if (memcmp(&want, &ys[i], sizeof(float)) != 0)
+			return at + i;
+	}
+	return UINT64_MAX;
 }
 
 static void compare_values(cmp_state *c, const void *buf, size_t len, ct_dtype dt,
@@ -235,6 +264,10 @@ static void compare_values(cmp_state *c, const void *buf, size_t len, ct_dtype d
 			dot += x * y;
 		}
 		c->max_abs = mx;
+		if (c->copy && c->first_diff == UINT64_MAX)
+			c->first_diff = first_copy_difference(c->orig->dtype, c->orig->data + at * osz,
+							      dt, (const uint8_t *)buf + i0 * esz,
+							      xs, ys, m, at);
 		if (c->value_exact && c->exact && memcmp(xs, ys, m * sizeof(float)) != 0)
 			c->exact = false;
 		c->part_err = e2;
@@ -296,6 +329,10 @@ typedef struct vjob {
 typedef struct vstate {
 	const ct_checkpoint *ck, *orig;
 	const ct_conv *conv;       /* orig is another tool's checkpoint, read by this */
+	bool copies_exact;         /* the checkpoint is compressed: what it stores dense,
+				    * no codec touched */
+	json_t **decoded;          /* per shard: the dense tensors a decompress decoded
+				    * ("ctensors.decoded"), or NULL */
 	const ct_moe_block *omoe;  /* orig's fused expert blocks, whose per-expert */
 	size_t n_omoe;             /* slices the checkpoint's experts are compared with */
 	vjob *jobs;
@@ -518,6 +555,34 @@ static void compare_remade(vstate *st, const ct_tensor *t, const ct_conv_out *o,
 	release_tensor(st->ck, t);
 }
 
+/* Whether t is known to be a copy of its original: every dense tensor of
+ * a compressed checkpoint, and those a decompress did not decode. A dense
+ * checkpoint of unknown making is measured, not held to bits. */
+static bool is_copy(const vstate *st, const ct_tref *own, const ct_tensor *t)
+{
+	if (st->copies_exact)
+		return true;
+	const json_t *d = own && st->decoded ? st->decoded[own->shard] : NULL;
+	return d && !json_object_get(d, t->name);
+}
+
+/* A copied tensor that is not its original's bits: no codec touched it,
+ * so no error is tolerable, however small (a halved norm, a swapped row). */
+static void copy_differs(ct_verify_tensor *v, const ct_tensor *t, const ct_tensor *o,
+			 uint64_t at)
+{
+	char where[64] = "";
+	if (at != UINT64_MAX)
+		snprintf(where, sizeof(where), ", first at element %" PRIu64, at);
+	if (o->dtype == t->dtype)
+		set_problem(v, "differs from the original%s (a tensor stored unquantized must be "
+			    "bit-identical to it)", where);
+	else
+		set_problem(v, "differs from the original %s rounded to %s%s (a tensor stored "
+			    "unquantized must be bit-identical to it)", ct_dtype_name(o->dtype),
+			    ct_dtype_name(t->dtype), where);
+}
+
 static void run_job(vstate *st, vjob *j)
 {
 	const ct_plan_item *it = j->item;
@@ -549,8 +614,10 @@ static void run_job(vstate *st, vjob *j)
 			v->snr_db = INFINITY;
 			v->cosine = 1.0;
 		} else if (ct_dtype_is_float(t->dtype) && ct_dtype_is_float(o->dtype)) {
+			/* measured for the listing; but a tensor no codec touched
+			 * must be the original's bits, whatever its error looks like */
 			cmp_state c = { .orig = o, .orig_file = ref.file, .dt = t->dtype, .cols = 0,
-					.exact = true };
+					.exact = true, .copy = true, .first_diff = UINT64_MAX };
 			/* in blocks, releasing both behind the comparison */
 			uint64_t n = t->end - t->begin, step = CT_VERIFY_STEP;
 			step -= step % ct_dtype_size(t->dtype);
@@ -561,14 +628,17 @@ static void run_job(vstate *st, vjob *j)
 					ct_st_release(own_file, t->data + off, m);
 			}
 			finish_stats(&c, v, t->nelem);
-			if (c.nonfinite)
+			v->exact = c.first_diff == UINT64_MAX;
+			if (!v->exact && is_copy(st, own, t))
+				copy_differs(v, t, o, c.first_diff);
+			else if (c.nonfinite)
 				set_problem(v, "holds NaN or Inf");
 		} else {
 			v->compared = true;
 			v->exact = false;
 			v->cosine = 0.0;
 			v->snr_db = 0.0;
-			set_problem(v, "differs from the original");
+			copy_differs(v, t, o, UINT64_MAX);
 		}
 		release_tensor(st->ck, t);
 		orig_done(st, o, &ref);
@@ -898,6 +968,38 @@ static ct_verify_tensor *add_module_entry(ct_verify_report *r, const char *modul
 	return v;
 }
 
+/* Each shard's "ctensors.decoded" list as a set (NULL entries where a shard
+ * has none); NULL when out of memory, which only makes verify less strict
+ * about a decompressed checkpoint's copies. */
+static json_t **decoded_sets(const ct_checkpoint *ck)
+{
+	json_t **sets = calloc(ck->n_shards + 1, sizeof(*sets));
+	for (size_t s = 0; sets && s < ck->n_shards; s++) {
+		const char *text = ct_st_meta(ck->shards[s], "ctensors.decoded");
+		json_t *a = text ? json_loads(text, 0, NULL) : NULL;
+		if (!json_is_array(a)) {
+			json_decref(a);
+			continue;
+		}
+		sets[s] = json_object();
+		size_t i;
+		json_t *n;
+		json_array_foreach(a, i, n) {
+			if (sets[s] && json_is_string(n))
+				json_object_set_new(sets[s], json_string_value(n), json_true());
+		}
+		json_decref(a);
+	}
+	return sets;
+}
+
+static void free_decoded_sets(const ct_checkpoint *ck, json_t **sets)
+{
+	for (size_t s = 0; sets && s < ck->n_shards; s++)
+		json_decref(sets[s]);
+	free(sets);
+}
+
 int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoint *orig,
 	      int threads, ct_verify_report **out, ct_error *err)
 {
@@ -943,9 +1045,12 @@ int ct_verify_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkp
 	r->tensors = calloc(ck->n_tensors + n_items + plan->n_problems + 1,
 			    sizeof(ct_verify_tensor));
 	ct_verify_tensor **slot = calloc(ck->n_tensors + 1, sizeof(*slot));
-	vstate st = { .ck = ck, .orig = orig, .conv = conv };
+	vstate st = { .ck = ck, .orig = orig, .conv = conv, .copies_exact = cfg != NULL };
+	if (orig && !cfg)
+		st.decoded = decoded_sets(ck);
 	st.jobs = calloc(n_items + 1, sizeof(vjob));
 	if (!r->tensors || !slot || !st.jobs) {
+		free_decoded_sets(ck, st.decoded);
 		free(slot);
 		free(st.jobs);
 		ct_plan_free(plan);
@@ -1060,6 +1165,7 @@ int ct_verify_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkp
 		r->ok = r->ok && r->tensors[i].ok;
 	free(slot);
 	free(st.jobs);
+	free_decoded_sets(ck, st.decoded);
 	ct_moe_free(omoe, n_omoe);
 	ct_plan_free(plan);
 	*out = r;
