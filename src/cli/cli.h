@@ -186,20 +186,6 @@ int cli_encode(const ct_checkpoint *ck, struct ct_qconfig *cfg, const cli_encode
  * --json), or brief, "int4 g128 asym" (for --dry-run). Returns its length. */
 size_t cli_scheme_text(const ct_qargs *w, bool brief, char *buf, size_t size);
 
-/* The config that describes ckpt: the file at path when given, else the
- * checkpoint's own (config.json or embedded metadata). */
-int cli_load_checkpoint_config(const ct_checkpoint *ck, const char *path,
-			       struct ct_qconfig **cfg, ct_error *err);
-
-/* The quantization_config of a checkpoint made by another tool (new
- * reference or NULL): from path (-c: a config.json or the object itself)
- * or the checkpoint's config.json; and ModelOpt's hf_quant_config.json
- * beside a model directory (or NULL). *label names where the config came
- * from. */
-#define CLI_HFQ_NAME "hf_quant_config.json"
-int cli_load_source_configs(const ct_checkpoint *ck, const char *path, json_t **q,
-			    json_t **hfq, const char **label, ct_error *err);
-
 /* ---- one output split over the jobs of a scheduler (parts.c) ---- */
 
 #define CLI_PARTS_MAX 100000   /* = CT_PARTS_MAX */
@@ -314,6 +300,10 @@ void cli_report_finish(int status);
  * paths escaped as every message's are. */
 void cli_summary(const char *input, const char *output, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Prints doc (a new reference, stolen) on stdout as --json does and
+ * returns status (EXIT_SYSTEM when it cannot be printed and status is 0). */
+int cli_print_json(json_t *doc, int status);
 
 /* Human-readable size ("1.5 MB"). */
 const char *cli_human_bytes(uint64_t n, char *buf, size_t size);

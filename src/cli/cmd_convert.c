@@ -71,7 +71,7 @@ static int run(const convert_args *a, const char *input, ct_error *err)
 	if (!rc)
 		rc = cli_parts_prepare(ck, &wo, err);
 	if (!rc)
-		rc = cli_load_source_configs(ck, a->config, &q, &hfq, &label, err);
+		rc = ct_source_configs_load(ck, a->config, &q, &hfq, &label, err);
 	if (!rc)
 		rc = ct_convert_open(ck, q, hfq, label, a->from, &cv, err);
 	for (size_t i = 0; !rc && i < cv->warnings.n; i++)
@@ -87,7 +87,7 @@ static int run(const convert_args *a, const char *input, ct_error *err)
 	wo.config_path = a->config;
 	wo.qconfig_compact = compact;
 	wo.qconfig_json = qj;
-	wo.not_copied = CLI_HFQ_NAME;
+	wo.not_copied = CT_HFQ_NAME;
 	if (!rc)
 		rc = cli_layout_plan(plan, ck, &wo, err);
 	if (!rc)

@@ -64,7 +64,7 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 	ct_plan *plan = NULL;
 	int rc = cli_open_checkpoint(input, &ck, &err);
 	if (!rc)
-		rc = cli_load_checkpoint_config(ck, a.config, &cfg, &err);
+		rc = ct_ckpt_load_qconfig(ck, a.config, &cfg, &err);
 	if (!rc)
 		rc = cli_parts_prepare(ck, &a.write, &err);
 	cli_write_opts wo = a.write;

@@ -1,5 +1,6 @@
 /* common.c - option parsing from the command tables, messages, small helpers. */
 #include "cli.h"
+#include "pyjson.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -24,7 +25,21 @@ void cli_error(const char *fmt, ...)
 	cli_report_error(msg, EXIT_SYSTEM);
 	if (cli_pipe_broken())
 		return;   /* the reader is gone: nothing more to the broken pipe */
-	fprintf(stderr, "ctensors: %s\n", msg);
+	/* messages name paths and tensors: escape what could drive the terminal */
+	fputs("ctensors: ", stderr);
+	cli_put_safe(stderr, msg);
+	fputc('\n', stderr);
+}
+
+int cli_print_json(json_t *doc, int status)
+{
+	char *s = doc ? ct_pyjson_dumps(doc, true) : NULL;
+	json_decref(doc);
+	if (!s)
+		return status ? status : EXIT_SYSTEM;
+	puts(s);
+	free(s);
+	return status;
 }
 
 void cli_warn_text(const char *msg)
@@ -372,63 +387,3 @@ size_t cli_scheme_text(const ct_qargs *w, bool brief, char *buf, size_t size)
 	return strlen(buf);
 }
 
-int cli_load_checkpoint_config(const ct_checkpoint *ck, const char *path, ct_qconfig **cfg,
-			       ct_error *err)
-{
-	*cfg = NULL;
-	json_t *j = NULL;
-	int rc;
-	const char *label = path;
-	if (path) {
-		rc = ct_json_load_file(path, 64u << 20, &j, err);
-	} else {
-		rc = ct_ckpt_qconfig(ck, &j, err);
-		label = ck->config ? ck->config_name : ck->shard_names[0];
-		if (!rc && !j)
-			rc = ct_fail(err, CT_EINPUT, "%s: no quantization_config in the checkpoint "
-				     "(name one with -c CONFIG)", ck->shard_names[0]);
-	}
-	if (!rc)
-		rc = ct_qconfig_parse(j, label, cfg, err);
-	json_decref(j);
-	return rc;
-}
-
-int cli_load_source_configs(const ct_checkpoint *ck, const char *path, json_t **q,
-			    json_t **hfq, const char **label, ct_error *err)
-{
-	*q = *hfq = NULL;
-	json_t *whole = NULL;
-	int rc = CT_OK;
-	if (path) {
-		rc = ct_json_load_file(path, 64u << 20, &whole, err);
-		*label = path;
-	} else if (ck->config) {
-		whole = json_incref(ck->config);
-		*label = ck->config_name ? ck->config_name : "config.json";
-	} else {
-		*label = ck->shard_names[0];
-	}
-	if (rc)
-		return rc;
-	json_t *qc = json_object_get(whole, "quantization_config");
-	if (!qc)
-		qc = json_object_get(json_object_get(whole, "text_config"), "quantization_config");
-	if (!qc && path && json_object_get(whole, "quant_method"))
-		qc = whole;
-	if (json_is_object(qc))
-		*q = json_incref(qc);
-	json_decref(whole);
-	if (ck->kind == CT_CKPT_DIR) {
-		size_t n = strlen(ck->dir) + sizeof(CLI_HFQ_NAME) + 2;
-		char *p = malloc(n);
-		if (!p)
-			return ct_fail(err, CT_EIO, "out of memory");
-		snprintf(p, n, "%s/%s", ck->dir, CLI_HFQ_NAME);
-		struct stat st;
-		if (stat(p, &st) == 0)
-			rc = ct_json_load_file(p, 16u << 20, hfq, err);
-		free(p);
-	}
-	return rc;
-}

@@ -1,4 +1,5 @@
 #include "checkpoint.h"
+#include "qconfig.h"
 #include "parts.h"
 #include "strbuf.h"
 
@@ -797,4 +798,26 @@ int ct_ckpt_qconfig(const ct_checkpoint *c, json_t **out, ct_error *err)
 	if (rc || *out)
 		return rc;
 	return ct_ckpt_embedded_qconfig(c, out, err);
+}
+
+int ct_ckpt_load_qconfig(const ct_checkpoint *ck, const char *path, ct_qconfig **cfg,
+			       ct_error *err)
+{
+	*cfg = NULL;
+	json_t *j = NULL;
+	int rc;
+	const char *label = path;
+	if (path) {
+		rc = ct_json_load_file(path, 64u << 20, &j, err);
+	} else {
+		rc = ct_ckpt_qconfig(ck, &j, err);
+		label = ck->config ? ck->config_name : ck->shard_names[0];
+		if (!rc && !j)
+			rc = ct_fail(err, CT_EINPUT, "%s: no quantization_config in the checkpoint "
+				     "(name one with -c CONFIG)", ck->shard_names[0]);
+	}
+	if (!rc)
+		rc = ct_qconfig_parse(j, label, cfg, err);
+	json_decref(j);
+	return rc;
 }

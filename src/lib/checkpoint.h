@@ -85,6 +85,13 @@ char *ct_ckpt_shard_path(const ct_checkpoint *c, size_t i);
 int ct_read_file(const char *path, size_t max_bytes, char **buf, size_t *len, ct_error *err);
 
 /* Reads a JSON file strictly (duplicate keys refused, size capped). */
+/* The config that describes ck: the file at path when given, else the
+ * checkpoint's own (config.json or embedded metadata); CT_EINPUT when it
+ * has none. */
+struct ct_qconfig;
+int ct_ckpt_load_qconfig(const ct_checkpoint *ck, const char *path, struct ct_qconfig **cfg,
+			 ct_error *err);
+
 int ct_json_load_file(const char *path, size_t max_bytes, json_t **out, ct_error *err);
 
 #endif

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "modclass.h"
 #include "plan.h"
@@ -759,4 +760,43 @@ int ct_convert_open(const ct_checkpoint *ck, const json_t *qcfg, const json_t *h
 	}
 	*out = cv;
 	return CT_OK;
+}
+
+int ct_source_configs_load(const ct_checkpoint *ck, const char *path, json_t **q,
+			    json_t **hfq, const char **label, ct_error *err)
+{
+	*q = *hfq = NULL;
+	json_t *whole = NULL;
+	int rc = CT_OK;
+	if (path) {
+		rc = ct_json_load_file(path, 64u << 20, &whole, err);
+		*label = path;
+	} else if (ck->config) {
+		whole = json_incref(ck->config);
+		*label = ck->config_name ? ck->config_name : "config.json";
+	} else {
+		*label = ck->shard_names[0];
+	}
+	if (rc)
+		return rc;
+	json_t *qc = json_object_get(whole, "quantization_config");
+	if (!qc)
+		qc = json_object_get(json_object_get(whole, "text_config"), "quantization_config");
+	if (!qc && path && json_object_get(whole, "quant_method"))
+		qc = whole;
+	if (json_is_object(qc))
+		*q = json_incref(qc);
+	json_decref(whole);
+	if (ck->kind == CT_CKPT_DIR) {
+		size_t n = strlen(ck->dir) + sizeof(CT_HFQ_NAME) + 2;
+		char *p = malloc(n);
+		if (!p)
+			return ct_fail(err, CT_EIO, "out of memory");
+		snprintf(p, n, "%s/%s", ck->dir, CT_HFQ_NAME);
+		struct stat st;
+		if (stat(p, &st) == 0)
+			rc = ct_json_load_file(p, 16u << 20, hfq, err);
+		free(p);
+	}
+	return rc;
 }

@@ -116,6 +116,14 @@ const ct_source *ct_source_find(const char *name);
  * hfq: hf_quant_config.json, either NULL); NULL when none claims it. */
 const ct_source *ct_source_detect(const json_t *qcfg, const json_t *hfq);
 
+/* The quantization_config of a checkpoint made by another tool (new
+ * reference or NULL): from path (a config.json or the object itself) or
+ * the checkpoint's config.json; and ModelOpt's hf_quant_config.json beside
+ * a model directory (or NULL). *label names where the config came from. */
+#define CT_HFQ_NAME "hf_quant_config.json"
+int ct_source_configs_load(const ct_checkpoint *ck, const char *path, json_t **q, json_t **hfq,
+			   const char **label, ct_error *err);
+
 /* Reads and validates the whole conversion of ck: the reader is detected
  * from the configs, or from (when not NULL) a --from name, which must then
  * agree with detection (CT_EUSAGE otherwise). Every module is checked

@@ -586,9 +586,13 @@ static int plan_weight(ct_plan *p, size_t s, const ct_tensor *t, const char *mod
 		return ct_fail(err, CT_EINPUT, "%s: %s: dtype %s cannot be quantized (expected "
 			       "F32, F16 or BF16; is the checkpoint already quantized?)", fname,
 			       t->name, ct_dtype_name(t->dtype));
-	if (!sc && ct_dtype_size(t->dtype) == 0)
-		return ct_fail(err, CT_EINPUT, "%s: %s: dtype %s cannot be sparse-compressed",
-			       fname, t->name, ct_dtype_name(t->dtype));
+	/* the bitmask holds the weight's own values, and a dense weight is
+	 * floating point: what decodes to integers or complex numbers is no
+	 * weight verify (or a loader) could use */
+	if (!sc && !ct_dtype_is_float(t->dtype))
+		return ct_fail(err, CT_EINPUT, "%s: %s: dtype %s cannot be sparse-compressed "
+			       "(expected a floating-point weight)", fname, t->name,
+			       ct_dtype_name(t->dtype));
 	ct_error unfit;
 	ct_error_clear(&unfit);
 	if (t->ndim != 2)
@@ -917,9 +921,14 @@ int ct_plan_select_sparse(const ct_checkpoint *ck, ct_qconfig *cfg, ct_error *er
 		if (!weight_module(t, &arch, module, sizeof(module), &cls) || cls != CT_MOD_LINEAR ||
 		    ct_dtype_size(t->dtype) == 0)
 			continue;
-		uint64_t zeros = t->nelem - ct_sparse_count_nonzero(t->dtype, t->data, t->nelem);
+		/* not a float weight: kept dense and ignored by name, never a
+		 * bitmask that decodes to integers */
+		bool candidate = ct_dtype_is_float(t->dtype);
+		uint64_t zeros = candidate ? t->nelem - ct_sparse_count_nonzero(t->dtype, t->data,
+									      t->nelem) : 0;
 		uint64_t bad;
-		bool is_sparse = t->nelem && (double)zeros >= SPARSE_MIN_ZEROS * (double)t->nelem &&
+		bool is_sparse = candidate && t->nelem &&
+				 (double)zeros >= SPARSE_MIN_ZEROS * (double)t->nelem &&
 				 (!two_four || (t->shape[1] % 4 == 0 &&
 						ct_sparse_is_24(t->dtype, t->data, t->nelem, &bad)));
 		char *copy = strdup(module);

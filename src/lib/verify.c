@@ -124,7 +124,7 @@ static uint64_t hash_tensor(const ct_st_file *f, const ct_tensor *t)
 }
 
 /* Checks each tensor of shard s against the shard's ctensors.xxh3 map. */
-static void check_checksums(const ct_checkpoint *ck, size_t s, ct_verify_report *r,
+static void check_checksums(const ct_checkpoint *ck, size_t s, bool hash, ct_verify_report *r,
 			    ct_verify_tensor **by_tensor)
 {
 	const ct_st_file *f = ck->shards[s];
@@ -148,6 +148,8 @@ static void check_checksums(const ct_checkpoint *ck, size_t s, ct_verify_report 
 			set_problem(v, "no checksum in __metadata__ ctensors.xxh3");
 			continue;
 		}
+		if (!hash)
+			continue;
 		char got[17];
 		snprintf(got, sizeof(got), "%016llx", (unsigned long long)hash_tensor(f, t));
 		if (strcmp(got, want) != 0)
@@ -1009,6 +1011,13 @@ int ct_verify(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoin
 int ct_verify_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoint *orig,
 		 const ct_conv *conv, int threads, ct_verify_report **out, ct_error *err)
 {
+	return ct_verify_scan(ck, cfg, orig, conv, threads, false, out, err);
+}
+
+int ct_verify_scan(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoint *orig,
+		   const ct_conv *conv, int threads, bool structure_only, ct_verify_report **out,
+		   ct_error *err)
+{
 	*out = NULL;
 	ct_verify_report *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -1082,7 +1091,7 @@ int ct_verify_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkp
 	}
 	size_t base = 0;
 	for (size_t s = 0; s < ck->n_shards; s++) {
-		check_checksums(ck, s, r, slot + base);
+		check_checksums(ck, s, !structure_only, r, slot + base);
 		base += ck->shards[s]->n_tensors;
 	}
 	if (cfg) {
@@ -1159,7 +1168,8 @@ int ct_verify_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkp
 	}
 	free(decoded_names);
 	atomic_init(&st.next, 0);
-	ct_run_threads(vworker, &st, threads, st.n_jobs);
+	if (!structure_only)
+		ct_run_threads(vworker, &st, threads, st.n_jobs);
 	r->ok = true;
 	for (size_t i = 0; i < r->n_tensors; i++)
 		r->ok = r->ok && r->tensors[i].ok;

@@ -67,6 +67,13 @@ struct ct_conv;
 int ct_verify_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoint *orig,
 		 const struct ct_conv *conv, int threads, ct_verify_report **out, ct_error *err);
 
+/* The same, where structure_only (what a writer checks before it commits)
+ * reads headers, index, config and the small parameter tensors, but hashes
+ * no tensor and decodes no module. */
+int ct_verify_scan(const ct_checkpoint *ck, const ct_qconfig *cfg, const ct_checkpoint *orig,
+		   const struct ct_conv *conv, int threads, bool structure_only,
+		   ct_verify_report **out, ct_error *err);
+
 /* Adds a failed entry of the given kind (for checks made outside ct_verify:
  * files, index, config). Returns CT_EIO when out of memory. */
 int ct_verify_report_add(ct_verify_report *r, ct_verify_kind kind, const char *name,
@@ -80,5 +87,53 @@ int ct_verify_report_add(ct_verify_report *r, ct_verify_kind kind, const char *n
 void ct_verify_apply_default_rule(ct_verify_report *r);
 
 void ct_verify_report_free(ct_verify_report *r);
+
+/* ---- the verdict: everything verify decides, in one call (verdict.c) ---- */
+
+#include <jansson.h>
+
+#include "serving.h"
+#include "strbuf.h"
+
+typedef struct ct_verify_opts {
+	const char *config;          /* CONFIG file to read the checkpoint with (-c) */
+	const json_t *config_json;   /* ... or the config itself (a writer's own) */
+	const char *config_label;    /* names config_json in messages */
+	const char *against;         /* ORIGINAL to compare with, or NULL */
+	bool exact;                  /* every compared tensor bit-identical */
+	bool has_snr, has_cos, has_abs;
+	double min_snr, min_cos, max_abs;
+	bool require_checksums;      /* a file without ctensors.xxh3 fails */
+	bool serving_vllm;           /* vLLM's loader too (serving.c) */
+	ct_serving_target target;    /* --gpu, --tp (0: unknown) */
+	int threads;
+	bool structure_only;         /* a writer's check before its commit: no tensor
+				      * hashed, no module decoded */
+} ct_verify_opts;
+
+typedef struct ct_verdict {
+	ct_verify_report *report;    /* every finding, per tensor, module, checkpoint */
+	ct_serving_report *serving;  /* with serving_vllm, unless no config vLLM reads */
+	ct_strlist warnings;         /* for the user, one line each */
+	bool ok;                     /* what verify's exit status says */
+} ct_verdict;
+
+/* The verdict on the checkpoint at path: opened leniently (its defects are
+ * findings), read with the config loaders read, compared with o->against,
+ * held to the thresholds and, when asked, to vLLM's loader. Returns an
+ * error only when the check cannot run (an unreadable path or config, an
+ * original that cannot be opened, out of memory); *out is then NULL. */
+int ct_verify_checkpoint(const char *path, const ct_verify_opts *o, ct_verdict **out,
+			 ct_error *err);
+void ct_verdict_free(ct_verdict *v);
+
+/* Failed entries of the report, and the first of them (NULL when none). */
+size_t ct_verdict_problems(const ct_verdict *v);
+const ct_verify_tensor *ct_verdict_first_problem(const ct_verdict *v);
+
+/* The document `verify --json` prints (new reference), and the one it
+ * prints when the check could not run. */
+json_t *ct_verdict_json(const ct_verdict *v, const ct_verify_opts *o);
+json_t *ct_verdict_error_json(const char *message, int status);
 
 #endif
