@@ -205,6 +205,37 @@ cp -r "$TMP/w4dp" "$TMP/w4dp-bad"
 poke "$TMP/w4dp-bad/$(basename "$nf")" model.norm.weight '\000\077'
 gate "... but a dense checkpoint of unknown making is measured, not held to bits" 0 "" --against "$FIX" "$TMP/w4dp-bad"
 
+# ---- writers hold their output to verify's verdict before the commit --------
+# a stray KV-cache scale with no kv_cache_scheme: verify fails any checkpoint
+# holding it, so no writer may leave one behind with exit 0
+mk "$TMP/kv.st" "m.self_attn.q_proj.weight:BF16:32x128" "m.self_attn.k_scale:F32:1:1"
+for w in "quantize -s W4A16" "quantize -s FP8_DYNAMIC" "compress -F sparse-bitmask"; do
+	rm -rf "$TMP/kv.out.st"
+	[ "$w" = "compress -F sparse-bitmask" ] && src="$TMP/kv.sp.st" || src="$TMP/kv.st"
+	[ -f "$TMP/kv.sp.st" ] || mk "$TMP/kv.sp.st" "m.self_attn.q_proj.weight:BF16:32x128:0" "m.self_attn.k_scale:F32:1:1"
+	# shellcheck disable=SC2086
+	expect "$w: an output verify would fail is refused" 3 \
+		"m.self_attn.k_scale: a KV-cache scale, but the config has no kv_cache_scheme (the output would fail 'ctensors verify'" \
+		$w "$src" "$TMP/kv.out.st"
+	[ ! -e "$TMP/kv.out.st" ] && pass "... and nothing is left ($w)" || fail "... and nothing is left ($w)"
+done
+# non-float "weights" are no bitmask a loader (or verify) can decode
+mk "$TMP/nf.st" "a.weight:BF16:16x16:0" "b.weight:U64:16x16:0" "c.weight:C64:16x16:0"
+expect "compress -F sparse-bitmask: U64 and C64 weights stay dense" 0 "" compress -q -F sparse-bitmask "$TMP/nf.st" "$TMP/nf.c.st"
+gate "... and the output verifies" 0 "" "$TMP/nf.c.st"
+"$T/stdump" "$TMP/nf.c.st" | grep -q '^b.weight U64' && pass "... b.weight kept as it is" || fail "... b.weight kept as it is"
+echo '{"sparsity_config": {"format": "sparse-bitmask", "targets": ["Linear"], "ignore": []}}' >"$TMP/sp.json"
+expect "compress -c targeting a U64 weight: refused" 3 "b.weight: dtype U64 cannot be sparse-compressed (expected a floating-point weight)" \
+	compress -c "$TMP/sp.json" "$TMP/nf.st" "$TMP/nf.c2.st"
+# decompress: a VL model's config under text_config; the dense output must
+# not keep it there, where loaders would read it as compressed
+if [ -d "$WILD/vl_text_config_w4a16_bf16" ]; then
+	expect "decompress of a text_config checkpoint" 0 "" decompress -q "$WILD/vl_text_config_w4a16_bf16/input" "$TMP/vl.d"
+	! grep -q quantization_config "$TMP/vl.d/config.json" && pass "... leaves no quantization_config in config.json" ||
+		fail "... leaves no quantization_config in config.json" "$(grep -n quantization_config "$TMP/vl.d/config.json")"
+	gate "... and its output verifies" 0 "" "$TMP/vl.d"
+fi
+
 # ---- wild checkpoints: activation order and calibrated parameters ---------------
 if [ -d "$WILD" ]; then
 	cp -r "$WILD/gptq_actorder_weight_w4g128_bf16/input" "$TMP/ao1"

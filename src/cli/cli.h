@@ -163,6 +163,10 @@ int cli_open_dense_input(const char *path, bool allow_frozen, ct_checkpoint **ou
  * slice, --finalize completes the output (parts.c). */
 int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
 		   ct_error *err);
+/* Before the commit: the written output held to the library's verdict
+ * (structure, index, config; no decoding), so no command exits 0 with an
+ * output verify fails. CT_EINPUT naming the first problem. */
+int cli_check_output(const cli_output *out, const cli_write_opts *o, ct_error *err);
 /* A directory output's files besides the shards, in order: the index,
  * the input's other files, config.json (last). */
 int cli_write_extras(const ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
@@ -261,6 +265,9 @@ bool cli_output_is_dir(const cli_output *o);
  * directory. */
 const char *cli_output_dest(const cli_output *o);
 const char *cli_output_staging(const cli_output *o);
+/* Where a whole (not split) output is being written before its commit: the
+ * temporary directory or file; NULL for a split output. */
+const char *cli_output_staged(const cli_output *o);
 /* Writes a slice record into the staging directory under name,
  * atomically (temporary file, fsync, rename). */
 int cli_output_put_record(cli_output *o, const char *name, const char *data, size_t len,

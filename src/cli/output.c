@@ -268,6 +268,15 @@ const char *cli_output_dest(const cli_output *o)
 	return o->dest;
 }
 
+const char *cli_output_staged(const cli_output *o)
+{
+	if (o->split)
+		return NULL;
+	if (o->is_dir)
+		return o->work_dir;
+	return o->n_files ? o->files[0].node->path : NULL;
+}
+
 const char *cli_output_staging(const cli_output *o)
 {
 	return o->staging;

@@ -7,6 +7,7 @@
 
 #include "progress.h"
 #include "pyjson.h"
+#include "verify.h"
 
 int cli_layout_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
 		    ct_error *err)
@@ -123,10 +124,18 @@ static char *config_json(const ct_checkpoint *in, json_t *qconfig)
 	if (!cfg)
 		return NULL;
 	json_object_del(cfg, "compression_config");
-	if (qconfig)
+	if (qconfig) {
 		json_object_set(cfg, "quantization_config", qconfig);
-	else
+	} else {
+		/* dense: no copy left where loaders look for one (a VL model's
+		 * text_config holds it), or they would read it as compressed */
 		json_object_del(cfg, "quantization_config");
+		json_t *text = json_object_get(cfg, "text_config");
+		if (json_is_object(text)) {
+			json_object_del(text, "quantization_config");
+			json_object_del(text, "compression_config");
+		}
+	}
 	char *text = ct_pyjson_dumps(cfg, true);
 	json_decref(cfg);
 	return text;
@@ -183,7 +192,35 @@ int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts 
 	if (!rc && cli_output_is_dir(out))
 		rc = cli_write_extras(plan, in, o, err);
 	if (!rc)
+		rc = cli_check_output(out, o, err);
+	if (!rc)
 		rc = cli_output_commit(out, err);
 	free(sinks);
+	return rc;
+}
+
+int cli_check_output(const cli_output *out, const cli_write_opts *o, ct_error *err)
+{
+	const char *staged = cli_output_staged(out);
+	if (!staged)
+		return CT_OK;
+	/* a bare file is read with the config it was written for: with
+	 * --plain-metadata it carries none, as the library's files do */
+	ct_verify_opts vo = { .structure_only = true, .threads = o->threads,
+			      .config_json = cli_output_is_dir(out) ? NULL : o->qconfig_json,
+			      .config_label = o->dest };
+	ct_verdict *v = NULL;
+	int rc = ct_verify_checkpoint(staged, &vo, &v, err);
+	if (rc)
+		return ct_error_prefix(err, "%s: the output cannot be checked", o->dest);
+	const ct_verify_tensor *bad = ct_verdict_first_problem(v);
+	if (bad) {
+		size_t n = ct_verdict_problems(v);
+		rc = ct_fail(err, CT_EINPUT, "%s: %s: %s (the output would fail 'ctensors verify'%s; "
+			     "nothing written)", o->dest, bad->kind == CT_VK_MODULE && bad->module ?
+			     bad->module : bad->name, bad->problem ? bad->problem : "failed",
+			     n > 1 ? ", with other problems" : "");
+	}
+	ct_verdict_free(v);
 	return rc;
 }
