@@ -100,6 +100,22 @@ cp -r "$FIX" "$TMP/empty-q"
 sed -i 's/"vocab_size": 512/"vocab_size": 512, "quantization_config": {}/' "$TMP/empty-q/config.json"
 expect '"quantization_config": {} counts as none: quantize accepts it' 0 "" quantize -q -s W4A16 "$TMP/empty-q" "$TMP/empty-q.out"
 
+# the config loaders refuse: no quant_method, or packed tensors under a
+# status other than "compressed" (a --plain-metadata output: config.json is
+# the only copy, so nothing else gives it away)
+"$CT_BIN" quantize -q --plain-metadata -s W4A16 "$FIX" "$TMP/pm" || exit 2
+cp -r "$TMP/pm" "$TMP/qm1"
+sed -i 's/"quant_method": "compressed-tensors",//' "$TMP/qm1/config.json"
+! grep -q quant_method "$TMP/qm1/config.json" && pass "quant_method removed" || fail "quant_method removed"
+gate "config.json without quant_method" 1 "quantization_config has no quant_method" "$TMP/qm1"
+for status in frozen calibration initialized; do
+	cp -r "$TMP/pm" "$TMP/qs-$status"
+	sed -i "s/\"quantization_status\": \"compressed\"/\"quantization_status\": \"$status\"/" "$TMP/qs-$status/config.json"
+	gate "quantization_status \"$status\" over packed tensors" 1 \
+		"config.json says quantization_status \"$status\", but the checkpoint holds packed tensors" "$TMP/qs-$status"
+done
+gate "the same checkpoint as written passes" 0 "" "$TMP/pm"
+
 # ---- checksums -------------------------------------------------------------------
 "$CT_BIN" quantize -q --plain-metadata -s W4A16 "$FIX" "$TMP/plain" || exit 2
 cp -r "$TMP/w4" "$TMP/mix"

@@ -129,16 +129,14 @@ static bool holds_compressed(const ct_verify_report *r)
 }
 
 /* What the loaders refuse in the config they read before looking at a
- * tensor: transformers' AutoHfQuantizer picks the quantizer by
- * quant_method (transformers/quantizers/auto.py:
- * AutoQuantizationConfig.from_dict raises without one), and vLLM too
- * (vllm/model_executor/model_loader/weight_utils.py: get_quant_config reads
- * quant_method; compressed_tensors.py: CompressedTensorsConfig.from_config).
- * Packed tensors are read as such only when the status is "compressed":
- * compressed-tensors' ModelCompressor decompresses only then
- * (compressors/model_compressors/model_compressor.py:
- * ModelCompressor.from_compression_config / decompress), and vLLM builds
- * its packed parameters for that layout alone. */
+ * tensor. Without quant_method vLLM has no quantization method
+ * (vllm/model_executor/model_loader/weight_utils.py: get_quant_config,
+ * "Model quantization method is not specified in the config"), nor does
+ * transformers (quantizers/auto.py: AutoQuantizationConfig.from_dict).
+ * Packed tensors are read as packed only when quantization_status is
+ * "compressed": transformers' CompressedTensorsHfQuantizer decompresses
+ * only then (quantizer_compressed_tensors.py: is_quantization_compressed),
+ * and otherwise expects dense weights where these are packed. */
 static int check_loader_config(const char *cname, const json_t *loader, bool compressed,
 			       ct_verify_report *r)
 {
