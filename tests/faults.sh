@@ -63,6 +63,26 @@ for sig in INT TERM HUP; do
 		fail "SIG$sig mid-write: non-zero exit, temporary file removed, no output" "status $st: $(ls -A "$TMP/sig$sig")"
 done
 
+# --json: a job a signal stops still prints its one document, saying which
+for sig in INT TERM HUP; do
+	mkdir "$TMP/json$sig"
+	"$CT_BIN" quantize --json -j 1 -s W4A16 "$TMP/big.st" "$TMP/json$sig/out.st" >"$TMP/json.out" 2>"$TMP/err" &
+	JOB=$!
+	i=0
+	while [ $i -lt 500 ] && [ "$(leftovers "$TMP/json$sig")" = 0 ]; do
+		sleep 0.01; i=$((i + 1))
+	done
+	kill -$sig $JOB
+	wait $JOB
+	st=$?
+	docs=$(grep -c '^{' "$TMP/json.out")
+	[ "$st" -gt 128 ] && [ "$docs" = 1 ] && grep -q "\"message\": \"stopped by SIG$sig: nothing was written\"" "$TMP/json.out" &&
+		grep -q "\"status\": $st" "$TMP/json.out" && grep -q '"ok": false' "$TMP/json.out" &&
+		[ -z "$(ls -A "$TMP/json$sig")" ] &&
+		pass "--json, SIG$sig mid-write: one document naming the signal, status $st" ||
+		fail "--json, SIG$sig mid-write: one document naming the signal" "status $st, $docs documents: $(head -c 300 "$TMP/json.out")"
+done
+
 mkdir "$TMP/kill"
 start_job "$TMP/kill/out.st"
 kill -KILL $JOB

@@ -67,6 +67,31 @@ mk "$TMP/one.st" "a.weight:BF16:16x128"
 truncate -s -10 "$TMP/one.q.st"
 gate "a truncated bare safetensors file: exit 1" 1 "(file is truncated)" "$TMP/one.q.st"
 
+# one document on stdout in every case, usage errors included
+for args in "--json --bogus $TMP/w4" "--json" "--json --min-snr-db 3 $TMP/w4" "--json --gpu sm80 $TMP/w4"; do
+	# shellcheck disable=SC2086
+	run_cli 2 verify $args
+	[ "$(grep -c '^{' "$TMP/out")" = 1 ] && grep -q '"status": 2' "$TMP/out" && grep -q '"ok": false' "$TMP/out" &&
+		pass "verify $args: a usage error still prints one document" ||
+		fail "verify $args: a usage error still prints one document" "$(head -c 200 "$TMP/out")"
+done
+expect "verify --json=yes: the value is what is wrong" 2 "option --json takes no value (give --json alone, not --json=yes)" \
+	verify --json=yes "$TMP/w4"
+# paths are escaped in every line verify prints: a newline or an escape
+# sequence in a directory name neither splits a line nor reaches the terminal
+nl='
+'
+odd="$TMP/odd${nl}dir$(printf '\033')[31m"
+mkdir "$odd" && cp -r "$TMP/w4" "$odd/m"
+run_cli 0 verify "$odd/m"
+[ "$(wc -l <"$TMP/out")" = 2 ] && grep -q 'odd\\ndir\\x1b\[31m/m: OK$' "$TMP/out" && ! grep -q "$(printf '\033')" "$TMP/out" &&
+	pass "verify's OK line escapes the path" || fail "verify's OK line escapes the path" "$(cat -A "$TMP/out" | head -3)"
+cp -r "$TMP/w4" "$odd/bad" && printf 'x' >>"$odd/bad/$S1"
+run_cli 1 verify "$odd/bad"
+[ "$(wc -l <"$TMP/err")" = 1 ] && grep -q 'odd\\ndir\\x1b\[31m/bad: verification failed' "$TMP/err" &&
+	! grep -q "$(printf '\033')" "$TMP/err" "$TMP/out" &&
+	pass "... and so does its failure, on stdout and stderr" || fail "... and so does its failure, on stdout and stderr" "$(cat -A "$TMP/err")"
+
 # ---- every problem, not the first -------------------------------------------
 "$CT_BIN" quantize -q --plain-metadata -s W8A8 "$FIX" "$TMP/w8" || exit 2
 poke() {

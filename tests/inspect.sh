@@ -230,7 +230,8 @@ json_tensors "$TMP/out" >"$TMP/sel"
 	fail "--tensor restricts the JSON and its totals"
 expect "unknown --tensor" 3 "ctensors: $FIX: nope.weight: no such tensor" inspect --tensor nope.weight "$FIX"
 expect "unknown --tensor with --json" 3 "nope: no such tensor" inspect --json --tensor lm_head.weight --tensor nope "$FIX"
-[ -s "$TMP/out" ] && fail "a failed --json prints nothing on stdout" || pass "a failed --json prints nothing on stdout"
+[ "$(grep -c '^{' "$TMP/out")" = 1 ] && grep -q '"message": ".*nope: no such tensor' "$TMP/out" &&
+	pass "a failed --json prints one document, with the error" || fail "a failed --json prints one document, with the error" "$(head -c 200 "$TMP/out")"
 
 # ---- --stats -------------------------------------------------------------------
 mk "$TMP/s.st" "x:F32:4:2" "y:F32:8:nan" "z:F16:4:zero" "w:BF16:4x2:-1.5" "i:I8:4:0.05"
@@ -267,7 +268,8 @@ has "escaped as JSON" "$TMP/out" '"name": "bad\u0001name.weight"'
 head -c 100 "$TMP/s.st" >"$TMP/trunc.st"
 expect "truncated file" 3 "$TMP/trunc.st" inspect "$TMP/trunc.st"
 expect "truncated file, --json" 3 "$TMP/trunc.st" inspect --json "$TMP/trunc.st"
-[ -s "$TMP/out" ] && fail "nothing on stdout on failure" || pass "nothing on stdout on failure"
+[ "$(grep -c '^{' "$TMP/out")" = 1 ] && grep -q '"status": 3' "$TMP/out" &&
+	pass "one error document on stdout on failure" || fail "one error document on stdout on failure" "$(head -c 200 "$TMP/out")"
 expect "two operands" 2 "expected one CHECKPOINT" inspect "$FIX" "$FIX"
 expect "--tensor needs a value" 2 "needs a value" inspect "$FIX" --tensor
 
@@ -315,4 +317,16 @@ grep -q 'x.weight .*  no ' "$TMP/out" && pass "--stats says a dense weight is no
 grep -q '^vs dense BF16    0\.5[0-9]* of 32.8 kB' "$TMP/out" && grep -q 'sparse-24-bitmask' "$TMP/out" &&
 	pass "a sparse file shows its size against dense" || fail "a sparse file shows its size against dense" "$(tail -4 "$TMP/out")"
 
+# --json: one document on stdout when inspect fails too
+run_cli 3 inspect --json "$TMP/does-not-exist"
+[ "$(grep -c '^{' "$TMP/out")" = 1 ] && grep -q '"status": 3' "$TMP/out" && grep -q '"tensors": \[\]' "$TMP/out" &&
+	pass "inspect --json of a missing path: one document with the error" ||
+	fail "inspect --json of a missing path: one document with the error" "$(head -c 200 "$TMP/out")"
+run_cli 2 inspect --json --bogus "$TMP/does-not-exist"
+[ "$(grep -c '^{' "$TMP/out")" = 1 ] && grep -q '"status": 2' "$TMP/out" &&
+	pass "inspect --json with a usage error: one document" || fail "inspect --json with a usage error: one document" "$(head -c 200 "$TMP/out")"
+printf 'not safetensors' >"$TMP/junk.safetensors"
+run_cli 3 inspect --json "$TMP/junk.safetensors"
+[ "$(grep -c '^{' "$TMP/out")" = 1 ] && grep -q '"ok": false' "$TMP/out" &&
+	pass "inspect --json of a malformed file: one document" || fail "inspect --json of a malformed file: one document" "$(head -c 200 "$TMP/out")"
 finish

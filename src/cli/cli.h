@@ -289,6 +289,16 @@ bool cli_pipe_broken(void);
 /* Starts gathering (cli_parse calls it when a writing command is given
  * --json); errors and warnings are recorded from then on. */
 void cli_report_enable(const char *command);
+/* For a reading command given --json (inspect, verify): an error document
+ * is printed at the end only when the command printed none itself
+ * (cli_print_json marks that it did). */
+void cli_report_enable_errors(const char *command);
+void cli_report_printed(void);
+/* Makes, before the work starts, the document each of the signals gives a
+ * writing command given --json; cli_report_signal writes it from a signal
+ * handler (async-signal-safe: write() only). */
+void cli_report_prepare_signals(const int *signals, size_t n);
+void cli_report_signal(int sig);
 /* Drops the document: --help was asked for. */
 void cli_report_cancel(void);
 bool cli_report_enabled(void);

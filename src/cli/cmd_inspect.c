@@ -433,16 +433,7 @@ static int print_json(const inspect *in, bool with_stats)
 							   "problems", (json_int_t)problems, "notes",
 							   (json_int_t)notes));
 	free(order);
-	char *s = ct_pyjson_dumps(doc, true);
-	json_decref(doc);
-	if (!s) {
-		cli_error("out of memory");
-		return EXIT_SYSTEM;
-	}
-	fputs(s, stdout);
-	fputc('\n', stdout);
-	free(s);
-	return EXIT_OK;
+	return cli_print_json(doc, EXIT_OK);
 }
 
 /* ----------------------------------------------------------- human view */

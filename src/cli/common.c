@@ -39,6 +39,7 @@ int cli_print_json(json_t *doc, int status)
 		return status ? status : EXIT_SYSTEM;
 	puts(s);
 	free(s);
+	cli_report_printed();
 	return status;
 }
 
@@ -222,6 +223,14 @@ void cli_print_help(const cli_command *cmd, FILE *out)
 }
 
 /* An unknown or ambiguous --name: the options it could be. */
+static bool takes_json(const cli_command *cmd)
+{
+	for (const cli_opt *o = cmd->opts; o->name; o++)
+		if (o->id == OPT_JSON)
+			return true;
+	return false;
+}
+
 static int unknown_long_option(const cli_command *cmd, const char *arg)
 {
 	char name[64];
@@ -242,6 +251,13 @@ static int unknown_long_option(const cli_command *cmd, const char *arg)
 	}
 	if (n_prefix > 1)
 		return cli_usage(cmd, "option --%s is ambiguous (%s)", name, prefixed);
+	/* getopt says "unknown" for --json=yes too: the option is known, the
+	 * value is what is wrong */
+	for (const cli_opt *o = cmd->opts; word[len] == '=' && o->name; o++)
+		if (!o->has_arg && (strcmp(o->name, name) == 0 ||
+				    (n_prefix == 1 && strncmp(o->name, name, len) == 0)))
+			return cli_usage(cmd, "option --%s takes no value (give --%s alone, "
+					 "not --%s)", o->name, o->name, word);
 	char near[256];
 	if (ct_suggest(name, names, n, "--", near, sizeof(near)))
 		return cli_usage(cmd, "unknown option --%s; did you mean %s?", name, near);
@@ -291,9 +307,14 @@ int cli_parse(const cli_command *cmd, int argc, char **argv,
 	shortopts[s] = '\0';
 	*done = false;
 	/* a usage error before getopt reaches --json still gets the document */
-	for (int i = 1; cmd->writes && i < argc && strcmp(argv[i], "--") != 0; i++)
-		if (strcmp(argv[i], "--json") == 0)
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--json") != 0)
+			continue;
+		if (cmd->writes)
 			cli_report_enable(cmd->name);
+		else if (takes_json(cmd))
+			cli_report_enable_errors(cmd->name);
+	}
 	optind = 1;
 	opterr = 0;
 	for (;;) {

@@ -78,6 +78,10 @@ static void on_fatal(int sig, siginfo_t *info, void *uctx)
 {
 	(void)uctx;
 	remove_temps();
+	/* a script reading --json gets its one document, saying why */
+	if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT ||
+	    sig == SIGUSR1 || sig == SIGUSR2 || sig == SIGALRM || sig == SIGXCPU)
+		cli_report_signal(sig);
 	/* Then die of the same signal, so the exit status says which: the
 	 * previous action (the default, or a sanitizer's report) takes over. */
 	struct sigaction sa = sig < MAX_SIG ? saved_action[sig] : (struct sigaction){ 0 };
@@ -883,6 +887,9 @@ int cli_output_open(const cli_write_opts *w, const ct_checkpoint *in, cli_output
 	if (!given || !*given)
 		return ct_fail(err, CT_EUSAGE, "OUTPUT is empty (name the file or directory to "
 			       "write)");
+	static const int sent[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM,
+				    SIGXCPU };
+	cli_report_prepare_signals(sent, sizeof(sent) / sizeof(sent[0]));
 	cli_output *o = calloc(1, sizeof(*o));
 	if (!o)
 		return ct_fail(err, CT_EIO, "out of memory");

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
 #include "pyjson.h"
 #include "utf8.h"
@@ -22,6 +24,9 @@
 
 static struct {
 	bool on;
+	bool error_only;     /* inspect, verify: they print their own document, and
+			      * this one only if they fail before printing it */
+	bool printed;        /* a document reached stdout */
 	const char *command;
 	const char *input, *output;
 	double started;
@@ -65,6 +70,32 @@ static double now_seconds(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void cli_report_enable_errors(const char *command)
+{
+	cli_report_enable(command);
+	report.error_only = true;
+}
+
+void cli_report_printed(void)
+{
+	report.printed = true;
+}
+
+/* The document of a reading command that stopped before printing its own:
+ * its fields, empty, with the error (verify's schema 2, inspect's 1). */
+static json_t *error_document(int status)
+{
+	json_t *err = report.error ? json_incref(report.error) :
+		      json_pack("{s:s,s:i}", "message", "failed", "status", status);
+	if (strcmp(report.command, "verify") == 0)
+		return json_pack("{s:i,s:b,s:o,s:[],s:[],s:[]}", "schema", 2, "ok", 0, "error",
+				 err, "checkpoint", "tensors", "modules");
+	return json_pack("{s:i,s:b,s:i,s:o,s:[],s:{},s:n,s:{s:i,s:i,s:i}}", "schema", 1, "ok", 0,
+			 "status", status, "error", err, "tensors", "metadata",
+			 "quantization_config", "totals", "tensors", 0, "bytes", 0,
+			 "parameters", 0);
 }
 
 void cli_report_enable(const char *command)
@@ -235,10 +266,86 @@ void cli_report_set(const char *key, json_t *value)
 }
 
 /* Prints the document (status is the command's exit status) and frees it. */
+/* --------------------------------------------- a job stopped by a signal */
+
+/* A terminating signal ends the job inside its handler, where nothing but
+ * write() may be called: the document each signal gives is made before the
+ * work starts, and the handler only writes it. */
+#define SIGDOC_MAX 65
+static _Atomic(char *) sigdoc[SIGDOC_MAX];
+
+void cli_report_prepare_signals(const int *signals, size_t n)
+{
+	if (!report.on || report.error_only)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		int sig = signals[i];
+		if (sig <= 0 || sig >= SIGDOC_MAX || atomic_load(&sigdoc[sig]))
+			continue;
+		const char *abbrev = sigabbrev_np(sig);
+		char msg[96];
+		if (abbrev)
+			snprintf(msg, sizeof(msg), "stopped by SIG%s: nothing was written", abbrev);
+		else
+			snprintf(msg, sizeof(msg), "stopped by signal %d: nothing was written", sig);
+		/* the shell's status of a process a signal ended */
+		int status = 128 + sig;
+		json_t *doc = json_pack("{s:i,s:s,s:b,s:i,s:o,s:o,s:O,s:{s:s,s:i},s:[],s:[]}",
+					"schema", REPORT_SCHEMA, "command", report.command, "ok", 0,
+					"status", status, "input", text(report.input), "output",
+					text(report.output), "warnings", report.warnings, "error",
+					"message", msg, "status", status, "shards", "modules");
+		char *t = doc ? ct_pyjson_dumps(doc, true) : NULL;
+		json_decref(doc);
+		if (!t)
+			continue;
+		size_t len = strlen(t);
+		char *withnl = realloc(t, len + 2);
+		if (!withnl) {
+			free(t);
+			continue;
+		}
+		withnl[len] = '\n';
+		withnl[len + 1] = '\0';
+		atomic_store(&sigdoc[sig], withnl);
+	}
+}
+
+void cli_report_signal(int sig)
+{
+	if (sig <= 0 || sig >= SIGDOC_MAX)
+		return;
+	/* once: the handler may run again for another signal */
+	char *doc = atomic_exchange(&sigdoc[sig], NULL);
+	if (!doc)
+		return;
+	size_t len = strlen(doc), off = 0;
+	while (off < len) {
+		ssize_t w = write(STDOUT_FILENO, doc + off, len - off);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+}
+
 void cli_report_finish(int status)
 {
 	if (!report.on)
 		return;
+	if (report.error_only) {
+		if (!report.printed && status != EXIT_OK) {
+			json_t *doc = error_document(status);
+			char *t = doc ? ct_pyjson_dumps(doc, true) : NULL;
+			json_decref(doc);
+			if (t && !cli_pipe_broken()) {
+				puts(t);
+				cli_check_stream(stdout);
+			}
+			free(t);
+		}
+		cli_report_cancel();
+		return;
+	}
 	json_t *doc = report.result ? report.result : json_object();
 	report.result = NULL;
 	json_object_set_new(doc, "schema", json_integer(REPORT_SCHEMA));
