@@ -100,4 +100,37 @@ grep -q '^m.experts.2.up_proj.weight_packed I32 \[128,64\]' "$TMP/dump" &&
 	pass "per-expert shapes: up [I,H], down [H,I]" || fail "per-expert shapes: up [I,H], down [H,I]" "$(grep experts "$TMP/dump" | head -4)"
 echo '{"sparsity_config": {"format": "sparse-bitmask", "targets": ["Linear"]}}' >"$TMP/sp.json"
 expect "sparse compression of fused experts is refused" 3 "fused 3-D experts" compress -c "$TMP/sp.json" "$TMP/a.st" "$TMP/a.c.st"
+# ---- config.json against the tensors -----------------------------------------
+# vLLM builds FusedMoE from config.json (num_experts experts of
+# moe_intermediate_size rows) and then loads the tensors into it
+# (vllm/model_executor/layers/fused_moe/layer.py: FusedMoE.weight_loader):
+# a config the tensors contradict is refused by quantize (exit 3) and fails
+# verify --serving vllm
+if [ -d "$WILD/moe_qwen3_per_expert_bf16" ]; then
+	for c in moe_qwen3_per_expert_bf16 moe_fused_a_qwen3_5_bf16; do
+		[ -d "$WILD/$c" ] || continue
+		cp -r "$WILD/$c/input" "$TMP/$c-e8"
+		sed -i 's/"num_experts": 4/"num_experts": 8/' "$TMP/$c-e8/config.json"
+		expect "$c: num_experts 8 over 4 experts: quantize refuses" 3 "says num_experts 8, but" \
+			quantize -s W4A16 "$TMP/$c-e8" "$TMP/$c-e8.q"
+		[ ! -e "$TMP/$c-e8.q" ] && pass "... and writes nothing ($c)" || fail "... and writes nothing ($c)"
+		cp -r "$WILD/$c/input" "$TMP/$c-i"
+		sed -i 's/"moe_intermediate_size": 128/"moe_intermediate_size": 96/' "$TMP/$c-i/config.json"
+		expect "$c: moe_intermediate_size 96 over experts of 128: quantize refuses" 3 \
+			"says moe_intermediate_size 96, but" quantize -s W4A16 "$TMP/$c-i" "$TMP/$c-i.q"
+		# a good output whose config.json is edited afterwards: --serving fails it
+		"$CT_BIN" quantize -q -s W4A16 "$WILD/$c/input" "$TMP/$c-ok" || exit 2
+		sed -i 's/"num_experts": 4/"num_experts": 6/' "$TMP/$c-ok/config.json"
+		run_cli 1 verify --serving vllm "$TMP/$c-ok"
+		grep -q 'says num_experts 6, but the checkpoint holds 4 experts there' "$TMP/out" &&
+			pass "$c: verify --serving vllm fails a config.json with the wrong expert count" ||
+			fail "$c: verify --serving vllm fails a config.json with the wrong expert count" "$(head -5 "$TMP/out")"
+	done
+	# a dense MLP of another size than intermediate_size
+	cp -r fixtures/example-model "$TMP/dense-i"
+	sed -i 's/"intermediate_size": [0-9]*/"intermediate_size": 100/' "$TMP/dense-i/config.json"
+	expect "a dense model whose intermediate_size is not its MLPs': quantize refuses" 3 \
+		"model.layers.0.mlp.gate_proj.weight: config.json says intermediate_size 100, but the weight has 512 rows" \
+		quantize -s W4A16 "$TMP/dense-i" "$TMP/dense-i.q"
+fi
 finish

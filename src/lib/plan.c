@@ -1,5 +1,6 @@
 #include "plan.h"
 #include "convert.h"
+#include "arch.h"
 #include "moe.h"
 #include "strbuf.h"
 #include "threads.h"
@@ -851,6 +852,17 @@ int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_op
 	size_t n_moe = 0;
 	if (!rc)
 		rc = ct_moe_find(ck, &moe, &n_moe, err);
+	if (!rc) {
+		/* a config.json the tensors contradict is no checkpoint a loader
+		 * reads as written: refused before a byte is planned */
+		ct_strlist bad = { 0 };
+		ct_arch_check(ck, moe, n_moe, &bad);
+		if (bad.n || bad.failed)
+			rc = bad.n ? ct_fail(err, CT_EINPUT, "%s: %s", ck->kind == CT_CKPT_DIR ? ck->dir :
+					     ck->shard_names[0], bad.items[0]) :
+				     ct_fail(err, CT_EIO, "out of memory");
+		ct_strlist_free(&bad);
+	}
 	if (!rc && n_moe && (o->frozen || sm.codec))
 		rc = ct_fail(err, CT_EINPUT, "%s: fused 3-D experts (%s) can be quantized, but not "
 			     "%s", moe[0].gate_up->name, ct_moe_layout_name(moe[0].layout),

@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "convert.h"
+#include "moe.h"
 #include "serving.h"
 #include "strbuf.h"
 
@@ -245,6 +247,28 @@ static int check_serving(const ct_checkpoint *ck, const ct_qconfig *named, const
 	return rc;
 }
 
+/* vLLM builds each layer from config.json before it loads a tensor
+ * (arch.h): a config the tensors contradict does not load. */
+static int check_arch(const ct_checkpoint *ck, ct_verify_report *r)
+{
+	ct_moe_block *moe = NULL;
+	size_t n_moe = 0;
+	ct_error e;
+	if (ct_moe_find(ck, &moe, &n_moe, &e) != CT_OK)
+		n_moe = 0;   /* a fused tensor verify cannot split is reported apart */
+	ct_strlist bad = { 0 };
+	ct_arch_check(ck, moe, n_moe, &bad);
+	ct_moe_free(moe, n_moe);
+	int rc = CT_OK;
+	for (size_t i = 0; !rc && i < bad.n; i++)
+		rc = ct_verify_report_add(r, CT_VK_CHECKPOINT, "(config)", ck->config_name ?
+					  ck->config_name : "config.json", "%s", bad.items[i]);
+	if (!rc && bad.failed)
+		rc = CT_EIO;
+	ct_strlist_free(&bad);
+	return rc;
+}
+
 /* ------------------------------------------------------------- verdict --- */
 
 void ct_verdict_free(ct_verdict *v)
@@ -333,6 +357,8 @@ int ct_verify_checkpoint(const char *path, const ct_verify_opts *o, ct_verdict *
 	if (!rc && o->serving_vllm)
 		rc = check_serving(ck, o->config || o->config_json ? cfg : NULL, path, o,
 				   &v->serving, err);
+	if (!rc && o->serving_vllm)
+		rc = check_arch(ck, r);
 	if (rc == CT_EIO && !err->msg[0])
 		ct_fail(err, CT_EIO, "out of memory");
 	if (!rc) {
