@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "st_header.h"
 
 #include "strbuf.h"
 #include "utf8.h"
@@ -44,121 +45,6 @@ bool ct_tensor_nbytes(ct_dtype dt, int ndim, const uint64_t *shape,
 	*nelem = n;
 	*nbytes = n * bits / 8;
 	return true;
-}
-
-static void format_shape(char *buf, size_t size, int ndim, const uint64_t *shape)
-{
-	size_t off = 0;
-	off += (size_t)snprintf(buf, size, "[");
-	for (int i = 0; i < ndim && off < size; i++)
-		off += (size_t)snprintf(buf + off, size - off, "%s%" PRIu64,
-					i ? ", " : "", shape[i]);
-	if (off < size)
-		snprintf(buf + off, size - off, "]");
-}
-
-/* Reads a JSON array of non-negative integers of at most max elements. */
-static bool read_uint_array(const json_t *arr, uint64_t *out, size_t max, size_t *count)
-{
-	if (!json_is_array(arr) || json_array_size(arr) > max)
-		return false;
-	size_t i;
-	json_t *v;
-	json_array_foreach(arr, i, v) {
-		if (!json_is_integer(v) || json_integer_value(v) < 0)
-			return false;
-		out[i] = (uint64_t)json_integer_value(v);
-	}
-	*count = json_array_size(arr);
-	return true;
-}
-
-/* Names come from the file and may be megabytes long: messages show the
- * start and the end. */
-static const char *short_name(const char *name, char *buf, size_t size)
-{
-	size_t n = strlen(name);
-	if (n < size)
-		return name;
-	size_t half = (size - 8) / 2;
-	snprintf(buf, size, "%.*s[...]%s", (int)half, name, name + n - half);
-	return buf;
-}
-
-static int parse_tensor_entry(const char *label, const char *full_name, json_t *entry,
-			      ct_tensor *t, ct_error *err)
-{
-	char namebuf[200];
-	const char *name = short_name(full_name, namebuf, sizeof(namebuf));
-	if (!json_is_object(entry))
-		return ct_fail(err, CT_EINPUT, "%s: %s: tensor entry is not an object "
-			       "(expected {dtype, shape, data_offsets})", label, name);
-	json_t *jd = json_object_get(entry, "dtype");
-	json_t *js = json_object_get(entry, "shape");
-	json_t *jo = json_object_get(entry, "data_offsets");
-	if (!jd || !js || !jo)
-		return ct_fail(err, CT_EINPUT, "%s: %s: tensor entry lacks \"%s\"",
-			       label, name, !jd ? "dtype" : !js ? "shape" : "data_offsets");
-	if (!json_is_string(jd) ||
-	    !ct_dtype_from_name(json_string_value(jd), json_string_length(jd), &t->dtype))
-		return ct_fail(err, CT_EINPUT, "%s: %s: unknown dtype (expected a safetensors "
-			       "dtype such as F32, BF16, I32, F8_E4M3)", label, name);
-	size_t ndim;
-	if (!read_uint_array(js, t->shape, CT_MAX_DIMS, &ndim))
-		return ct_fail(err, CT_EINPUT, "%s: %s: shape is not an array of at most %d "
-			       "non-negative integers", label, name, CT_MAX_DIMS);
-	t->ndim = (int)ndim;
-	uint64_t off[2];
-	size_t noff;
-	if (!read_uint_array(jo, off, 2, &noff) || noff != 2)
-		return ct_fail(err, CT_EINPUT, "%s: %s: data_offsets is not [begin, end] "
-			       "with non-negative integers", label, name);
-	t->begin = off[0];
-	t->end = off[1];
-	if (t->end < t->begin)
-		return ct_fail(err, CT_EINPUT, "%s: %s: data_offsets [%" PRIu64 ", %" PRIu64
-			       "] end before begin", label, name, t->begin, t->end);
-	uint64_t nbytes;
-	char sh[256];
-	format_shape(sh, sizeof(sh), t->ndim, t->shape);
-	if (!ct_tensor_nbytes(t->dtype, t->ndim, t->shape, &t->nelem, &nbytes)) {
-		uint64_t n = 1;
-		bool overflow = false;
-		for (int i = 0; i < t->ndim && !overflow; i++) {
-			overflow = t->shape[i] && n > UINT64_MAX / t->shape[i];
-			n *= t->shape[i];
-		}
-		if (overflow || n > UINT64_MAX / ct_dtype_bits(t->dtype))
-			return ct_fail(err, CT_EINPUT, "%s: %s: shape %s of %s overflows the size "
-				       "computation", label, name, sh, ct_dtype_name(t->dtype));
-		return ct_fail(err, CT_EINPUT, "%s: %s: shape %s of %s does not fill whole "
-			       "bytes (%u-bit elements)", label, name, sh, ct_dtype_name(t->dtype),
-			       ct_dtype_bits(t->dtype));
-	}
-	if (t->end - t->begin != nbytes)
-		return ct_fail(err, CT_EINPUT, "%s: %s: data_offsets [%" PRIu64 ", %" PRIu64
-			       "] hold %" PRIu64 " bytes (expected %" PRIu64 " for %s %s)",
-			       label, name, t->begin, t->end, t->end - t->begin, nbytes,
-			       ct_dtype_name(t->dtype), sh);
-	return CT_OK;
-}
-
-static int parse_metadata(const char *label, json_t *meta, ct_st_file *f, ct_error *err)
-{
-	if (json_is_null(meta))
-		return CT_OK;
-	if (!json_is_object(meta))
-		return ct_fail(err, CT_EINPUT, "%s: __metadata__ is not an object of strings",
-			       label);
-	const char *k;
-	json_t *v;
-	json_object_foreach(meta, k, v) {
-		if (!json_is_string(v))
-			return ct_fail(err, CT_EINPUT, "%s: __metadata__ value of \"%s\" is not "
-				       "a string", label, k);
-	}
-	f->metadata = meta;
-	return CT_OK;
 }
 
 static int cmp_by_offset(const void *a, const void *b)
@@ -243,44 +129,14 @@ int ct_st_parse(const char *label, const uint8_t *buf, size_t len,
 	f->header_len = n;
 	f->data_size = len - 8 - n;
 
-	json_error_t jerr;
-	f->header = json_loadb(hdr, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
-	int rc = CT_OK;
-	if (!f->header) {
-		rc = ct_fail(err, CT_EINPUT, "%s: header is not valid JSON: %s (at byte %d)",
-			     label, jerr.text, jerr.position + 8);
+	int rc = ct_st_header_read(label, hdr, (size_t)n, f, err);
+	if (rc)
 		goto fail;
-	}
-	if (!json_is_object(f->header)) {
-		rc = ct_fail(err, CT_EINPUT, "%s: header is not a JSON object", label);
-		goto fail;
-	}
-	size_t count = json_object_size(f->header);
-	f->tensors = calloc(count ? count : 1, sizeof(ct_tensor));
-	f->by_name = calloc(count ? count : 1, sizeof(size_t));
-	if (!f->tensors || !f->by_name) {
-		rc = ct_fail(err, CT_EIO, "%s: out of memory for %zu tensors", label, count);
-		goto fail;
-	}
-	const char *key;
-	json_t *val;
-	json_object_foreach(f->header, key, val) {
-		if (strcmp(key, "__metadata__") == 0) {
-			rc = parse_metadata(label, val, f, err);
-		} else {
-			ct_tensor *t = &f->tensors[f->n_tensors];
-			t->name = key;
-			t->name_len = strlen(key);
-			rc = parse_tensor_entry(label, key, val, t, err);
-			f->n_tensors++;
-		}
-		if (rc)
-			goto fail;
-	}
 	rc = validate_layout(label, f, err);
 	if (rc)
 		goto fail;
 	const uint8_t *data = buf + 8 + n;
+	/* validate_layout put the tensors in file order: index them again */
 	for (size_t i = 0; i < f->n_tensors; i++) {
 		f->tensors[i].data = data + f->tensors[i].begin;
 		f->by_name[i] = i;
@@ -379,7 +235,8 @@ void ct_st_close(ct_st_file *f)
 		return;
 	if (f->mapped)
 		munmap((void *)f->map, f->map_size);
-	json_decref(f->header);
+	json_decref(f->metadata);
+	free(f->names);
 	free(f->sweep);
 	free(f->tensors);
 	free(f->by_name);

@@ -54,7 +54,7 @@ typedef struct ct_st_file {
 	ct_tensor *tensors;            /* in file (data offset) order */
 	size_t *by_name;               /* indices into tensors, sorted by name */
 	json_t *metadata;              /* __metadata__ object of strings, or NULL */
-	json_t *header;                /* the parsed header (owns the name strings) */
+	char *names;                   /* the tensors' names, unescaped (owns them) */
 	struct ct_st_sweep *sweep;     /* small releases not yet given back (mapped only) */
 } ct_st_file;
 
