@@ -111,7 +111,7 @@ void cli_progress_item(void *ctx, uint64_t bytes_done, const ct_plan_item *it)
 		char what[256], in[32], out[32];
 		describe_item(it, what, sizeof(what));
 		uint64_t ob = 0;
-		for (size_t k = 0; k < it->n_out; k++) {
+		for (size_t k = 0; it->out && k < it->n_out; k++) {
 			uint64_t e, b = 0;
 			ct_tensor_nbytes(it->out[k].dtype, it->out[k].ndim, it->out[k].shape, &e, &b);
 			ob += b;

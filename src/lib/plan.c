@@ -54,9 +54,12 @@ void ct_plan_free(ct_plan *p)
 			ct_plan_item *it = &p->shards[s].items[i];
 			free(it->module);
 			free(it->why);
+			free(it->out);
 			if (it->fuse) {
-				for (size_t j = 0; j < it->fuse->n_total; j++)
+				for (size_t j = 0; j < it->fuse->n_total; j++) {
 					free(it->fuse->parts[j].module);
+					free(it->fuse->parts[j].out);
+				}
 				free(it->fuse->parts);
 				free(it->fuse);
 			}
@@ -122,9 +125,12 @@ static int add_copy_as(ct_plan *p, size_t s, const ct_tensor *t, const char *nam
 	it->out_name = name;
 	it->shard = s;
 	it->in_bytes = t->end - t->begin;
-	int id = ct_st_builder_add(sh->builder, name, t->dtype, t->ndim, t->shape, err);
-	if (id < 0)
-		return -id;
+	int id = -1;   /* a plan that is only read declares no output */
+	if (sh->builder) {
+		id = ct_st_builder_add(sh->builder, name, t->dtype, t->ndim, t->shape, err);
+		if (id < 0)
+			return -id;
+	}
 	it->out_id[0] = id;
 	it->n_out = 1;
 	sh->n_items++;
@@ -144,6 +150,9 @@ static int add_outputs(ct_plan *p, size_t s, ct_plan_item *it, ct_error *err)
 	ct_plan_shard *sh = &p->shards[s];
 	char name[CT_NAME_MAX];
 	for (size_t k = 0; k < it->n_out; k++) {
+		it->out_id[k] = -1;
+		if (!sh->builder)
+			continue;   /* a plan that is only read */
 		int n = snprintf(name, sizeof(name), "%s.%s", it->module, it->out[k].suffix);
 		if (n < 0 || (size_t)n >= sizeof(name))
 			return ct_fail(err, CT_EINPUT, "%s: name too long", it->module);
@@ -526,6 +535,15 @@ static bool sparse_target(const sparse_match *m, const char *module, ct_modclass
 	       !(m->ignore && ct_matcher_match(m->ignore, module, cls));
 }
 
+/* Room for the outputs of an item that makes tensors of its own (every
+ * kind but a copy). */
+static int item_out(ct_plan_item *it, ct_error *err)
+{
+	if (!it->out && !(it->out = calloc(CT_CODEC_MAX_OUT, sizeof(*it->out))))
+		return ct_fail(err, CT_EIO, "out of memory");
+	return CT_OK;
+}
+
 /* Declares the outputs of a weight item: the quantization codec's, with its
  * "weight" replaced by the sparsity codec's tensors when both apply. */
 static int item_outputs(ct_plan_item *it, ct_error *err)
@@ -537,6 +555,8 @@ static int item_outputs(ct_plan_item *it, ct_error *err)
 		rc = it->codec->outputs(&it->desc, q, &nq, err);
 	if (!rc && it->sparse)
 		rc = it->sparse->outputs(&it->sdesc, sp, &ns, err);
+	if (!rc)
+		rc = item_out(it, err);
 	if (rc)
 		return rc;
 	it->n_out = 0;
@@ -1117,6 +1137,9 @@ static int plan_decode_module(ct_plan *p, size_t s, const ct_tensor *t, const ch
 	if (!ct_dtype_is_float(it->out_dtype))
 		return ct_fail(err, CT_EINPUT, "%s: %s: decodes to %s values without a scale",
 			       fname, module, ct_dtype_name(it->out_dtype));
+	rc = item_out(it, err);
+	if (rc)
+		return rc;
 	it->out[0] = (ct_codec_tensor){ .suffix = "weight", .dtype = it->out_dtype, .ndim = 2,
 		.shape = { info.rows, info.cols } };
 	it->n_out = 1;
@@ -1213,6 +1236,12 @@ int ct_plan_decompress_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_dty
 		return rc;
 	ct_plan *p = NULL;
 	rc = plan_alloc(ck, cfg, &p, err);
+	/* a lenient plan is read, never written (verify): no output is
+	 * declared, which would cost a builder entry for every tensor */
+	for (size_t s = 0; !rc && lenient && s < p->n_shards; s++) {
+		ct_st_builder_free(p->shards[s].builder);
+		p->shards[s].builder = NULL;
+	}
 	ct_arch arch;
 	ct_arch_from_config(ck->config, &arch);
 	char module[CT_NAME_MAX];
@@ -1232,6 +1261,7 @@ int ct_plan_decompress_ex(const ct_checkpoint *ck, const ct_qconfig *cfg, ct_dty
 					while (sh->n_items > before) {
 						sh->n_items--;
 						free(sh->items[sh->n_items].module);
+						free(sh->items[sh->n_items].out);
 						memset(&sh->items[sh->n_items], 0, sizeof(ct_plan_item));
 					}
 					rc = add_problem(p, module, s, err->msg, err);
@@ -1366,6 +1396,9 @@ int ct_plan_convert(const ct_conv *cv, ct_plan **out, ct_error *err)
 				rc = ct_fail(err, CT_EIO, "out of memory");
 				break;
 			}
+			rc = item_out(it, err);
+			if (rc)
+				break;
 			it->n_out = 1;
 			it->out[0] = (ct_codec_tensor){ .suffix = o->name + o->module_len + 1,
 				.dtype = o->dtype, .ndim = o->ndim };
@@ -2120,6 +2153,9 @@ int ct_plan_fuse_experts(ct_plan *p, const ct_fuse_spec *specs, size_t n, ct_err
 			}
 			*it->fuse = *f;
 			f->parts = NULL;   /* owned by the item now */
+			rc = item_out(it, err);
+			if (rc)
+				break;
 			uint64_t E = sp->experts, H = sp->hidden, I = sp->inter;
 			bool rows_first = sp->layout == CT_MOE_A;
 			ct_codec_tensor *o = &it->out[0];
@@ -2161,6 +2197,7 @@ int ct_plan_fuse_experts(ct_plan *p, const ct_fuse_spec *specs, size_t n, ct_err
 		for (size_t j = 0; fi[k].parts && j < fi[k].spec->experts * fi[k].n_parts; j++) {
 			free(fi[k].parts[j].module);
 			free(fi[k].parts[j].why);
+			free(fi[k].parts[j].out);
 		}
 		free(fi[k].parts);
 	}

@@ -46,7 +46,9 @@ typedef struct ct_plan_item {
 	bool frozen;               /* QUANT: qparams read from the input, not computed */
 	size_t n_out;
 	int out_id[CT_CODEC_MAX_OUT];      /* builder ids of the outputs */
-	ct_codec_tensor out[CT_CODEC_MAX_OUT];
+	ct_codec_tensor *out;      /* what each output is, CT_CODEC_MAX_OUT of them (NULL for
+				    * a COPY, which is its src: a plan of a million copied
+				    * tensors holds no codec tensors) */
 	ct_dtype out_dtype;        /* DECODE: dtype written */
 	uint64_t in_bytes;         /* input bytes this item consumes (progress) */
 	char *why;                 /* COPY of a module's weight: why it stays dense, or NULL */

@@ -225,6 +225,9 @@ int ct_st_open(const char *path, ct_st_file **out, ct_error *err)
 			ct_st_close(*out);
 			return ct_fail(err, CT_EIO, "%s: out of memory", path);
 		}
+		/* the header is read: what it said is in the tensor table and
+		 * the names, so its pages (100 MB at the limit) go back */
+		ct_st_release(*out, map + 8, (*out)->header_len);
 	}
 	return CT_OK;
 }

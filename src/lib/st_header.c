@@ -628,6 +628,12 @@ int ct_st_header_read(const char *label, const char *text, size_t n, ct_st_file 
 	skip_ws(&h);
 	if (h.at != h.end)
 		return syntax(&h, "end of file expected");
+	/* the table grew by doubling: give the slack back */
+	if (f->n_tensors && f->n_tensors < cap) {
+		ct_tensor *t = realloc(f->tensors, f->n_tensors * sizeof(*t));
+		if (t)
+			f->tensors = t;
+	}
 	/* names sorted, so that duplicates are neighbours */
 	f->by_name = malloc((f->n_tensors ? f->n_tensors : 1) * sizeof(size_t));
 	if (!f->by_name)
