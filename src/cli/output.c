@@ -510,6 +510,28 @@ static void append_list(char *buf, size_t size, char *const *items, size_t n)
 		snprintf(buf + len, size - len, " and %zu more", n - shown);
 }
 
+/* Whether name (relative to dirfd), whose lstat is st, is the root of a
+ * mount: on another device than the directory holding it (parent_dev), or,
+ * for a bind mount of the same file system, marked so by statx(2)
+ * (STATX_ATTR_MOUNT_ROOT, Linux 5.8). rename(2) and rmdir(2)/unlink(2) fail
+ * with EBUSY on a mount point: it can be neither replaced nor removed. */
+static bool is_mount_point(int dirfd, const char *name, const struct stat *st, dev_t parent_dev)
+{
+	if (st->st_dev != parent_dev)
+		return true;
+#ifdef STATX_ATTR_MOUNT_ROOT
+	struct statx sx;
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) == 0 &&
+	    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+		return true;
+#else
+	(void)dirfd;
+	(void)name;
+#endif
+	return false;
+}
+
 /* An existing directory is replaced only when it is a model directory of
  * the kind being written: regular files only (no subdirectory, no link),
  * each a model file or a file this job writes, at least one of them
@@ -524,7 +546,14 @@ static int check_replaceable_dir(const cli_output *o, ct_error *err)
 			close(fd);
 		return ct_fail(err, CT_EIO, "%s: cannot list: %s", o->dest, strerror(e));
 	}
+	struct stat dst;
+	if (fstat(fd, &dst) != 0) {
+		int e = errno;
+		closedir(d);
+		return ct_fail(err, CT_EIO, "%s: %s", o->dest, strerror(e));
+	}
 	char **bad = NULL;
+	char mounted[256] = "";
 	size_t n_bad = 0, n_entries = 0;
 	bool weights = false;
 	int rc = CT_OK;
@@ -538,10 +567,16 @@ static int check_replaceable_dir(const cli_output *o, ct_error *err)
 		bool ok = false;
 		const char *mark = "";
 		if (fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-			ok = S_ISREG(st.st_mode) && (model_file_name(n) || job_writes(o, n));
+			/* a file mounted over one of its entries cannot be
+			 * removed with the old directory either */
+			bool mount = is_mount_point(fd, n, &st, dst.st_dev);
+			if (mount && !mounted[0])
+				snprintf(mounted, sizeof(mounted), "%s", n);
+			ok = S_ISREG(st.st_mode) && !mount && (model_file_name(n) || job_writes(o, n));
 			weights |= S_ISREG(st.st_mode) && (ends_with(n, ".safetensors") ||
 							   ends_with(n, ".safetensors.index.json"));
-			mark = S_ISDIR(st.st_mode) ? "/" : S_ISLNK(st.st_mode) ? " (a symbolic link)" :
+			mark = mount ? " (a mount point)" : S_ISDIR(st.st_mode) ? "/" :
+			       S_ISLNK(st.st_mode) ? " (a symbolic link)" :
 			       S_ISREG(st.st_mode) ? "" : " (not a file)";
 		}
 		if (ok)
@@ -559,7 +594,11 @@ static int check_replaceable_dir(const cli_output *o, ct_error *err)
 		bad[n_bad++] = item;
 	}
 	closedir(d);
-	if (!rc && n_bad) {
+	if (!rc && mounted[0]) {
+		rc = ct_fail(err, CT_EUSAGE, "%s/: holds %s, a mount point, which cannot be removed "
+			     "with it (refusing to replace it; unmount %s/%s or choose another "
+			     "OUTPUT)", o->dest, mounted, o->dest, mounted);
+	} else if (!rc && n_bad) {
 		qsort(bad, n_bad, sizeof(*bad), cmp_str);
 		char list[1024] = "";
 		append_list(list, sizeof(list), bad, n_bad);
@@ -578,9 +617,21 @@ static int check_replaceable_dir(const cli_output *o, ct_error *err)
 }
 
 /* What is at dest decides whether it may be replaced, with --force or
- * without: only a file by a file, a model directory by a directory. */
+ * without: only a file by a file, a model directory by a directory, never
+ * a mount point (a rename onto it, or its removal, fails with EBUSY after
+ * all the work: refused before any). */
 static int check_existing(cli_output *o, const struct stat *st, ct_error *err)
 {
+	struct stat ps;
+	if (stat(o->parent, &ps) == 0 && is_mount_point(AT_FDCWD, o->dest, st, ps.st_dev)) {
+		if (S_ISDIR(st->st_mode))
+			return ct_fail(err, CT_EUSAGE, "%s: is a mount point, which cannot be removed "
+				       "or replaced by a rename (refusing to replace it; write into it "
+				       "under a new name, as %s/NAME, or unmount it)", o->dest, o->dest);
+		return ct_fail(err, CT_EUSAGE, "%s: is %s mounted there, which cannot be removed or "
+			       "replaced by a rename (refusing to replace it; choose another OUTPUT, "
+			       "or unmount it)", o->dest, kind_of(st->st_mode));
+	}
 	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
 		return ct_fail(err, CT_EUSAGE, "%s: is %s (refusing to replace it; remove it or "
 			       "choose another OUTPUT)", o->dest, kind_of(st->st_mode));
