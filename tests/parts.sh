@@ -241,6 +241,37 @@ expect "the rerun of its job repairs it" 0 "" quantize -s W4A16 -q --part 1/2 "$
 expect "... and --finalize completes" 0 "" quantize -s W4A16 -q --finalize "$IN" "$out"
 same_dir "... with the single run's bytes" "$TMP/ref-W4A16" "$out"
 
+# ---- --finalize removes only what split jobs wrote in .ctensors-parts/ ----
+# (output.c: records part-K-of-N.json as ct_part_record_name names them, their
+# temporaries, and work directories slice-K/finalize.ctensors-tmp-PID-XXXXXX;
+# anything else is a user's: refused before any work, never removed)
+out=$TMP/user
+for k in 1 2; do "$C" quantize -s W4A16 -q --part $k/2 "$IN" "$out" || exit 2; done
+S=$out/.ctensors-parts
+printf 'mine\n' >"$S/notes.txt"
+mkdir "$S/keep" && printf 'mine\n' >"$S/keep/a.txt"
+cp "$S/part-1-of-2.json" "$S/part-1-of-2.json.bak"
+ln -s /etc/hostname "$S/link"
+mkdir "$S/slice-1.ctensors-tmp-99999999-abcdef" && printf 'mine\n' >"$S/slice-1.ctensors-tmp-99999999-abcdef/todo.txt"
+ls -A "$out" >"$TMP/user-before"
+expect "--finalize with a user's files in .ctensors-parts/ is refused" 2 \
+	"$S/: holds keep/, link, notes.txt, part-1-of-2.json.bak and 1 more, which split jobs did not write there (refusing to finalize: --finalize removes this directory; move them out of it first)" \
+	quantize -s W4A16 --finalize "$IN" "$out"
+[ "$(cat "$S/notes.txt" "$S/keep/a.txt" "$S/slice-1.ctensors-tmp-99999999-abcdef/todo.txt")" = "mine
+mine
+mine" ] && [ -L "$S/link" ] && [ -f "$S/part-1-of-2.json.bak" ] && [ -f "$S/part-2-of-2.json" ] &&
+	ls -A "$out" | cmp -s - "$TMP/user-before" &&
+	pass "... before any work: every file kept, no index written" ||
+	fail "... before any work: every file kept, no index written" "$(ls -A "$out" "$S" | tr '\n' ' ')"
+rm -r "$S/keep" "$S/link" "$S/part-1-of-2.json.bak" "$S/slice-1.ctensors-tmp-99999999-abcdef/todo.txt"
+expect "one file left: named alone" 2 "$S/: holds notes.txt, which split jobs did not write there" \
+	quantize -s W4A16 --finalize "$IN" "$out"
+mv "$S/notes.txt" "$TMP/notes.txt"
+: >"$S/part-2-of-2.json.ctensors-tmp-99999999-abcdef"
+expect "... moved out, --finalize completes" 0 "" quantize -s W4A16 -q --finalize "$IN" "$out"
+same_dir "... with the single run's bytes, a killed job's work directory and temporary removed" \
+	"$TMP/ref-W4A16" "$out"
+
 # ---- dry run, --json ---------------------------------------------------------
 expect "--dry-run --part" 0 "" quantize -s NVFP4A16 --dry-run --part 2/3 "$IN" "$TMP/dry"
 grep -q '^slice 2/3: 2 of 5 shards' "$TMP/out" && grep -q '^partners read from other shards for shared NVFP4 global scales' "$TMP/out" &&
