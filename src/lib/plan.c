@@ -1111,6 +1111,9 @@ static int plan_decode_module(ct_plan *p, size_t s, const ct_tensor *t, const ch
 	p->in_bytes += it->in_bytes;
 	p->params_total += info.rows * info.cols;
 	p->params_quantized += codec ? info.rows * info.cols : 0;
+	/* decompress: the weights a sparsity codec scatters back (alone for
+	 * sparse-bitmask, under a quantization codec for 2:4 int8/fp8) */
+	p->sparse_numel += scodec ? info.rows * info.cols : 0;
 	return rc;
 }
 
