@@ -123,6 +123,27 @@ if [ -f "$kv/config.json" ]; then
 		pass "ModelOpt KV-cache scales move from k_proj/v_proj to the attention module" ||
 		fail "ModelOpt KV-cache scales move from k_proj/v_proj to the attention module" "$(head -c 300 "$TMP/names")"
 fi
+# GPTQ qweight rows against in_features: AutoGPTQ's QuantLinear.__init__
+# makes qweight [infeatures // 32 * bits, outfeatures]; the message names
+# what is off, never "must be a multiple of 32" of a multiple of 32
+gcfg() { printf '{"model_type": "llama", "quantization_config": {"quant_method": "gptq", "bits": %s, "group_size": 128, "desc_act": false, "sym": true, "checkpoint_format": "gptq"}}\n' "$1"; }
+mkdir -p "$TMP/gq1" "$TMP/gq2" "$TMP/gq3"
+gcfg 4 >"$TMP/gq1/config.json"; gcfg 4 >"$TMP/gq2/config.json"; gcfg 3 >"$TMP/gq3/config.json"
+"$T/mkst" "$TMP/gq1/model.safetensors" "m.qweight:I32:16x64" "m.g_idx:I32:256" "m.qzeros:I32:2x8" "m.scales:F16:2x64" &&
+	"$T/mkst" "$TMP/gq2/model.safetensors" "m.qweight:I32:16x64" "m.g_idx:I32:100" "m.qzeros:I32:1x8" "m.scales:F16:1x64" &&
+	"$T/mkst" "$TMP/gq3/model.safetensors" "m.qweight:I32:1x64" "m.scales:F16:1x64" || exit 2
+expect "GPTQ: g_idx of 256 beside qweight rows for 128 columns" 3 \
+	"model.safetensors: m.qweight: 16 packed rows hold 128 input columns of 4 bits, but m.g_idx has 256 entries (expected 32 rows: in_features / 32 * bits)" \
+	convert "$TMP/gq1" "$TMP/gq1.out"
+! grep -q 'must be a multiple of 32' "$TMP/err" && pass "... no 'must be a multiple of 32' for 256" ||
+	fail "... no 'must be a multiple of 32' for 256" "$(cat "$TMP/err")"
+expect "GPTQ: g_idx of 100, not a multiple of 32" 3 \
+	"m.qweight: m.g_idx has 100 entries, and in_features 100 is not a multiple of 32 (qweight packs in_features / 32 * bits rows; it has 16)" \
+	convert "$TMP/gq2" "$TMP/gq2.out"
+expect "GPTQ 3-bit: packed rows that are no whole number of columns" 3 \
+	"m.qweight: 1 packed rows of 32 bits are not a whole number of 3-bit input columns (qweight packs in_features / 32 * bits rows: a multiple of 3)" \
+	convert "$TMP/gq3" "$TMP/gq3.out"
+
 if [ ! -d "$CONV" ]; then
 	skip "shared convert cases" "$CONV is absent (the shared fixtures are not beside this checkout)"
 	finish

@@ -148,6 +148,13 @@ mk hidden ', "hidden_size": 48' "$GB" "$GS" "$DB" "$DS"
 refuse "hidden_size not a multiple of 32" "hidden_size 48 is not a multiple of 32" hidden
 mk inter "" "$GB" "$GS" "$P.down_proj_blocks:U8:2x32x2x16" "$P.down_proj_scales:U8:2x32x2:1.2"
 refuse "down_proj of another intermediate size" "$P.down_proj_blocks [2, 32, 2, 16] does not match" inter
+# intermediate 32 is a multiple of 32: the message says the shapes, not that
+! grep -q 'multiple of 32' "$TMP/err" && grep -q 'expected \[2, 32, 1, 16\] (experts, hidden, intermediate/32)$' "$TMP/err" &&
+	pass "... without 'must be a multiple of 32' for intermediate 32" ||
+	fail "... without 'must be a multiple of 32' for intermediate 32" "$(cat "$TMP/err")"
+mk inter48 "" "$P.gate_up_proj_blocks:U8:2x96x1x16" "$P.gate_up_proj_scales:U8:2x96x1:1.2" "$DB" "$DS"
+refuse "intermediate 48, not a multiple of 32" \
+	"(experts, hidden, intermediate/32), and intermediate 48 is not a multiple of 32" inter48
 mk dtblocks "" "$P.gate_up_proj_blocks:I8:2x64x1x16" "$GS" "$DB" "$DS"
 refuse "blocks of another dtype" "$P.gate_up_proj_blocks: I8 (MXFP4 blocks are U8" dtblocks
 mk dtscales "" "$GB" "$P.gate_up_proj_scales:F32:2x64x1" "$DB" "$DS"

@@ -198,6 +198,43 @@ if [ -d "$FIX" ]; then
 	done
 fi
 
+# ---- symbolic links in an input directory that cannot be followed ------------
+# stat(2) fails on a dangling link (ENOENT) or a loop (ELOOP): whatever it
+# names is skipped by every listing, so each is named in a warning
+# (checkpoint.c:find_broken_links, printed by cli_open_checkpoint)
+if [ -d "$FIX" ]; then
+	cp -r "$FIX" "$TMP/links"
+	ln -s /nonexistent/tokenizer.model "$TMP/links/tokenizer.model"
+	ln -s loop.json "$TMP/links/loop.json"
+	ln -s ../gone/extra.safetensors "$TMP/links/extra.safetensors"
+	printf '{}\n' >"$TMP/stm.json" && ln -s "$TMP/stm.json" "$TMP/links/special_tokens_map.json"
+	for cmd in "quantize -s W4A16" "inspect"; do
+		out=; [ "$cmd" = inspect ] || out="$TMP/links.q"
+		# shellcheck disable=SC2086
+		run_cli 0 $cmd "$TMP/links" $out
+		st=$?
+		grep -qF "$TMP/links: tokenizer.model: a dangling symbolic link (to /nonexistent/tokenizer.model): skipped (not read, not copied)" "$TMP/err" &&
+			grep -qF "$TMP/links: loop.json: a symbolic link that loops (to loop.json): skipped" "$TMP/err" &&
+			grep -qF "$TMP/links: extra.safetensors: a dangling symbolic link (to ../gone/extra.safetensors): skipped" "$TMP/err" &&
+			[ "$(grep -c 'symbolic link' "$TMP/err")" = 3 ] && [ "$(grep -c warning "$TMP/err")" = 3 ] && [ $st = 0 ] &&
+			pass "$cmd: dangling and looping links are warned about, each named" ||
+			fail "$cmd: dangling and looping links are warned about, each named" "status $st: $(cat "$TMP/err" "$TMP/why" 2>/dev/null | head -5)"
+	done
+	[ ! -e "$TMP/links.q/tokenizer.model" ] && [ ! -e "$TMP/links.q/loop.json" ] &&
+		[ -f "$TMP/links.q/special_tokens_map.json" ] && [ -f "$TMP/links.q/tokenizer.json" ] &&
+		pass "... not copied, while a link that resolves is copied" ||
+		fail "... not copied, while a link that resolves is copied" "$(ls "$TMP/links.q" | tr '\n' ' ')"
+	mkdir "$TMP/cfglink" && cp "$TMP/m.st" "$TMP/cfglink/model.safetensors" &&
+		ln -s /nonexistent/config.json "$TMP/cfglink/config.json"
+	expect "a dangling config.json: quantize warns" 0 "$TMP/cfglink: config.json: a dangling symbolic link (to /nonexistent/config.json): skipped" \
+		quantize -s W4A16 "$TMP/cfglink" "$TMP/cfglink.q"
+	ln -s /nonexistent/tokenizer.model "$TMP/cfglink.q/tokenizer.model"
+	expect "decompress warns too" 0 "$TMP/cfglink.q: tokenizer.model: a dangling symbolic link (to /nonexistent/tokenizer.model): skipped" \
+		decompress "$TMP/cfglink.q" "$TMP/cfglink.d"
+	expect "verify warns too, and the checkpoint passes" 0 "$TMP/cfglink.q: tokenizer.model: a dangling symbolic link (to /nonexistent/tokenizer.model): skipped (not read)" \
+		verify "$TMP/cfglink.q"
+fi
+
 # ---- presets: every name any list shows exists, and the lists are complete ------
 names=$("$CT_BIN" quantize -s NOPE a b 2>&1 | sed 's/.*is unknown (//; s/) (see .*//; s/, / /g')
 comp=$("$CT_BIN" completion bash | grep -o "W4A16 W4A16_ASYM[A-Z0-9_ ]*" | head -1)

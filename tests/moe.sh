@@ -133,4 +133,74 @@ if [ -d "$WILD/moe_qwen3_per_expert_bf16" ]; then
 		"model.layers.0.mlp.gate_proj.weight: config.json says intermediate_size 100, but the weight has 512 rows" \
 		quantize -s W4A16 "$TMP/dense-i" "$TMP/dense-i.q"
 fi
+
+# ---- fused experts named *.gate_up_proj.weight / *.down_proj.weight ---------
+# vLLM's fused loaders (qwen3_5.py, llama4.py: load_weights) match
+# "experts.gate_up_proj" anywhere in a name, so ".weight" may follow; the
+# split is undone by decompress --fused under the same names, byte for byte
+# against the input (layout A: [E, 2I, H] / [E, H, I]; B: [E, H, 2I] / [E, I, H])
+for l in A B; do
+	if [ $l = A ]; then gu=3x256x256; dn=3x256x128; else gu=3x256x256; dn=3x128x256; fi
+	mk "$TMP/w$l.st" "m.experts.gate_up_proj.weight:BF16:$gu" "m.experts.down_proj.weight:BF16:$dn" \
+		"m.router.weight:BF16:3x256" "x.weight:BF16:64x128"
+	expect "$l .weight names: quantize with the experts kept dense" 0 "" \
+		quantize -q -s W8A16 --ignore 're:.*experts.*' "$TMP/w$l.st" "$TMP/w$l.q.st"
+	expect "$l .weight names: decompress --fused" 0 "" decompress -q --fused "$TMP/w$l.q.st" "$TMP/w$l.d.st"
+	"$T/stdump" "$TMP/w$l.d.st" | grep experts >"$TMP/dump"
+	"$T/stcmp" "$TMP/w$l.d.st" "$TMP/w$l.st" >/dev/null 2>"$TMP/err"
+	[ "$(wc -l <"$TMP/dump")" = 2 ] && ! grep -q 'experts' "$TMP/err" && ! grep -q 'only in' "$TMP/err" &&
+		pass "$l .weight names: the fused tensors come back byte for byte, under their names" ||
+		fail "$l .weight names: the fused tensors come back byte for byte, under their names" \
+			"$(cat "$TMP/dump" "$TMP/err" | head -4)"
+	expect "$l .weight names: W4A16" 0 "" quantize -q -s W4A16 "$TMP/w$l.st" "$TMP/w$l.q4.st"
+	expect "$l .weight names: decompress --fused of W4A16" 0 "" decompress -q --fused "$TMP/w$l.q4.st" "$TMP/w$l.d4.st"
+	expect "$l .weight names: the W4A16 experts, fused back, are close to the input" 0 "" \
+		verify -q --against "$TMP/w$l.st" --min-snr-db 8 "$TMP/w$l.d4.st"
+done
+
+# ---- --fused: a recorded block whose shapes the experts do not have --------
+# the metadata says hidden 257 where the experts are [128, 256]: a shape,
+# which --dtype cannot change, so the message says the shapes
+mk "$TMP/mm.st" "m.experts.gate_up_proj:BF16:3x256x256" "m.experts.down_proj:BF16:3x256x128" "x.weight:BF16:64x128"
+expect "layout A: quantize with the experts kept dense" 0 "" \
+	quantize -q -s W8A16 --ignore 're:.*experts.*' "$TMP/mm.st" "$TMP/wA.bad.st"
+off=$(grep -obUa 'hidden\\":256' "$TMP/wA.bad.st" | head -n 1 | cut -d: -f1)
+printf 'hidden\\":257' | dd of="$TMP/wA.bad.st" bs=1 seek="$off" conv=notrunc 2>/dev/null
+expect "--fused shape mismatch names the shapes" 3 \
+	"m.experts.gate_up_proj: --fused: expert 0's gate_proj is [128, 256] where the recorded block (hidden 257, intermediate 128) needs [128, 257]" \
+	decompress --fused "$TMP/wA.bad.st" "$TMP/wA.bad.d.st"
+! grep -q -- '--dtype' "$TMP/err" && pass "--fused shape mismatch: no --dtype advice" ||
+	fail "--fused shape mismatch: no --dtype advice" "$(cat "$TMP/err")"
+
+# ---- a fused block of zero experts: refused where the split is planned -----
+# (qwen3_5.py:load_fused_expert_weights loops over range(num_experts): with
+# E = 0 nothing is loaded, and the split would leave no tensor in its place)
+mk "$TMP/z.st" "m.experts.gate_up_proj:BF16:0x256x128" "m.experts.down_proj:BF16:0x128x128" "x.weight:BF16:64x128"
+mk "$TMP/zw.st" "m.mlp.experts.gate_up_proj.weight:BF16:0x128x128" "m.mlp.experts.down_proj.weight:BF16:0x64x128" \
+	"x.weight:BF16:64x128"
+for f in z zw; do
+	zmsg="$f.st: m.${f#z}"
+	[ $f = z ] && zmsg="z.st: m.experts.down_proj: a fused block of zero experts [0, 128, 128]" ||
+		zmsg="zw.st: m.mlp.experts.down_proj.weight: a fused block of zero experts [0, 64, 128]"
+	expect "$f: zero experts: quantize" 3 "$zmsg" quantize -s W4A16 "$TMP/$f.st" "$TMP/$f.q.st"
+	[ ! -e "$TMP/$f.q.st" ] && pass "$f: zero experts: no output" || fail "$f: zero experts: no output"
+	expect "$f: zero experts: quantize --dry-run" 3 "$zmsg" quantize --dry-run -s W4A16 "$TMP/$f.st" "$TMP/$f.q.st"
+	[ ! -s "$TMP/out" ] && pass "$f: zero experts: --dry-run plans nothing" ||
+		fail "$f: zero experts: --dry-run plans nothing" "$(head -2 "$TMP/out")"
+	expect "$f: zero experts: compress" 3 "$zmsg" compress -c "$TMP/sp.json" "$TMP/$f.st" "$TMP/$f.c.st"
+	expect "$f: zero experts: inspect" 3 "$zmsg" inspect "$TMP/$f.st"
+done
+
+# ---- a fused weight of another rank: the rank is what is wrong ------------
+mk "$TMP/r4.st" "m.experts.gate_up_proj:BF16:2x3x256x128" "m.experts.down_proj:BF16:3x128x128" "x.weight:BF16:64x128"
+expect "a 4-D gate_up_proj" 3 "r4.st: m.experts.gate_up_proj: a 4-D gate_up_proj: fused experts are 3-D" \
+	quantize -s W4A16 "$TMP/r4.st" "$TMP/r4.q.st"
+mk "$TMP/r4d.st" "m.experts.gate_up_proj.weight:BF16:3x256x128" "m.experts.down_proj.weight:BF16:1x3x128x128" \
+	"x.weight:BF16:64x128"
+expect "a 4-D down_proj" 3 "r4d.st: m.experts.down_proj.weight: a 4-D down_proj: fused experts are 3-D" \
+	quantize -s W4A16 "$TMP/r4d.st" "$TMP/r4d.q.st"
+mk "$TMP/r2.st" "m.experts.gate_up_proj:BF16:256x128" "m.experts.down_proj:BF16:3x128x128" "x.weight:BF16:64x128"
+expect "a 2-D gate_up_proj beside a 3-D down_proj" 3 \
+	"m.experts.gate_up_proj: a 2-D gate_up_proj beside the 3-D m.experts.down_proj: fused experts are two 3-D tensors" \
+	quantize -s W4A16 "$TMP/r2.st" "$TMP/r2.q.st"
 finish

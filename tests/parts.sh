@@ -123,6 +123,13 @@ grep -q '^slice 3/4:' "$TMP/out" && pass "Slurm: an array with a step (0-6:2)" |
 export SLURM_ARRAY_TASK_MIN=1 SLURM_ARRAY_TASK_MAX=7 SLURM_ARRAY_TASK_ID=3 SLURM_ARRAY_TASK_COUNT=3
 expect "Slurm: an array that is no range is refused" 2 "not one range" \
 	quantize -s NVFP4A16 --part slurm "$IN" "$TMP/x"
+SLURM_ARRAY_TASK_MAX=3 SLURM_ARRAY_TASK_STEP=0 SLURM_ARRAY_TASK_COUNT=3 \
+	expect "Slurm: a step of 0 says a step must be at least 1" 2 \
+	"--part slurm: SLURM_ARRAY_TASK_STEP is '0': a step must be at least 1 (sbatch --array=MIN-MAX:STEP)" \
+	quantize -s NVFP4A16 --part slurm "$IN" "$TMP/x"
+SLURM_ARRAY_TASK_MAX=3 SLURM_ARRAY_TASK_STEP=x SLURM_ARRAY_TASK_COUNT=3 \
+	expect "Slurm: a step that is no integer" 2 "SLURM_ARRAY_TASK_STEP is 'x', not a non-negative integer" \
+	quantize -s NVFP4A16 --part slurm "$IN" "$TMP/x"
 unset SLURM_ARRAY_TASK_ID
 expect "Slurm: outside an array is a usage error" 2 \
 	"SLURM_ARRAY_TASK_ID is not set" quantize -s NVFP4A16 --part slurm "$IN" "$TMP/x"
@@ -210,12 +217,19 @@ same_dir "... with the single run's bytes" "$TMP/ref-W4A16" "$out"
 
 out=$TMP/other
 "$C" quantize -s W4A16 -q --part 1/2 "$IN" "$out" || exit 2
-expect "a job with another scheme is refused" 2 "with other options" \
+expect "a job with another scheme is refused" 2 \
+	"$out: slice 1/2 there was written with other options than this job (another scheme, config, dtype, ignore list or ctensors version); run every job" \
 	quantize -s W8A16 --part 2/2 "$IN" "$out"
-expect "a job with another N is refused" 2 "is a slice of 2, not of 3" \
+expect "a job with another N is refused" 2 \
+	"$out: slice 1/2 there is one of 2 slices, but this job splits the output into 3; run every job" \
 	quantize -s W4A16 --part 2/3 "$IN" "$out"
+"$C" quantize -s W4A16 -q --part 1/100000 "$IN" "$TMP/many-n" || exit 2
+expect "a job of 4 beside a slice of 100000: the message says both Ns" 2 \
+	"$TMP/many-n: slice 1/100000 there is one of 100000 slices, but this job splits the output into 4; run" \
+	quantize -s W4A16 --part 2/4 "$IN" "$TMP/many-n"
 "$C" quantize -s W4A16 -q --part 2/2 "$IN" "$out" || exit 2
-expect "--finalize with another scheme is refused" 2 "with other options" \
+expect "--finalize with another scheme is refused" 2 \
+	"$out: slice 1/2 was written with other options than this --finalize (another scheme, config, dtype, ignore list or ctensors version); give --finalize" \
 	quantize -s W8A16 --finalize "$IN" "$out"
 expect "--finalize with another --no-fuse-global-scale is refused" 2 "other options" \
 	quantize -s W4A16 --no-fuse-global-scale --finalize "$IN" "$out"
@@ -240,6 +254,37 @@ expect "--finalize refuses a record naming a file outside OUTPUT" 3 "expected th
 expect "the rerun of its job repairs it" 0 "" quantize -s W4A16 -q --part 1/2 "$IN" "$out"
 expect "... and --finalize completes" 0 "" quantize -s W4A16 -q --finalize "$IN" "$out"
 same_dir "... with the single run's bytes" "$TMP/ref-W4A16" "$out"
+
+# ---- --finalize removes only what split jobs wrote in .ctensors-parts/ ----
+# (output.c: records part-K-of-N.json as ct_part_record_name names them, their
+# temporaries, and work directories slice-K/finalize.ctensors-tmp-PID-XXXXXX;
+# anything else is a user's: refused before any work, never removed)
+out=$TMP/user
+for k in 1 2; do "$C" quantize -s W4A16 -q --part $k/2 "$IN" "$out" || exit 2; done
+S=$out/.ctensors-parts
+printf 'mine\n' >"$S/notes.txt"
+mkdir "$S/keep" && printf 'mine\n' >"$S/keep/a.txt"
+cp "$S/part-1-of-2.json" "$S/part-1-of-2.json.bak"
+ln -s /etc/hostname "$S/link"
+mkdir "$S/slice-1.ctensors-tmp-99999999-abcdef" && printf 'mine\n' >"$S/slice-1.ctensors-tmp-99999999-abcdef/todo.txt"
+ls -A "$out" >"$TMP/user-before"
+expect "--finalize with a user's files in .ctensors-parts/ is refused" 2 \
+	"$S/: holds keep/, link, notes.txt, part-1-of-2.json.bak and 1 more, which split jobs did not write there (refusing to finalize: --finalize removes this directory; move them out of it first)" \
+	quantize -s W4A16 --finalize "$IN" "$out"
+[ "$(cat "$S/notes.txt" "$S/keep/a.txt" "$S/slice-1.ctensors-tmp-99999999-abcdef/todo.txt")" = "mine
+mine
+mine" ] && [ -L "$S/link" ] && [ -f "$S/part-1-of-2.json.bak" ] && [ -f "$S/part-2-of-2.json" ] &&
+	ls -A "$out" | cmp -s - "$TMP/user-before" &&
+	pass "... before any work: every file kept, no index written" ||
+	fail "... before any work: every file kept, no index written" "$(ls -A "$out" "$S" | tr '\n' ' ')"
+rm -r "$S/keep" "$S/link" "$S/part-1-of-2.json.bak" "$S/slice-1.ctensors-tmp-99999999-abcdef/todo.txt"
+expect "one file left: named alone" 2 "$S/: holds notes.txt, which split jobs did not write there" \
+	quantize -s W4A16 --finalize "$IN" "$out"
+mv "$S/notes.txt" "$TMP/notes.txt"
+touch "$S/part-2-of-2.json.ctensors-tmp-99999999-abcdef" 2>/dev/null
+expect "... moved out, --finalize completes" 0 "" quantize -s W4A16 -q --finalize "$IN" "$out"
+same_dir "... with the single run's bytes, a killed job's work directory and temporary removed" \
+	"$TMP/ref-W4A16" "$out"
 
 # ---- dry run, --json ---------------------------------------------------------
 expect "--dry-run --part" 0 "" quantize -s NVFP4A16 --dry-run --part 2/3 "$IN" "$TMP/dry"
@@ -269,7 +314,7 @@ for k in 3 1 2; do "$C" decompress -q --part $k/3 "$TMP/ref-W4A16" "$TMP/dec" ||
 "$C" quantize -s W4A16 -q --part 1/3 "$IN" "$TMP/q3" || exit 2
 cp "$TMP/q3/.ctensors-parts/part-1-of-3.json" "$TMP/dec/.ctensors-parts/"
 expect "decompress --finalize refuses a slice of another command" 2 \
-	"was written by 'ctensors quantize', not decompress" \
+	"slice 1/3 was written by 'ctensors quantize', and this --finalize is 'ctensors decompress'; give" \
 	decompress --finalize "$TMP/ref-W4A16" "$TMP/dec"
 expect "... and so does a decompress job" 2 "was written by 'ctensors quantize'" \
 	decompress --part 2/3 "$TMP/ref-W4A16" "$TMP/dec"

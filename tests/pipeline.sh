@@ -220,4 +220,24 @@ jeq "the written index has the new total_size" "$TMP/keys-q/model.safetensors.in
 "$CT_BIN" decompress -q "$TMP/keys-q" "$TMP/keys-d" 2>/dev/null
 jeq "decompress keeps it too" "$TMP/keys-d/model.safetensors.index.json" .producer.name some-tool
 
+# ---- sparse weights counted, and named, in summaries and --json -------------
+# two pruned weights of 16x128 and 32x64 (2048 each: 4096 in all) and a norm:
+# the sparse-decompressed count is the targets' element count, as compress
+# counts the sparse-compressed ones
+"$T/mkst" "$TMP/sp-d.st" "a.weight:BF16:16x128" "b.weight:BF16:32x64" "n.weight:BF16:64" &&
+	"$T/prune" "$TMP/sp-d.st" "$TMP/sp-p.st" 50 && "$CT_BIN" compress -q -F sparse-bitmask "$TMP/sp-p.st" "$TMP/sp-c.st" ||
+	fail "sparse-bitmask fixture"
+"$CT_BIN" decompress "$TMP/sp-c.st" "$TMP/sp-x.st" >"$TMP/out" 2>"$TMP/err"
+grep -q 'sp-x.st: 4096 weights sparse-decompressed$' "$TMP/err" && ! grep -q '0 weights' "$TMP/err" &&
+	pass "sparse-bitmask decompress: the summary counts the sparse-decompressed weights" ||
+	fail "sparse-bitmask decompress: the summary counts the sparse-decompressed weights" "$(cat "$TMP/err")"
+"$CT_BIN" decompress --json "$TMP/sp-c.st" "$TMP/sp-j.st" >"$TMP/sp.json" 2>/dev/null
+jeq "sparse-bitmask decompress --json: parameters_sparse" "$TMP/sp.json" .parameters_sparse 4096
+jeq "... parameters_quantized stays the quantized count" "$TMP/sp.json" .parameters_quantized 0
+"$CT_BIN" compress --json -F sparse-bitmask "$TMP/sp-p.st" "$TMP/sp-c2.st" >"$TMP/spc.json" 2>/dev/null
+jeq "compress --json: parameters_sparse" "$TMP/spc.json" .parameters_sparse 4096
+"$T/mkst" "$TMP/sp-w.st" "a.weight:BF16:16x128" || fail "quantize fixture"
+"$CT_BIN" quantize --json -s W4A16 "$TMP/sp-w.st" "$TMP/sp-q.st" >"$TMP/spq.json" 2>/dev/null
+jeq "quantize --json: parameters_sparse 0 without sparsity" "$TMP/spq.json" .parameters_sparse 0
+
 finish

@@ -411,4 +411,71 @@ rm -rf "$TMP/lim"; mkdir "$TMP/lim"
 st=$?
 [ "$st" = 4 ] && grep -q 'the open-file limit (ulimit -n) is 12; ctensors needs at least 20' "$TMP/err" && [ -z "$(ls -A "$TMP/lim")" ] &&
 	pass "ulimit -n 12: refused up front, the limit named" || fail "ulimit -n 12: refused up front, the limit named" "status $st: $(cat "$TMP/err")"
+# ---- -f onto a mount point: refused before any work ------------------------
+# rename(2) and rmdir(2)/unlink(2) fail with EBUSY on a mount point, so it can
+# be neither replaced nor removed: refused up front (exit 2) with advice that
+# fits, told by st_dev against the parent, or by statx(2)'s
+# STATX_ATTR_MOUNT_ROOT for a bind mount of the same file system
+MNT="$TMP/mnt"
+mkdir -p "$MNT/tm" "$MNT/bd" "$MNT/bdsrc" "$MNT/holds"
+: >"$MNT/bf.st"
+mounts=
+# every mount under $TMP is undone, wherever a failing build moved it
+umount_all() {
+	for m in $(awk -v t="$TMP/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r); do
+		umount "$m" 2>/dev/null
+	done
+}
+trap 'umount_all; rm -rf "$TMP"' EXIT
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=8m ctensors-test "$MNT/tm" 2>/dev/null; then
+	mounts="$MNT/tm"
+	mk "$MNT/bfsrc.st" "y.weight:BF16:16x128"
+	mount --bind "$MNT/bfsrc.st" "$MNT/bf.st" 2>/dev/null && mounts="$MNT/bf.st $mounts"
+	cp -r "$FIX/." "$MNT/bdsrc/" && mount --bind "$MNT/bdsrc" "$MNT/bd" 2>/dev/null && mounts="$MNT/bd $mounts"
+	cp "$FIX"/*.safetensors "$MNT/holds/" && mk "$MNT/holds-b.st" "x.weight:BF16:16x128" && : >"$MNT/holds/model.safetensors" &&
+		mount --bind "$MNT/holds-b.st" "$MNT/holds/model.safetensors" 2>/dev/null &&
+		mounts="$MNT/holds/model.safetensors $mounts"
+	cp -r "$FIX/." "$MNT/tm/"
+	ls -A "$MNT/tm" >"$TMP/tm-before"
+	expect "-f onto a mount point (tmpfs): refused" 2 \
+		"$MNT/tm: is a mount point, which cannot be removed or replaced by a rename (refusing to replace it; write into it under a new name, as $MNT/tm/NAME, or unmount it)" \
+		quantize -f -s W4A16 "$FIX" "$MNT/tm"
+	[ ! -s "$TMP/out" ] && ls -A "$MNT/tm" | cmp -s - "$TMP/tm-before" && ! ls -A "$MNT" | grep -q ctensors &&
+		pass "... before any work: nothing planned, nothing written, the mount untouched" ||
+		fail "... before any work: nothing planned, nothing written, the mount untouched" "$(head -2 "$TMP/out"; ls -A "$MNT")"
+	expect "a mount point without -f: the same advice, not --force" 2 "$MNT/tm: is a mount point" \
+		quantize -s W4A16 "$FIX" "$MNT/tm"
+	! grep -q -- '--force' "$TMP/err" && pass "... no --force advice" || fail "... no --force advice" "$(cat "$TMP/err")"
+	expect "a file output onto a mount point" 2 "$MNT/tm: is a mount point" \
+		quantize -f -s W4A16 "$TMP/a.st" "$MNT/tm"
+	expect "a quantized copy to decompress" 0 "" quantize -q -s W4A16 "$FIX" "$MNT/q"
+	expect "decompress -f onto a mount point" 2 "$MNT/tm: is a mount point" \
+		decompress -f "$MNT/q" "$MNT/tm"
+	expect "written into the mount point under a new name" 0 "" quantize -q -s W4A16 "$FIX" "$MNT/tm/new"
+	ckpt_ok "... and it verifies" "$MNT/tm/new"
+	case " $mounts " in
+	*" $MNT/bf.st "*)
+		expect "-f onto a bind-mounted file" 2 \
+			"$MNT/bf.st: is a file mounted there, which cannot be removed or replaced by a rename (refusing to replace it; choose another OUTPUT, or unmount it)" \
+			quantize -f -s W4A16 "$TMP/a.st" "$MNT/bf.st" ;;
+	*) skip "-f onto a bind-mounted file" "mount --bind of a file is not permitted here" ;;
+	esac
+	case " $mounts " in
+	*" $MNT/bd "*)
+		expect "-f onto a bind mount of the same file system (statx)" 2 "$MNT/bd: is a mount point" \
+			quantize -f -s W4A16 "$FIX" "$MNT/bd" ;;
+	*) skip "-f onto a bind mount of the same file system" "mount --bind is not permitted here" ;;
+	esac
+	case " $mounts " in
+	*" $MNT/holds/model.safetensors "*)
+		expect "-f onto a model directory holding a mount point" 2 \
+			"$MNT/holds/: holds model.safetensors, a mount point, which cannot be removed with it (refusing to replace it; unmount $MNT/holds/model.safetensors or choose another OUTPUT)" \
+			quantize -f -s W4A16 "$FIX" "$MNT/holds" ;;
+	*) skip "-f onto a directory holding a mount point" "mount --bind of a file is not permitted here" ;;
+	esac
+	umount_all
+	mounts=
+else
+	skip "-f onto a mount point" "mounting a tmpfs is not permitted here (needs root)"
+fi
 finish

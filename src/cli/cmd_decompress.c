@@ -93,9 +93,19 @@ int cmd_decompress(int argc, char **argv, const cli_command *self)
 		cli_parts_report(plan, &wo);
 	if (!rc)
 		rc = cli_write_plan(plan, ck, &wo, &err);
-	if (!rc && !cli_split(&wo))
-		cli_summary(input, output, "%" PRIu64 " weights decompressed",
-			    plan->params_quantized);
+	if (!rc && !cli_split(&wo)) {
+		/* what was decoded, named by how: dequantized (the summary has
+		 * always called it decompressed) and sparse-decompressed; a
+		 * 2:4 int8/fp8 weight is both */
+		char q[64] = "", sp[64] = "";
+		if (plan->params_quantized || !plan->sparse_numel)
+			snprintf(q, sizeof(q), "%" PRIu64 " weights decompressed",
+				 plan->params_quantized);
+		if (plan->sparse_numel)
+			snprintf(sp, sizeof(sp), "%s%" PRIu64 " weights sparse-decompressed",
+				 q[0] ? ", " : "", plan->sparse_numel);
+		cli_summary(input, output, "%s%s", q, sp);
+	}
 	cli_output_close(wo.out);
 	cli_parts_free(&a.write);
 	int status = rc ? cli_fail(&err) : EXIT_OK;

@@ -135,6 +135,10 @@ static int inspect_load(inspect *in, const inspect_args *a, ct_error *err)
 	if (rc)
 		return rc;
 	const ct_checkpoint *ck = in->ck;
+	/* a fused block of zero experts is refused, as quantize refuses it */
+	rc = ct_moe_check_empty(ck, err);
+	if (rc)
+		return rc;
 	rc = ct_ckpt_qconfig(ck, &in->qjson, err);
 	if (rc)
 		return rc;

@@ -382,6 +382,9 @@ int cli_open_checkpoint(const char *path, ct_checkpoint **out, ct_error *err)
 	for (size_t i = 0; !rc && i < (*out)->n_unlisted; i++)
 		cli_warn("%s: %s is not listed in the index: it is no part of the checkpoint, "
 			 "and is not copied", (*out)->dir, (*out)->unlisted[i]);
+	for (size_t i = 0; !rc && i < (*out)->n_broken_links; i++)
+		cli_warn("%s: %s: skipped (not read, not copied)", (*out)->dir,
+			 (*out)->broken_links[i]);
 	return rc;
 }
 

@@ -523,6 +523,28 @@ static void append_list(char *buf, size_t size, char *const *items, size_t n)
 		snprintf(buf + len, size - len, " and %zu more", n - shown);
 }
 
+/* Whether name (relative to dirfd), whose lstat is st, is the root of a
+ * mount: on another device than the directory holding it (parent_dev), or,
+ * for a bind mount of the same file system, marked so by statx(2)
+ * (STATX_ATTR_MOUNT_ROOT, Linux 5.8). rename(2) and rmdir(2)/unlink(2) fail
+ * with EBUSY on a mount point: it can be neither replaced nor removed. */
+static bool is_mount_point(int dirfd, const char *name, const struct stat *st, dev_t parent_dev)
+{
+	if (st->st_dev != parent_dev)
+		return true;
+#ifdef STATX_ATTR_MOUNT_ROOT
+	struct statx sx;
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) == 0 &&
+	    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+		return true;
+#else
+	(void)dirfd;
+	(void)name;
+#endif
+	return false;
+}
+
 /* An existing directory is replaced only when it is a model directory of
  * the kind being written: regular files only (no subdirectory, no link),
  * each a model file or a file this job writes, at least one of them
@@ -537,7 +559,14 @@ static int check_replaceable_dir(const cli_output *o, ct_error *err)
 			close(fd);
 		return ct_fail(err, CT_EIO, "%s: cannot list: %s", o->dest, strerror(e));
 	}
+	struct stat dst;
+	if (fstat(fd, &dst) != 0) {
+		int e = errno;
+		closedir(d);
+		return ct_fail(err, CT_EIO, "%s: %s", o->dest, strerror(e));
+	}
 	char **bad = NULL;
+	char mounted[256] = "";
 	size_t n_bad = 0, n_entries = 0;
 	bool weights = false;
 	int rc = CT_OK;
@@ -551,10 +580,16 @@ static int check_replaceable_dir(const cli_output *o, ct_error *err)
 		bool ok = false;
 		const char *mark = "";
 		if (fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-			ok = S_ISREG(st.st_mode) && (model_file_name(n) || job_writes(o, n));
+			/* a file mounted over one of its entries cannot be
+			 * removed with the old directory either */
+			bool mount = is_mount_point(fd, n, &st, dst.st_dev);
+			if (mount && !mounted[0])
+				snprintf(mounted, sizeof(mounted), "%s", n);
+			ok = S_ISREG(st.st_mode) && !mount && (model_file_name(n) || job_writes(o, n));
 			weights |= S_ISREG(st.st_mode) && (ends_with(n, ".safetensors") ||
 							   ends_with(n, ".safetensors.index.json"));
-			mark = S_ISDIR(st.st_mode) ? "/" : S_ISLNK(st.st_mode) ? " (a symbolic link)" :
+			mark = mount ? " (a mount point)" : S_ISDIR(st.st_mode) ? "/" :
+			       S_ISLNK(st.st_mode) ? " (a symbolic link)" :
 			       S_ISREG(st.st_mode) ? "" : " (not a file)";
 		}
 		if (ok)
@@ -572,7 +607,11 @@ static int check_replaceable_dir(const cli_output *o, ct_error *err)
 		bad[n_bad++] = item;
 	}
 	closedir(d);
-	if (!rc && n_bad) {
+	if (!rc && mounted[0]) {
+		rc = ct_fail(err, CT_EUSAGE, "%s/: holds %s, a mount point, which cannot be removed "
+			     "with it (refusing to replace it; unmount %s/%s or choose another "
+			     "OUTPUT)", o->dest, mounted, o->dest, mounted);
+	} else if (!rc && n_bad) {
 		qsort(bad, n_bad, sizeof(*bad), cmp_str);
 		char list[1024] = "";
 		append_list(list, sizeof(list), bad, n_bad);
@@ -591,9 +630,21 @@ static int check_replaceable_dir(const cli_output *o, ct_error *err)
 }
 
 /* What is at dest decides whether it may be replaced, with --force or
- * without: only a file by a file, a model directory by a directory. */
+ * without: only a file by a file, a model directory by a directory, never
+ * a mount point (a rename onto it, or its removal, fails with EBUSY after
+ * all the work: refused before any). */
 static int check_existing(cli_output *o, const struct stat *st, ct_error *err)
 {
+	struct stat ps;
+	if (stat(o->parent, &ps) == 0 && is_mount_point(AT_FDCWD, o->dest, st, ps.st_dev)) {
+		if (S_ISDIR(st->st_mode))
+			return ct_fail(err, CT_EUSAGE, "%s: is a mount point, which cannot be removed "
+				       "or replaced by a rename (refusing to replace it; write into it "
+				       "under a new name, as %s/NAME, or unmount it)", o->dest, o->dest);
+		return ct_fail(err, CT_EUSAGE, "%s: is %s mounted there, which cannot be removed or "
+			       "replaced by a rename (refusing to replace it; choose another OUTPUT, "
+			       "or unmount it)", o->dest, kind_of(st->st_mode));
+	}
 	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
 		return ct_fail(err, CT_EUSAGE, "%s: is %s (refusing to replace it; remove it or "
 			       "choose another OUTPUT)", o->dest, kind_of(st->st_mode));
@@ -857,6 +908,150 @@ static int ensure_dir(const cli_output *o, const char *path, bool *made, ct_erro
 	return CT_OK;
 }
 
+/* ---------------------------------------- what the staging holds --- */
+
+/* The staging directory holds only what split jobs write there
+ * (cli_output_put_record, make_split_dirs, temp_name): records
+ * "part-K-of-N.json" (ct_part_record_name), their temporaries
+ * "part-K-of-N.json.ctensors-tmp-PID-XXXXXX", and work directories
+ * "slice-K.ctensors-tmp-PID-XXXXXX" / "finalize.ctensors-tmp-PID-XXXXXX"
+ * of regular files named as the output's files. Those exact names are
+ * ours to remove; anything else is a user's, never removed. */
+static bool tmp_suffix(const char *s)
+{
+	static const char tag[] = ".ctensors-tmp-";
+	if (strncmp(s, tag, sizeof(tag) - 1) != 0)
+		return false;
+	s += sizeof(tag) - 1;
+	size_t d = 0;
+	while (s[d] >= '0' && s[d] <= '9')
+		d++;
+	if (d == 0 || s[0] == '0' || s[d] != '-')
+		return false;
+	s += d + 1;
+	size_t k = 0;
+	while ((s[k] >= 'a' && s[k] <= 'z') || (s[k] >= 'A' && s[k] <= 'Z') ||
+	       (s[k] >= '0' && s[k] <= '9'))
+		k++;
+	return k == 6 && s[k] == '\0';
+}
+
+/* The length of the record name n starts with ("part-K-of-N.json" exactly
+ * as ct_part_record_name writes it), or 0. */
+static size_t record_prefix(const char *n)
+{
+	unsigned long long k, parts;
+	int used = 0;
+	if (sscanf(n, "part-%llu-of-%llu.json%n", &k, &parts, &used) != 2 || used <= 0)
+		return 0;
+	char want[64];
+	if (!ct_part_record_name((size_t)k, (size_t)parts, want, sizeof(want)) ||
+	    strlen(want) != (size_t)used || strncmp(want, n, (size_t)used) != 0)
+		return 0;
+	return (size_t)used;
+}
+
+/* The length of the work directory base n starts with ("slice-K" or
+ * "finalize"), or 0. */
+static size_t work_prefix(const char *n)
+{
+	if (strncmp(n, "finalize", 8) == 0)
+		return 8;
+	if (strncmp(n, "slice-", 6) != 0 || n[6] < '1' || n[6] > '9')
+		return 0;
+	size_t i = 7;
+	while (n[i] >= '0' && n[i] <= '9')
+		i++;
+	return i;
+}
+
+/* Whether entry n of a work directory is a file split jobs write there. */
+static bool ours_in_work_dir(const cli_output *o, const char *n, const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && (job_writes(o, n) || ct_part_name_safe(n));
+}
+
+/* Whether staging entry n (lstat st, in the directory fd) is ours: a
+ * record or its temporary, or a work directory holding only ours. */
+static bool ours_in_staging(const cli_output *o, int fd, const char *n, const struct stat *st)
+{
+	if (S_ISREG(st->st_mode)) {
+		size_t r = record_prefix(n);
+		return r && (n[r] == '\0' || tmp_suffix(n + r));
+	}
+	size_t w = work_prefix(n);
+	if (!S_ISDIR(st->st_mode) || !w || !tmp_suffix(n + w))
+		return false;
+	int sub = openat(fd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *sd = sub >= 0 ? fdopendir(sub) : NULL;
+	if (!sd) {
+		if (sub >= 0)
+			close(sub);
+		return false;
+	}
+	bool ok = true;
+	struct dirent *se;
+	while (ok && (se = readdir(sd))) {
+		struct stat ss;
+		if (strcmp(se->d_name, ".") == 0 || strcmp(se->d_name, "..") == 0)
+			continue;
+		ok = fstatat(sub, se->d_name, &ss, AT_SYMLINK_NOFOLLOW) == 0 &&
+		     ours_in_work_dir(o, se->d_name, &ss);
+	}
+	closedir(sd);
+	return ok;
+}
+
+/* --finalize removes the staging directory: refused before any work when
+ * it holds anything split jobs did not write there, naming it. */
+static int check_staging_ours(const cli_output *o, ct_error *err)
+{
+	int fd = open(o->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return ct_fail(err, CT_EIO, "%s: cannot list: %s", o->staging, strerror(e));
+	}
+	char **bad = NULL;
+	size_t n_bad = 0;
+	int rc = CT_OK;
+	struct dirent *de;
+	while (!rc && (de = readdir(d))) {
+		const char *n = de->d_name;
+		struct stat st;
+		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+			continue;
+		if (fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) == 0 && ours_in_staging(o, fd, n, &st))
+			continue;
+		bool dir = fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+		char **nb = realloc(bad, (n_bad + 1) * sizeof(*bad));
+		char *item = nb ? malloc(strlen(n) + 2) : NULL;
+		if (!item) {
+			bad = nb ? nb : bad;
+			rc = ct_fail(err, CT_EIO, "out of memory");
+			break;
+		}
+		snprintf(item, strlen(n) + 2, "%s%s", n, dir ? "/" : "");
+		bad = nb;
+		bad[n_bad++] = item;
+	}
+	closedir(d);
+	if (!rc && n_bad) {
+		qsort(bad, n_bad, sizeof(*bad), cmp_str);
+		char list[1024] = "";
+		append_list(list, sizeof(list), bad, n_bad);
+		rc = ct_fail(err, CT_EUSAGE, "%s/: holds %s, which split jobs did not write there "
+			     "(refusing to finalize: --finalize removes this directory; move %s out "
+			     "of it first)", o->staging, list, n_bad == 1 ? "it" : "them");
+	}
+	for (size_t i = 0; i < n_bad; i++)
+		free(bad[i]);
+	free(bad);
+	return rc;
+}
+
 /* OUTPUT and its staging directory (made by whichever job comes first),
  * then this job's own work directory in the staging directory. */
 static int make_split_dirs(cli_output *o, ct_error *err)
@@ -944,6 +1139,8 @@ int cli_output_open(const cli_write_opts *w, const ct_checkpoint *in, cli_output
 		rc = plan_descriptors(o, err);
 	if (!rc)
 		warn_stale(o->parent);
+	if (!rc && o->finalize)
+		rc = check_staging_ours(o, err);
 	if (!rc && o->split)
 		rc = make_split_dirs(o, err);
 	else if (!rc && o->is_dir)
@@ -1453,7 +1650,9 @@ int cli_output_put_record(cli_output *o, const char *name, const char *data, siz
 }
 
 /* Removes the staging directory: the records and whatever killed jobs
- * left in their work directories (one level of them; links not followed). */
+ * left in their work directories (one level of them; links not followed),
+ * by the names split jobs give them (ours_in_staging); anything else, put
+ * there after the check before the work, is kept, and so is the directory. */
 static bool remove_staging(const cli_output *o)
 {
 	int fd = open(o->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -1468,7 +1667,7 @@ static bool remove_staging(const cli_output *o)
 		const char *n = de->d_name;
 		struct stat st;
 		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 ||
-		    fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		    fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) != 0 || !ours_in_staging(o, fd, n, &st))
 			continue;
 		if (!S_ISDIR(st.st_mode)) {
 			unlinkat(fd, n, 0);
@@ -1485,7 +1684,7 @@ static bool remove_staging(const cli_output *o)
 		while ((se = readdir(sd))) {
 			struct stat ss;
 			if (fstatat(sub, se->d_name, &ss, AT_SYMLINK_NOFOLLOW) == 0 &&
-			    !S_ISDIR(ss.st_mode))
+			    ours_in_work_dir(o, se->d_name, &ss))
 				unlinkat(sub, se->d_name, 0);
 		}
 		closedir(sd);
@@ -1524,8 +1723,9 @@ static int commit_split(cli_output *o, ct_error *err)
 	unregister_temps();
 	if (o->finalize) {
 		if (!remove_staging(o))
-			warn_safe("%s: could not be removed entirely (remove it by hand: the output is "
-				  "complete)", o->staging);
+			warn_safe("%s: could not be removed entirely: what split jobs did not write "
+				  "there is kept (move it out, then remove the directory by hand: the "
+				  "output is complete)", o->staging);
 		rc = fsync_dir(o->dest, err);
 	}
 	return rc;

@@ -49,8 +49,14 @@ static int from_slurm(const cli_command *cmd, cli_write_opts *w)
 	if ((r = env_uint("SLURM_ARRAY_TASK_MIN", &lo)) != 1)
 		return r == 0 ? cli_usage(cmd, "--part slurm: SLURM_ARRAY_TASK_MIN is not set") :
 			       bad_env(cmd, "SLURM_ARRAY_TASK_MIN");
-	if ((r = env_uint("SLURM_ARRAY_TASK_STEP", &step)) == -1 || (r == 1 && step == 0))
+	if ((r = env_uint("SLURM_ARRAY_TASK_STEP", &step)) == -1)
 		return bad_env(cmd, "SLURM_ARRAY_TASK_STEP");
+	/* sbatch --array=MIN-MAX:STEP: the tasks are MIN, MIN + STEP, ...,
+	 * so a step is a positive integer */
+	if (r == 1 && step == 0)
+		return cli_usage(cmd, "--part slurm: SLURM_ARRAY_TASK_STEP is '%s': a step must be "
+				 "at least 1 (sbatch --array=MIN-MAX:STEP)",
+				 getenv("SLURM_ARRAY_TASK_STEP"));
 	if (r == 0)
 		step = 1;
 	int has_max = env_uint("SLURM_ARRAY_TASK_MAX", &hi);
@@ -430,16 +436,17 @@ static bool slice_intact(const ct_part_record *r, const ct_plan *plan, const siz
 /* A record made with this command and options (the same fingerprint) for
  * the same N, or the reason it is not. */
 static bool same_plan(const ct_part_record *r, const cli_write_opts *o, uint64_t fp, size_t n,
-		      char *why, size_t why_size)
+		      const char *who, char *why, size_t why_size)
 {
 	if (strcmp(r->command, o->command) != 0)
-		snprintf(why, why_size, "was written by 'ctensors %s', not %s", r->command,
-			 o->command);
+		snprintf(why, why_size, "was written by 'ctensors %s', and %s is 'ctensors %s'",
+			 r->command, who, o->command);
 	else if (r->fingerprint != fp)
-		snprintf(why, why_size, "was written with other options (another scheme, config, "
-			 "dtype, ignore list or ctensors version)");
+		snprintf(why, why_size, "was written with other options than %s (another scheme, "
+			 "config, dtype, ignore list or ctensors version)", who);
 	else if (n && r->parts != n)
-		snprintf(why, why_size, "is a slice of %zu, not of %zu", r->parts, n);
+		snprintf(why, why_size, "is one of %zu slices, but %s splits the output into %zu",
+			 r->parts, who, n);
 	else
 		return true;
 	return false;
@@ -494,8 +501,8 @@ static int already_written(const ct_plan *plan, const cli_write_opts *o, uint64_
 	for (size_t i = 0; i < rs.n && !rc; i++) {
 		const ct_part_record *r = &rs.r[i];
 		char why[CT_ERROR_MSG_MAX];
-		if (!same_plan(r, o, fp, o->part_n, why, sizeof(why)))
-			rc = ct_fail(err, CT_EUSAGE, "%s: slice %zu/%zu there %s than this job; run "
+		if (!same_plan(r, o, fp, o->part_n, "this job", why, sizeof(why)))
+			rc = ct_fail(err, CT_EUSAGE, "%s: slice %zu/%zu there %s; run "
 				     "every job of one output with the same command and options, or "
 				     "remove %s and start again", cli_output_dest(o->out), r->part,
 				     r->parts, why, cli_output_dest(o->out));
@@ -612,8 +619,8 @@ int cli_parts_finalize(ct_plan *plan, const ct_checkpoint *in, const cli_write_o
 			rc = ct_fail(err, CT_EUSAGE, "%s: slices of %zu and of %zu jobs (%s, %s): the "
 				     "jobs of one output must agree on N", dest, n, rs.r[i].parts,
 				     rs.file[0], rs.file[i]);
-		else if (!same_plan(&rs.r[i], o, fp, n, why, sizeof(why)))
-			rc = ct_fail(err, CT_EUSAGE, "%s: slice %zu/%zu %s than this --finalize; give "
+		else if (!same_plan(&rs.r[i], o, fp, n, "this --finalize", why, sizeof(why)))
+			rc = ct_fail(err, CT_EUSAGE, "%s: slice %zu/%zu %s; give "
 				     "--finalize the command and options of the jobs", dest,
 				     rs.r[i].part, n, why);
 	}

@@ -244,6 +244,8 @@ void cli_report_plan(const ct_plan *plan, const char *dest, bool dest_is_dir, bo
 	json_object_set_new(r, "parameters", json_integer((json_int_t)plan->params_total));
 	json_object_set_new(r, "parameters_quantized",
 			    json_integer((json_int_t)plan->params_quantized));
+	/* compress: the weights sparse-compressed; decompress: sparse-decompressed */
+	json_object_set_new(r, "parameters_sparse", json_integer((json_int_t)plan->sparse_numel));
 	json_object_set_new(r, "bits_per_weight", plan->params_total ?
 			    json_real(8.0 * (double)data / (double)plan->params_total) :
 			    json_null());

@@ -419,6 +419,14 @@ static int find_unlisted(ct_checkpoint *c, ct_error *err)
 			listed = strcmp(c->shard_names[i], de->d_name) == 0;
 		if (listed)
 			continue;
+		/* a link that cannot be followed is no file (transformers'
+		 * os.path.isfile says False too): find_broken_links named it */
+		struct stat st;
+		char *p = path_join(c->dir, de->d_name);
+		bool broken = p && stat(p, &st) != 0 && lstat(p, &st) == 0 && S_ISLNK(st.st_mode);
+		free(p);
+		if (broken)
+			continue;
 		if (strcmp(de->d_name, "model.safetensors") == 0) {
 			rc = ct_fail(err, CT_EINPUT, "%s: model.safetensors is not listed in %s, "
 				     "but transformers loads model.safetensors before any index: "
@@ -439,6 +447,61 @@ static int find_unlisted(ct_checkpoint *c, ct_error *err)
 	closedir(d);
 	if (!rc && c->n_unlisted > 1)
 		qsort(c->unlisted, c->n_unlisted, sizeof(char *), cmp_str);
+	return rc;
+}
+
+/* The entries of the model directory that are symbolic links stat()
+ * cannot follow (dangling, a loop, ...): whatever they name is skipped by
+ * every listing (no weights, config or other file is read or copied
+ * through them), so they are recorded for the CLI to name. */
+static int find_broken_links(ct_checkpoint *c, ct_error *err)
+{
+	int fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return ct_fail(err, CT_EIO, "%s: cannot list: %s", c->dir, strerror(e));
+	}
+	int rc = CT_OK;
+	struct dirent *de;
+	while (!rc && (de = readdir(d))) {
+		struct stat ls, st;
+		if (fstatat(fd, de->d_name, &ls, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(ls.st_mode) ||
+		    fstatat(fd, de->d_name, &st, 0) == 0)
+			continue;
+		int e = errno;
+		char target[256];
+		ssize_t tn = readlinkat(fd, de->d_name, target, sizeof(target) - 1);
+		if (tn < 0)
+			tn = 0;
+		target[tn] = '\0';
+		char why[512];
+		if (e == ENOENT || e == ENOTDIR)
+			snprintf(why, sizeof(why), "a dangling symbolic link (to %s%s)", target,
+				 (size_t)tn == sizeof(target) - 1 ? "..." : "");
+		else if (e == ELOOP)
+			snprintf(why, sizeof(why), "a symbolic link that loops (to %s%s)", target,
+				 (size_t)tn == sizeof(target) - 1 ? "..." : "");
+		else
+			snprintf(why, sizeof(why), "a symbolic link that cannot be followed (%s)",
+				 strerror(e));
+		size_t len = strlen(de->d_name) + strlen(why) + 3;
+		char **grown = realloc(c->broken_links, (c->n_broken_links + 1) * sizeof(char *));
+		char *item = grown ? malloc(len) : NULL;
+		if (grown)
+			c->broken_links = grown;
+		if (!item) {
+			rc = ct_fail(err, CT_EIO, "out of memory");
+			break;
+		}
+		snprintf(item, len, "%s: %s", de->d_name, why);
+		c->broken_links[c->n_broken_links++] = item;
+	}
+	closedir(d);
+	if (!rc && c->n_broken_links > 1)
+		qsort(c->broken_links, c->n_broken_links, sizeof(char *), cmp_str);
 	return rc;
 }
 
@@ -645,6 +708,8 @@ int ct_ckpt_open_lenient(const char *path, ct_strlist *problems, ct_checkpoint *
 	}
 	if (c->kind == CT_CKPT_DIR) {
 		rc = refuse_partial(c->dir, err);
+		if (!rc)
+			rc = find_broken_links(c, err);
 		if (rc)
 			goto done;
 	}
@@ -723,6 +788,9 @@ void ct_ckpt_close(ct_checkpoint *c)
 	for (size_t i = 0; i < c->n_unlisted; i++)
 		free(c->unlisted[i]);
 	free(c->unlisted);
+	for (size_t i = 0; i < c->n_broken_links; i++)
+		free(c->broken_links[i]);
+	free(c->broken_links);
 	for (size_t i = 0; i < c->n_dropped; i++)
 		free(c->dropped[i]);
 	free(c->dropped);

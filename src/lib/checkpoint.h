@@ -41,6 +41,10 @@ typedef struct ct_checkpoint {
 	json_t *index;          /* the index JSON, or NULL */
 	char **unlisted;        /* *.safetensors beside an index that it does not list */
 	size_t n_unlisted;      /* (read by nobody, copied by nobody; the CLI warns) */
+	char **broken_links;    /* entries of the model directory that are symbolic links
+				 * which cannot be followed, each "NAME: why" (dangling,
+				 * a loop): read by nobody, copied by nobody; the CLI warns */
+	size_t n_broken_links;
 	char **dropped;         /* lenient open: shards that could not be read */
 	size_t n_dropped;
 	struct ct_strlist *problems; /* during a lenient open only */

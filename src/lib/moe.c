@@ -77,16 +77,38 @@ static int find_block(ct_moe_block **bs, size_t *n, const char *prefix, ct_moe_b
 	return CT_OK;
 }
 
+/* The tensor of ck named as block prefix's fused weight of that kind (0
+ * gate_up, 1 down) whatever its rank, or NULL. */
+static const ct_tensor *partner_of(const ct_checkpoint *ck, const char *prefix, int kind)
+{
+	char p[4096];
+	int k;
+	for (size_t i = 0; i < ck->n_tensors; i++) {
+		const ct_tensor *t = ck->tensors[i].t;
+		if (fused_name(t->name, p, sizeof(p), &k) && k == kind && strcmp(p, prefix) == 0)
+			return t;
+	}
+	return NULL;
+}
+
 /* Tells the layout of a block from its shapes, and its bias's presence. */
 static int classify(const ct_checkpoint *ck, ct_moe_block *b, ct_error *err)
 {
 	const ct_tensor *gu = b->gate_up, *dn = b->down;
 	const char *tried = "layout A ([E,2I,H] with down [E,H,I]) and layouts B/C ([E,H,2I] "
 			    "with down [E,I,H])";
-	if (!gu || !dn)
+	if (!gu || !dn) {
+		/* the partner may be there under its name with a rank below 3,
+		 * which ct_moe_find passed over as an ordinary weight */
+		const ct_tensor *other = partner_of(ck, b->prefix, gu ? 1 : 0);
+		if (other)
+			return ct_fail(err, CT_EINPUT, "%s: a %d-D %s beside the 3-D %s: fused experts "
+				       "are two 3-D tensors (tried %s)", other->name, other->ndim,
+				       gu ? "down_proj" : "gate_up_proj", (gu ? gu : dn)->name, tried);
 		return ct_fail(err, CT_EINPUT, "%s: %s without %s: the expert layout cannot be told "
 			       "(tried %s)", (gu ? gu : dn)->name, gu ? "gate_up_proj" : "down_proj",
 			       gu ? "down_proj" : "gate_up_proj", tried);
+	}
 	if (gu->ndim != 3 || dn->ndim != 3 || gu->shape[0] != dn->shape[0] ||
 	    gu->dtype != dn->dtype || !ct_dtype_is_float(gu->dtype))
 		return ct_fail(err, CT_EINPUT, "%s, %s: fused experts must be two 3-D float tensors "
@@ -133,10 +155,31 @@ static int classify(const ct_checkpoint *ck, ct_moe_block *b, ct_error *err)
 	return CT_OK;
 }
 
+int ct_moe_check_empty(const ct_checkpoint *ck, ct_error *err)
+{
+	char prefix[4096];
+	for (size_t i = 0; i < ck->n_tensors; i++) {
+		const ct_tensor *t = ck->tensors[i].t;
+		int kind;
+		/* qwen3_5.py:load_fused_expert_weights loops over
+		 * range(num_experts): with E = 0 nothing is loaded, and the
+		 * split would leave no tensor in the block's place */
+		if (fused_name(t->name, prefix, sizeof(prefix), &kind) && kind <= 1 &&
+		    t->ndim == 3 && t->shape[0] == 0)
+			return ct_fail(err, CT_EINPUT, "%s: %s: a fused block of zero experts [0, %"
+				       PRIu64 ", %" PRIu64 "] (expected at least one expert)",
+				       ck->shard_names[ck->tensors[i].shard], t->name, t->shape[1],
+				       t->shape[2]);
+	}
+	return CT_OK;
+}
+
 int ct_moe_find(const ct_checkpoint *ck, ct_moe_block **out, size_t *n_out, ct_error *err)
 {
 	*out = NULL;
 	*n_out = 0;
+	if (ct_moe_check_empty(ck, err))
+		return CT_EINPUT;
 	ct_moe_block *bs = NULL;
 	size_t n = 0;
 	int rc = CT_OK;
@@ -151,6 +194,20 @@ int ct_moe_find(const ct_checkpoint *ck, ct_moe_block **out, size_t *n_out, ct_e
 					     "B and C; --ignore its module to keep it dense)", t->name,
 					     t->ndim);
 			continue;
+		}
+		/* vLLM's fused loaders (qwen3_5.py:load_weights, llama4.py:
+		 * load_weights) take loaded_weight[expert_id] of a tensor whose
+		 * name holds "experts.gate_up_proj" / "experts.down_proj", a
+		 * 2-D [out, in] per expert: a fused weight is 3-D. Above that
+		 * no layout applies; below it (a shared expert's 2-D
+		 * "shared_experts.gate_up_proj.weight") it is an ordinary
+		 * weight. */
+		if (kind <= 1 && t->ndim > 3) {
+			rc = ct_fail(err, CT_EINPUT, "%s: %s: a %d-D %s: fused experts are 3-D (%s)",
+				     ck->shard_names[ck->tensors[i].shard], t->name, t->ndim,
+				     kind == 0 ? "gate_up_proj" : "down_proj",
+				     kind == 0 ? "[E, 2I, H] or [E, H, 2I]" : "[E, H, I] or [E, I, H]");
+			break;
 		}
 		if (kind <= 1 && t->ndim != 3)
 			continue;

@@ -51,6 +51,10 @@ typedef struct ct_moe_block {
 int ct_moe_find(const ct_checkpoint *ck, ct_moe_block **out, size_t *n, ct_error *err);
 void ct_moe_free(ct_moe_block *b, size_t n);
 
+/* Refuses (CT_EINPUT, naming it) a fused gate_up_proj/down_proj of zero
+ * experts, which a split would turn into nothing; ct_moe_find does too. */
+int ct_moe_check_empty(const ct_checkpoint *ck, ct_error *err);
+
 /* The block tensor t belongs to, or NULL; *is_source is set when t is one
  * of its fused tensors. */
 const ct_moe_block *ct_moe_block_of(const ct_moe_block *b, size_t n, const ct_tensor *t);

@@ -1155,6 +1155,9 @@ static int plan_decode_module(ct_plan *p, size_t s, const ct_tensor *t, const ch
 	p->in_bytes += it->in_bytes;
 	p->params_total += info.rows * info.cols;
 	p->params_quantized += codec ? info.rows * info.cols : 0;
+	/* decompress: the weights a sparsity codec scatters back (alone for
+	 * sparse-bitmask, under a quantization codec for 2:4 int8/fp8) */
+	p->sparse_numel += scodec ? info.rows * info.cols : 0;
 	return rc;
 }
 
@@ -1933,11 +1936,22 @@ int ct_fuse_specs_read(const ct_checkpoint *ck, ct_fuse_spec **out, size_t *n, c
 			  e > 0 && h > 0 && i > 0 && e <= (1 << 20) && f->prefix && f->names[0] &&
 			  f->names[1];
 		for (int t = 0; ok && t < 4; t++) {
-			/* a fused name is the block's prefix and one component */
+			/* a fused name is the block's prefix and a name moe.c's
+			 * fused_name reads as that tensor: vLLM's fused loaders
+			 * (qwen3_5.py, llama4.py: load_weights) match
+			 * "experts.gate_up_proj" / "experts.down_proj" anywhere in
+			 * the name, so ".weight" may follow */
+			static const char *const leaves[4][2] = {
+				{ "gate_up_proj", "gate_up_proj.weight" },
+				{ "down_proj", "down_proj.weight" },
+				{ "gate_up_proj_bias", NULL },
+				{ "down_proj_bias", NULL },
+			};
 			const char *nm = f->names[t];
 			size_t pl = strlen(key);
-			ok = !nm || (strncmp(nm, key, pl) == 0 && nm[pl] == '.' && nm[pl + 1] &&
-				     !strchr(nm + pl + 1, '.'));
+			ok = !nm || (strncmp(nm, key, pl) == 0 && nm[pl] == '.' &&
+				     (strcmp(nm + pl + 1, leaves[t][0]) == 0 ||
+				      (leaves[t][1] && strcmp(nm + pl + 1, leaves[t][1]) == 0)));
 		}
 		if (!ok) {
 			rc = ct_fail(err, CT_EINPUT, "%s: __metadata__ ctensors.fused_experts: %s: not "
@@ -2019,6 +2033,17 @@ static void item_shape(const ct_plan_item *it, uint64_t *rows, uint64_t *cols)
 	}
 }
 
+/* The projection part j of a fused item gathers ("gate_proj", ...). */
+static const char *part_name(const ct_fuse_item *f, size_t j)
+{
+	bool bias = f->which == FUSED_GATE_UP_BIAS || f->which == FUSED_DOWN_BIAS;
+	if (f->which == FUSED_DOWN || f->which == FUSED_DOWN_BIAS)
+		return bias ? "down_proj bias" : "down_proj";
+	if (f->n_parts == 2 && j % 2)
+		return bias ? "up_proj bias" : "up_proj";
+	return bias ? "gate_proj bias" : "gate_proj";
+}
+
 int ct_plan_fuse_experts(ct_plan *p, const ct_fuse_spec *specs, size_t n, ct_error *err)
 {
 	if (!n)
@@ -2084,21 +2109,27 @@ int ct_plan_fuse_experts(ct_plan *p, const ct_fuse_spec *specs, size_t n, ct_err
 			if (!it->src) {
 				rc = ct_fail(err, CT_EINPUT, "%s: --fused: expert %zu has no %s (the "
 					     "checkpoint lacks a projection of the recorded block)",
-					     sp->names[f->which], j / f->n_parts,
-					     f->which == FUSED_DOWN ? "down_proj" : f->n_parts == 2 &&
-					     j % 2 ? "up_proj" : "gate_proj");
+					     sp->names[f->which], j / f->n_parts, part_name(f, j));
 				break;
 			}
 			item_shape(it, &r, &c);
 			ct_dtype dt = item_dtype(it);
 			if (f->dt == CT_DTYPE_COUNT)
 				f->dt = dt;
-			if (r != want_r || c != want_c || dt != f->dt || !ct_dtype_size(dt))
-				rc = ct_fail(err, CT_EINPUT, "%s: --fused: expert %zu is %s [%" PRIu64
-					     ", %" PRIu64 "] where the block needs %s [%" PRIu64 ", %"
-					     PRIu64 "] (decompress with --dtype to make experts alike)",
-					     sp->names[f->which], j / f->n_parts, ct_dtype_name(dt), r, c,
-					     ct_dtype_name(f->dt), want_r, want_c);
+			if (r != want_r || c != want_c)
+				/* a shape --dtype cannot change: the recorded block
+				 * and the checkpoint's expert disagree */
+				rc = ct_fail(err, CT_EINPUT, "%s: --fused: expert %zu's %s is [%" PRIu64
+					     ", %" PRIu64 "] where the recorded block (hidden %" PRIu64
+					     ", intermediate %" PRIu64 ") needs [%" PRIu64 ", %" PRIu64
+					     "]", sp->names[f->which], j / f->n_parts,
+					     part_name(f, j), r, c, sp->hidden, sp->inter, want_r,
+					     want_c);
+			else if (dt != f->dt || !ct_dtype_size(dt))
+				rc = ct_fail(err, CT_EINPUT, "%s: --fused: expert %zu's %s is %s where "
+					     "the block needs %s (decompress with --dtype to make experts "
+					     "alike)", sp->names[f->which], j / f->n_parts,
+					     part_name(f, j), ct_dtype_name(dt), ct_dtype_name(f->dt));
 		}
 	}
 	/* the builders are rebuilt: the per-expert tensors are gone */

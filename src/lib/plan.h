@@ -84,7 +84,8 @@ typedef struct ct_plan {
 	uint64_t params_quantized; /* weights quantized (QUANT) */
 	uint64_t params_total;
 	uint64_t sparse_zeros;     /* zeros among the sparsity targets' weights */
-	uint64_t sparse_numel;     /* elements of the sparsity targets' weights */
+	uint64_t sparse_numel;     /* elements of the sparsity targets' weights (decompress:
+				      of the weights sparse-decompressed) */
 	ct_strlist warnings;       /* for the user: targets or ignore entries matching nothing */
 	size_t n_dropped;          /* decompress: activation and KV-cache parameters left out */
 	ct_plan_problem *problems; /* lenient decompress: modules left out, with the reason */

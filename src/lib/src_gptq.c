@@ -259,10 +259,28 @@ int ct_gptq_plan_module(ct_conv *cv, const char *module, const ct_gptq_opts *o, 
 	/* bounded by the tensor's bytes: no product below overflows */
 	uint64_t in_f = m->t[T_GIDX] && m->t[T_GIDX]->t->ndim == 1 ? m->t[T_GIDX]->t->shape[0] :
 			P * 32 / (uint64_t)b;
-	if (in_f * (uint64_t)b != P * 32)
-		return ct_fail(err, CT_EINPUT, "%s: %s: %" PRIu64 " packed rows do not hold %" PRIu64
-			       " input columns of %d bits (in_features must be a multiple of 32)",
-			       file, qw->t->name, P, in_f, b);
+	/* AutoGPTQ's QuantLinear.__init__ (qlinear_cuda_old.py and the
+	 * others) makes qweight [infeatures // 32 * bits, outfeatures]: the
+	 * packed rows hold in_features / 32 * bits words. The message says
+	 * which of the two is off: a g_idx that names another in_features,
+	 * an in_features that is no multiple of 32, or rows that are no whole
+	 * number of bits-wide columns. */
+	if (in_f * (uint64_t)b != P * 32) {
+		if (m->t[T_GIDX] && in_f % 32 == 0)
+			return ct_fail(err, CT_EINPUT, "%s: %s: %" PRIu64 " packed rows hold %" PRIu64
+				       " input columns of %d bits, but %s has %" PRIu64 " entries "
+				       "(expected %" PRIu64 " rows: in_features / 32 * bits)", file,
+				       qw->t->name, P, P * 32 / (uint64_t)b, b, m->t[T_GIDX]->t->name,
+				       in_f, in_f / 32 * (uint64_t)b);
+		if (m->t[T_GIDX])
+			return ct_fail(err, CT_EINPUT, "%s: %s: %s has %" PRIu64 " entries, and "
+				       "in_features %" PRIu64 " is not a multiple of 32 (qweight packs "
+				       "in_features / 32 * bits rows; it has %" PRIu64 ")", file,
+				       qw->t->name, m->t[T_GIDX]->t->name, in_f, in_f, P);
+		return ct_fail(err, CT_EINPUT, "%s: %s: %" PRIu64 " packed rows of 32 bits are not a "
+			       "whole number of %d-bit input columns (qweight packs in_features / 32 "
+			       "* bits rows: a multiple of %d)", file, qw->t->name, P, b, b);
+	}
 	m->rows = out_f;
 	m->cols = in_f;
 	m->n_groups = m->group_size < 0 ? 1 : (in_f + (uint64_t)m->group_size - 1) /

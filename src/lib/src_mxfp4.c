@@ -318,13 +318,18 @@ static int plan_experts(ct_conv *cv, const char *prefix, int scheme, ct_error *e
 			       "interleaved by row and must have as many each", shard_of(cv, gb),
 			       gb->t->name, R2);
 	uint64_t I = R2 / 2;
+	/* the multiple-of-32 clause only where intermediate is none: a
+	 * mismatch of E or H, or of down's own blocks, is said as it is */
+	char why[96] = "";
+	if (I % MX_GROUP)
+		snprintf(why, sizeof(why), ", and intermediate %" PRIu64 " is not a multiple of 32",
+			 I);
 	if (db->t->shape[0] != E || H != GH * MX_GROUP || GI * MX_GROUP != I)
 		return ct_fail(err, CT_EINPUT, "%s: %s [%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", 16] "
 			       "does not match %s [%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", 16]: "
 			       "expected [%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", 16] (experts, hidden, "
-			       "intermediate/32), and intermediate %" PRIu64 " must be a multiple of 32",
-			       shard_of(cv, db), db->t->name, db->t->shape[0], H, GI, gb->t->name, E,
-			       R2, GH, E, GH * MX_GROUP, I / MX_GROUP, I);
+			       "intermediate/32)%s", shard_of(cv, db), db->t->name, db->t->shape[0], H,
+			       GI, gb->t->name, E, R2, GH, E, GH * MX_GROUP, I / MX_GROUP, why);
 	if (!rc)
 		rc = check_scales(cv, gb, gs, err);
 	if (!rc)

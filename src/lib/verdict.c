@@ -322,6 +322,9 @@ int ct_verify_checkpoint(const char *path, const ct_verify_opts *o, ct_verdict *
 	/* a damaged checkpoint is a failed check: its defects are findings */
 	ct_strlist defects = { 0 };
 	int rc = ct_ckpt_open_lenient(path, &defects, &ck, err);
+	for (size_t i = 0; !rc && i < ck->n_broken_links; i++)
+		ct_strlist_addf(&v->warnings, "%s: %s: skipped (not read)", ck->dir,
+				ck->broken_links[i]);
 	if (!rc)
 		rc = load_config(ck, path, o, &cfg, cfg_problem, sizeof(cfg_problem), err);
 	if (!rc && o->against) {
@@ -329,6 +332,9 @@ int ct_verify_checkpoint(const char *path, const ct_verify_opts *o, ct_verdict *
 		for (size_t i = 0; !rc && i < orig->n_unlisted; i++)
 			ct_strlist_addf(&v->warnings, "%s: %s is not listed in the index: it is no "
 					"part of the checkpoint", orig->dir, orig->unlisted[i]);
+		for (size_t i = 0; !rc && i < orig->n_broken_links; i++)
+			ct_strlist_addf(&v->warnings, "%s: %s: skipped (not read)", orig->dir,
+					orig->broken_links[i]);
 	}
 	/* an original quantized by another tool is read as convert reads it */
 	if (!rc && orig) {
