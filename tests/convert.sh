@@ -124,6 +124,20 @@ if [ -f "$kv/config.json" ]; then
 		pass "ModelOpt KV-cache scales move from k_proj/v_proj to the attention module" ||
 		fail "ModelOpt KV-cache scales move from k_proj/v_proj to the attention module" "$(head -c 300 "$TMP/names")"
 fi
+# the GPTQ writers' quantize_config.json (GPTQModel quantization/config.py:
+# QUANT_CONFIG_FILENAME) is not carried into the compressed-tensors output,
+# where GPTQ loaders would read it; other files are
+qc="$TMP/qcfg-in"
+cp -r "$TMP/cases/gptq_v1_sym4_g32_desc_act/input" "$qc"
+printf '{"bits": 4, "group_size": 32, "desc_act": true, "sym": true, "quant_method": "gptq"}\n' >"$qc/quantize_config.json"
+printf '{}\n' >"$qc/tokenizer_config.json"
+if "$CT_BIN" convert -q "$qc" "$TMP/qcfg-out" 2>"$TMP/err"; then
+	[ ! -e "$TMP/qcfg-out/quantize_config.json" ] && [ -f "$TMP/qcfg-out/tokenizer_config.json" ] &&
+		pass "quantize_config.json is not copied, other files are" ||
+		fail "quantize_config.json is not copied, other files are" "$(ls "$TMP/qcfg-out")"
+else
+	fail "convert with a quantize_config.json beside config.json" "$(head -c 300 "$TMP/err")"
+fi
 if [ ! -d "$CONV" ]; then
 	skip "shared convert cases" "$CONV is absent (the shared fixtures are not beside this checkout)"
 	finish
