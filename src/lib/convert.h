@@ -240,6 +240,10 @@ int ct_awq_plan_all(ct_conv *cv, const json_t *q, bool gemv, ct_error *err);
  * X.act_scale) required. */
 int ct_fp8_tensor_plan_all(ct_conv *cv, bool static_act, ct_error *err);
 
+/* Per-channel FP8 modules (ModelOpt FP8_PER_CHANNEL_PER_TOKEN): X.weight
+ * F8_E4M3 with X.weight_scale [out], dynamic per-token activations. */
+int ct_fp8_channel_plan_all(ct_conv *cv, ct_error *err);
+
 /* The readers. */
 extern const ct_source ct_src_gptq, ct_src_awq, ct_src_fp8, ct_src_modelopt,
 	ct_src_autoround, ct_src_mxfp4;

@@ -1247,6 +1247,55 @@ static void c_autofp8_static_f16_scales(json_t **q, json_t **hfq, const char **d
 	*q = json_pack("{s:s, s:s}", "activation_scheme", "static", "quant_method", "fp8");
 }
 
+/* ModelOpt FP8_PER_CHANNEL_PER_TOKEN, as vLLM reads it (modelopt.py:
+ * ModelOptFp8PcPtLinearMethod): weight F8_E4M3 [out, in], weight_scale
+ * [out] (loaded into F32), no input_scale; w = F32(code) * scale[row]. */
+static void fp8_channel_module(int shard, const char *module, uint64_t out, uint64_t in,
+			       ct_dtype sdt)
+{
+	char name[200];
+	snprintf(name, sizeof(name), "%s.weight", module);
+	uint8_t *wt = add_src(shard, name, CT_F8_E4M3, 2, out, in);
+	snprintf(name, sizeof(name), "%s.weight_scale", module);
+	uint8_t *sc = add_src(shard, name, sdt, 1, out, 0);
+	float *w = add_ref(module, out, in);
+	for (uint64_t o = 0; o < out; o++) {
+		float ws = put_scale(sc, (size_t)o, sdt, (float)(1e-4 + unit() * 1e-3));
+		for (uint64_t i = 0; i < in; i++) {
+			uint8_t c;
+			do
+				c = (uint8_t)below(256);
+			while ((c & 0x7F) == 0x7F);
+			wt[o * in + i] = c;
+			w[o * in + i] = e4m3_value(c) * ws;
+		}
+	}
+}
+
+static void modelopt_fp8_channel(json_t **q, json_t **hfq, const char **dt, ct_dtype sdt)
+{
+	*dt = "bfloat16";
+	for (int k = 0; k < 7; k++)
+		fp8_channel_module(k % 2, linears[k].name, linears[k].out, linears[k].in, sdt);
+	add_dense(CT_BF16, 0, 1);
+	*hfq = json_pack("{s:{s:s, s:s}, s:{s:s, s:[s]}}", "producer", "name", "modelopt",
+			 "version", "0.40.0", "quantization", "quant_algo",
+			 "FP8_PER_CHANNEL_PER_TOKEN", "exclude_modules", "lm_head");
+	*q = json_pack("{s:s, s:s, s:[s], s:{s:s, s:s}}", "quant_method", "modelopt",
+		       "quant_algo", "FP8_PER_CHANNEL_PER_TOKEN", "ignore", "lm_head", "producer",
+		       "name", "modelopt", "version", "0.40.0");
+}
+
+static void c_modelopt_fp8_channel_f16_scales(json_t **q, json_t **hfq, const char **dt)
+{
+	modelopt_fp8_channel(q, hfq, dt, CT_F16);
+}
+
+static void c_modelopt_fp8_channel_f32_scales(json_t **q, json_t **hfq, const char **dt)
+{
+	modelopt_fp8_channel(q, hfq, dt, CT_F32);
+}
+
 /* 3. GPTQModel with a group size that does not divide in_features. */
 static void c_gptqmodel_partial_group_refuse(json_t **q, json_t **hfq, const char **dt)
 {
@@ -1413,6 +1462,10 @@ static const gcase cases[] = {
 	{ "fp8_block_bf16_scale", "convert", NULL, NULL, 0, 2, c_fp8_block_bf16_scale },
 	{ "fp8_block_f16_scale", "convert", NULL, NULL, 0, 1, c_fp8_block_f16_scale },
 	{ "autofp8_static_f16_scales", "convert", NULL, NULL, 0, 2, c_autofp8_static_f16_scales },
+	{ "modelopt_fp8_channel_f16_scales", "convert", NULL, NULL, 0, 2,
+	  c_modelopt_fp8_channel_f16_scales },
+	{ "modelopt_fp8_channel_f32_scales", "convert", NULL, NULL, 0, 1,
+	  c_modelopt_fp8_channel_f32_scales },
 	{ "gptqmodel_partial_group_refuse", "refuse",
 	  "down_proj: in_features 256 is not a multiple of group_size 96", NULL, 0, 1,
 	  c_gptqmodel_partial_group_refuse },
