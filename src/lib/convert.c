@@ -674,6 +674,21 @@ static int check_values(const ct_conv *cv, ct_error *err)
 					       act ? " and > 0" : "");
 		}
 	}
+	/* tensors carried over renamed are KV-cache scales (k_scale, v_scale):
+	 * activation parameters, finite and > 0 as check_act_param wants */
+	for (size_t i = 0; i < cv->ck->n_tensors; i++) {
+		const ct_tensor *t = cv->ck->tensors[i].t;
+		if (!cv->renamed[i] || !ct_dtype_is_float(t->dtype))
+			continue;
+		for (uint64_t k = 0; k < t->nelem; k++) {
+			float v = ct_load_f32(t->dtype, t->data, (size_t)k);
+			if (!isfinite(v) || !(v > 0.0f))
+				return ct_fail(err, CT_EINPUT, "%s: %s: value %" PRIu64 " is %g "
+					       "(expected finite and > 0)",
+					       cv->ck->shard_names[cv->ck->tensors[i].shard], t->name, k,
+					       (double)v);
+		}
+	}
 	return CT_OK;
 }
 

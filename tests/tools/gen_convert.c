@@ -1371,6 +1371,12 @@ static void c_fp8_tensor_inf_scale_refuse(json_t **q, json_t **hfq, const char *
 	put_f32(find_src("model.layers.0.self_attn.v_proj.weight_scale")->data, 0, INFINITY);
 }
 
+static void c_modelopt_nan_kv_scale_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	c_modelopt_fp8_kv(q, hfq, dt);
+	put_f32(find_src("model.layers.0.self_attn.v_proj.v_scale")->data, 0, NAN);
+}
+
 static void c_fp8_block_nan_byte_refuse(json_t **q, json_t **hfq, const char **dt)
 {
 	c_fp8_block_not_convert(q, hfq, dt);
@@ -1487,6 +1493,8 @@ static const gcase cases[] = {
 	  NULL, 0, 2, c_awq_inf_scale_refuse },
 	{ "fp8_tensor_inf_scale_refuse", "refuse", "v_proj.weight_scale: value 0 is inf", NULL, 0, 1,
 	  c_fp8_tensor_inf_scale_refuse },
+	{ "modelopt_nan_kv_scale_refuse", "refuse", "v_proj.v_scale: value 0 is nan", NULL, 0, 2,
+	  c_modelopt_nan_kv_scale_refuse },
 	{ "fp8_block_nan_byte_refuse", "refuse", "gate_proj.weight: element 777 is the F8_E4M3 NaN",
 	  NULL, 0, 1, c_fp8_block_nan_byte_refuse },
 	{ "gptq_unbalanced_gidx_refuse", "refuse", "o_proj.g_idx: group", NULL, 0, 1,
