@@ -52,9 +52,10 @@ for case in "$1"/*/; do
 	[ "$ins" = "$outs" ] && pass "$cname: shards mirror the input ($ins)" ||
 		fail "$cname: shards mirror the input" "$ins vs $outs"
 	# dense tensors, and every tensor kept by name, carried over byte for byte
+	# (but an F16 or BF16 FP8 scale, widened to F32 with the same values)
 	ok=1
 	for f in "$case"/input/*.safetensors; do
-		"$T/stsub" --common "$f" "$out"/*.safetensors 2>"$TMP/err" || { ok=0; break; }
+		"$T/stsub" --common-widen "$f" "$out"/*.safetensors 2>"$TMP/err" || { ok=0; break; }
 	done
 	[ $ok = 1 ] && pass "$cname: kept tensors byte-identical" ||
 		fail "$cname: kept tensors byte-identical" "$(head -c 300 "$TMP/err")"
@@ -144,6 +145,20 @@ expect "GPTQ 3-bit: packed rows that are no whole number of columns" 3 \
 	"m.qweight: 1 packed rows of 32 bits are not a whole number of 3-bit input columns (qweight packs in_features / 32 * bits rows: a multiple of 3)" \
 	convert "$TMP/gq3" "$TMP/gq3.out"
 
+# the GPTQ writers' quantize_config.json (GPTQModel quantization/config.py:
+# QUANT_CONFIG_FILENAME) is not carried into the compressed-tensors output,
+# where GPTQ loaders would read it; other files are
+qc="$TMP/qcfg-in"
+cp -r "$TMP/cases/gptq_v1_sym4_g32_desc_act/input" "$qc"
+printf '{"bits": 4, "group_size": 32, "desc_act": true, "sym": true, "quant_method": "gptq"}\n' >"$qc/quantize_config.json"
+printf '{}\n' >"$qc/tokenizer_config.json"
+if "$CT_BIN" convert -q "$qc" "$TMP/qcfg-out" 2>"$TMP/err"; then
+	[ ! -e "$TMP/qcfg-out/quantize_config.json" ] && [ -f "$TMP/qcfg-out/tokenizer_config.json" ] &&
+		pass "quantize_config.json is not copied, other files are" ||
+		fail "quantize_config.json is not copied, other files are" "$(ls "$TMP/qcfg-out")"
+else
+	fail "convert with a quantize_config.json beside config.json" "$(head -c 300 "$TMP/err")"
+fi
 if [ ! -d "$CONV" ]; then
 	skip "shared convert cases" "$CONV is absent (the shared fixtures are not beside this checkout)"
 	finish

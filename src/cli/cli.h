@@ -133,7 +133,7 @@ typedef struct cli_write_opts {
 	const char *qconfig_compact;  /* for __metadata__, or NULL */
 	json_t *qconfig_json;         /* for config.json, or NULL to remove */
 	cli_output *out;              /* from cli_output_open; NULL for a dry run */
-	const char *not_copied;       /* an input file left out of the output, or NULL */
+	const char *const *not_copied; /* input files left out of the output (NULL-terminated), or NULL */
 	/* one output split over jobs (parts.c) */
 	const char *command;          /* the writing command (cli_parts_resolve) */
 	const char *input;            /* INPUT as given, for the summary */

@@ -87,7 +87,13 @@ static int run(const convert_args *a, const char *input, ct_error *err)
 	wo.config_path = a->config;
 	wo.qconfig_compact = compact;
 	wo.qconfig_json = qj;
-	wo.not_copied = CT_HFQ_NAME;
+	/* the source's own quantization configs would mislead loaders of the
+	 * compressed-tensors output: ModelOpt's hf_quant_config.json, and the
+	 * quantize_config.json GPTQ writers save beside config.json (GPTQModel
+	 * quantization/config.py: QUANT_CONFIG_FILENAME), which GPTQ loaders
+	 * read as the checkpoint's format */
+	static const char *const not_copied[] = { CT_HFQ_NAME, "quantize_config.json", NULL };
+	wo.not_copied = not_copied;
 	if (!rc)
 		rc = cli_layout_plan(plan, ck, &wo, err);
 	if (!rc)

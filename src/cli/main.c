@@ -192,7 +192,9 @@ const cli_command cli_commands[] = {
 	  "is checked before anything is written; one that cannot be converted exactly is\n"
 	  "refused (exit 3) with the reason. The result decompresses to the source tool's\n"
 	  "own dequantized values bit for bit (NVFP4: to within its F32 reciprocal global\n"
-	  "scales); 'ctensors verify --exact --against INPUT OUTPUT' proves it.",
+	  "scales); 'ctensors verify --exact --against INPUT OUTPUT' proves it. What is\n"
+	  "read is checked as verify checks what is written (NaN/Inf scales, FP8 NaN codes,\n"
+	  "parts without their qweight: exit 3); FP8 scales are written as F32.",
 	  convert_opts, true },
 	{ "completion", cmd_completion, "bash|zsh|fish",
 	  "Print a shell completion script.",

@@ -735,7 +735,15 @@ static int add_name(char ***list, size_t *n, const char *name, ct_error *err)
 /* The names a directory output will hold: the shards, the index,
  * config.json, and the input directory's other regular files, listed now
  * so that the job copies what it was checked against. */
-static int list_outputs(cli_output *o, const ct_checkpoint *in, const char *not_copied,
+static bool listed(const char *const *names, const char *n)
+{
+	for (size_t i = 0; names && names[i]; i++)
+		if (strcmp(names[i], n) == 0)
+			return true;
+	return false;
+}
+
+static int list_outputs(cli_output *o, const ct_checkpoint *in, const char *const *not_copied,
 			ct_error *err)
 {
 	int rc = CT_OK;
@@ -755,7 +763,7 @@ static int list_outputs(cli_output *o, const ct_checkpoint *in, const char *not_
 	while (!rc && (de = readdir(d))) {
 		const char *n = de->d_name;
 		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || job_writes(o, n) ||
-		    (not_copied && strcmp(n, not_copied) == 0))
+		    listed(not_copied, n))
 			continue;
 		/* weight files the index does not list are no part of the
 		 * checkpoint (cli_open_checkpoint warned about them) */

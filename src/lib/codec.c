@@ -142,9 +142,14 @@ int ct_codec_load_scales(ct_qparams *p, const ct_tensor *t, const char *what,
 		else
 			return ct_fail(err, CT_EINPUT, "%s: dtype %s is not a scale dtype", what,
 				       ct_dtype_name(t->dtype));
-		if (!isfinite(s) || !(s > 0.0f))
+		/* Only a non-finite scale fails: compressed-tensors multiplies the
+		 * scale through (quantization/lifecycle/forward.py: _dequantize,
+		 * x_q * scale) and so do vLLM's kernels, so a negative scale is
+		 * valid data (auto-round's symmetric quantizer, data_type/int.py:
+		 * quant_tensor_sym, stores the sign of the larger extreme in it). */
+		if (!isfinite(s))
 			return ct_fail(err, CT_EINPUT, "%s: scale %" PRIu64 " is %g (expected "
-				       "finite and > 0)", what, i, (double)s);
+				       "finite)", what, i, (double)s);
 		p->scale[i] = s;
 	}
 	return CT_OK;

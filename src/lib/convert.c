@@ -7,6 +7,7 @@
 #include "convert.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -96,6 +97,24 @@ json_t *ct_conv_int_weights(int bits, bool sym, int64_t group_size, bool actorde
 			    json_integer((json_int_t)group_size));
 	json_object_set_new(w, "actorder", actorder_group ? json_string("group") : json_null());
 	return w;
+}
+
+int ct_conv_ignore_pattern(ct_conv *cv, const char *key, size_t index, const char *pat,
+			   ct_error *err)
+{
+	ct_matcher *m = NULL;
+	ct_error e;
+	ct_error_clear(&e);
+	int rc = ct_matcher_new(&pat, 1, "ignore", &m, &e);
+	ct_matcher_free(m);
+	if (rc == CT_EIO)
+		return ct_fail(err, CT_EIO, "out of memory");
+	if (rc)
+		return ct_fail(err, CT_EINPUT, "%s: quantization_config.%s[%zu]: '%s' becomes the "
+			       "ignore entry '%s', which is not a valid pattern (%s)", cv->label, key,
+			       index, pat + (strncmp(pat, "re:", 3) == 0 ? 3 : 0), pat, e.msg);
+	return json_array_append_new(cv->ignore, json_string(pat)) ?
+	       ct_fail(err, CT_EIO, "out of memory") : CT_OK;
 }
 
 /* ---------------------------------------------------- building blocks --- */
@@ -298,6 +317,23 @@ int ct_conv_copy_bytes(const ct_conv *cv, const ct_conv_out *o, ct_emit_fn emit,
 	for (uint64_t off = 0; off < n; off += CHUNK) {
 		size_t m = n - off < CHUNK ? (size_t)(n - off) : CHUNK;
 		int rc = emit(ctx, 0, t->data + off, m, err);
+		if (rc)
+			return rc;
+	}
+	return CT_OK;
+}
+
+int ct_conv_widen_f32(const ct_conv *cv, const ct_conv_out *o, ct_emit_fn emit, void *ctx,
+		      ct_error *err)
+{
+	(void)cv;
+	const ct_tensor *t = o->src->t;
+	float buf[1024];
+	for (uint64_t i = 0; i < t->nelem; i += 1024) {
+		size_t n = t->nelem - i < 1024 ? (size_t)(t->nelem - i) : 1024;
+		for (size_t k = 0; k < n; k++)
+			buf[k] = ct_load_f32(t->dtype, t->data, (size_t)i + k);
+		int rc = emit(ctx, 0, buf, n * 4, err);
 		if (rc)
 			return rc;
 	}
@@ -602,6 +638,100 @@ static int finish_config(ct_conv *cv, ct_error *err)
 	return rc;
 }
 
+/* ---------------------------------------------------- what was read --- */
+
+/* The values of the tensors a conversion carries into the output, checked
+ * as verify checks them there (ct_codec_load_scales: a weight scale must be
+ * finite, a negative one is valid data; check_act_param: an input scale
+ * finite and > 0; an FP8 E4M3 weight holds no NaN code, 0x7F or 0xFF, which
+ * compressed-tensors' float8_e4m3fn and vLLM read as NaN), so that convert
+ * refuses with exit 3 what verify would reject after it. */
+static int check_values(const ct_conv *cv, ct_error *err)
+{
+	for (size_t i = 0; i < cv->n_outs; i++) {
+		const ct_conv_out *o = &cv->outs[i];
+		const ct_tensor *t = o->src->t;
+		const char *suffix = o->name + o->module_len + 1;
+		const char *file = cv->ck->shard_names[o->src->shard];
+		bool scale = strcmp(suffix, "weight_scale") == 0;
+		bool act = strcmp(suffix, "input_scale") == 0;
+		bool fp8 = o->dtype == CT_F8_E4M3 && t->dtype == CT_F8_E4M3 &&
+			   (strcmp(suffix, "weight") == 0 || scale);
+		if (fp8) {
+			for (uint64_t k = 0; k < t->nelem; k++)
+				if ((t->data[k] & 0x7F) == 0x7F)
+					return ct_fail(err, CT_EINPUT, "%s: %s: element %" PRIu64 " is the "
+						       "F8_E4M3 NaN code 0x%02X (expected a finite "
+						       "value)", file, t->name, k, t->data[k]);
+			continue;
+		}
+		if (!(scale || act) || !ct_dtype_is_float(t->dtype))
+			continue;
+		for (uint64_t k = 0; k < t->nelem; k++) {
+			float v = ct_load_f32(t->dtype, t->data, (size_t)k);
+			if (!isfinite(v) || (act && !(v > 0.0f)))
+				return ct_fail(err, CT_EINPUT, "%s: %s: value %" PRIu64 " is %g "
+					       "(expected finite%s)", file, t->name, k, (double)v,
+					       act ? " and > 0" : "");
+		}
+	}
+	/* tensors carried over renamed are KV-cache scales (k_scale, v_scale):
+	 * activation parameters, finite and > 0 as check_act_param wants */
+	for (size_t i = 0; i < cv->ck->n_tensors; i++) {
+		const ct_tensor *t = cv->ck->tensors[i].t;
+		if (!cv->renamed[i] || !ct_dtype_is_float(t->dtype))
+			continue;
+		for (uint64_t k = 0; k < t->nelem; k++) {
+			float v = ct_load_f32(t->dtype, t->data, (size_t)k);
+			if (!isfinite(v) || !(v > 0.0f))
+				return ct_fail(err, CT_EINPUT, "%s: %s: value %" PRIu64 " is %g "
+					       "(expected finite and > 0)",
+					       cv->ck->shard_names[cv->ck->tensors[i].shard], t->name, k,
+					       (double)v);
+		}
+	}
+	return CT_OK;
+}
+
+static bool ends_with(const char *s, size_t n, const char *suffix, size_t *stem)
+{
+	size_t m = strlen(suffix);
+	if (n <= m || strcmp(s + n - m, suffix) != 0)
+		return false;
+	*stem = n - m;
+	return true;
+}
+
+/* What no reader consumed but cannot be carried over: the parts of a
+ * GPTQ or AWQ module (qzeros, scales, g_idx) without its qweight, which
+ * would reach the output as stray tensors no loader reads; and a converted
+ * module whose dense weight is stored too, which would be both quantized
+ * and dense. */
+static int check_leftovers(const ct_conv *cv, ct_error *err)
+{
+	static const char *const parts[] = { ".qzeros", ".scales", ".g_idx", ".qweight" };
+	for (size_t i = 0; i < cv->ck->n_tensors; i++) {
+		const ct_tensor *t = cv->ck->tensors[i].t;
+		size_t stem;
+		if (cv->consumed[i] || cv->renamed[i])
+			continue;
+		for (size_t p = 0; p < sizeof(parts) / sizeof(parts[0]); p++)
+			if (ends_with(t->name, t->name_len, parts[p], &stem))
+				return ct_fail(err, CT_EINPUT, "%s: %.*s: %s is stored but %.*s.qweight "
+					       "is not (a quantized module needs its qweight)",
+					       cv->ck->shard_names[cv->ck->tensors[i].shard],
+					       (int)stem, t->name, parts[p] + 1, (int)stem, t->name);
+	}
+	for (size_t m = 0; m < cv->n_mods; m++) {
+		const ct_tref *w = ct_conv_find(cv, cv->mods[m].name, "weight");
+		if (w && !cv->consumed[w - cv->ck->tensors])
+			return ct_fail(err, CT_EINPUT, "%s: %s: stored both dense (%s) and quantized "
+				       "(expected one of them)", cv->ck->shard_names[w->shard],
+				       cv->mods[m].name, w->t->name);
+	}
+	return CT_OK;
+}
+
 /* -------------------------------------------------------------- open --- */
 
 void ct_convert_free(ct_conv *cv)
@@ -748,6 +878,10 @@ int ct_convert_open(const ct_checkpoint *ck, const json_t *qcfg, const json_t *h
 	if (!rc && cv->n_mods == 0)
 		rc = ct_fail(err, CT_EINPUT, "%s: a %s config, but no tensor of the checkpoint is "
 			     "quantized that way", label, src->name);
+	if (!rc)
+		rc = check_leftovers(cv, err);
+	if (!rc)
+		rc = check_values(cv, err);
 	if (!rc)
 		rc = finish_config(cv, err);
 	if (!rc)

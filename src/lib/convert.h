@@ -91,6 +91,7 @@ typedef struct ct_conv {
 	json_t *ignore;            /* array: the source's own excluded modules (CT form) */
 	json_t *kv_cache_scheme;   /* or NULL */
 	bool writer_packs_words;   /* GPTQ v1: the writer subtracted from whole words */
+	bool writer_autoround;     /* GPTQ v1: ... and it is auto-round's */
 	ct_strlist warnings;       /* for the user, one line each */
 	json_t *out_qcfg;          /* the compressed-tensors quantization_config */
 	char *summary;             /* "GPTQ v1 (GPTQModel) int4 g128 asym", for messages */
@@ -174,6 +175,12 @@ void ct_conv_consume(ct_conv *cv, const ct_tref *r);
  * source's KV-cache scale on k_proj becomes the attention module's). */
 int ct_conv_rename(ct_conv *cv, const ct_tref *r, const char *name, ct_error *err);
 
+/* Appends pattern pat (made from element index of the source config's list
+ * key) to cv->ignore; one the library's matcher cannot compile fails with
+ * CT_EINPUT naming cv->label and key. */
+int ct_conv_ignore_pattern(ct_conv *cv, const char *key, size_t index, const char *pat,
+			   ct_error *err);
+
 /* Index of scheme (stolen reference) in cv->schemes, added when new. */
 int ct_conv_scheme(ct_conv *cv, json_t *scheme, ct_error *err);
 
@@ -192,6 +199,9 @@ void ct_conv_names_free(char **names, size_t n);
 int ct_conv_copy_bytes(const ct_conv *cv, const ct_conv_out *o, ct_emit_fn emit, void *ctx,
 		       ct_error *err);
 int ct_conv_transpose(const ct_conv *cv, const ct_conv_out *o, ct_emit_fn emit, void *ctx,
+		      ct_error *err);
+/* The source's float values widened to F32 (exact from F16, BF16, E8M0). */
+int ct_conv_widen_f32(const ct_conv *cv, const ct_conv_out *o, ct_emit_fn emit, void *ctx,
 		      ct_error *err);
 int ct_conv_weight_shape(const ct_conv *cv, const ct_conv_out *o, ct_emit_fn emit, void *ctx,
 			 ct_error *err);
@@ -237,6 +247,10 @@ int ct_awq_plan_all(ct_conv *cv, const json_t *q, bool gemv, ct_error *err);
  * one-element X.weight_scale; static: X.input_scale (or AutoFP8's old
  * X.act_scale) required. */
 int ct_fp8_tensor_plan_all(ct_conv *cv, bool static_act, ct_error *err);
+
+/* Per-channel FP8 modules (ModelOpt FP8_PER_CHANNEL_PER_TOKEN): X.weight
+ * F8_E4M3 with X.weight_scale [out], dynamic per-token activations. */
+int ct_fp8_channel_plan_all(ct_conv *cv, ct_error *err);
 
 /* The readers. */
 extern const ct_source ct_src_gptq, ct_src_awq, ct_src_fp8, ct_src_modelopt,

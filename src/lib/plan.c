@@ -1481,6 +1481,12 @@ static int load_frozen_qparams(const ct_checkpoint *ck, const ct_plan_item *it,
 	rc = ct_codec_load_scales(qp, lookup(&l, "weight_scale"), "weight_scale", err);
 	const ct_tensor *zp = lookup(&l, "weight_zero_point");
 	uint64_t cells = qp->srows * qp->scols;
+	/* quantizing divides by the scale: a zero one cannot (a negative one
+	 * can, as compressed-tensors' _quantize divides by it) */
+	for (uint64_t i = 0; !rc && i < cells; i++)
+		if (qp->scale[i] == 0.0f)
+			rc = ct_fail(err, CT_EINPUT, "weight_scale: scale %" PRIu64 " is 0 (expected "
+				     "finite and nonzero to quantize with)", i);
 	if (!rc && zp) {
 		if (!ct_dtype_is_int(zp->dtype) || zp->nelem != cells)
 			rc = ct_fail(err, CT_EINPUT, "weight_zero_point: %s with %" PRIu64 " elements "

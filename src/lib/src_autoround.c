@@ -105,6 +105,7 @@ static int ar_plan(ct_conv *cv, ct_error *err)
 		return rc;
 	/* auto-round subtracts the packed constant from whole words */
 	cv->writer_packs_words = true;
+	cv->writer_autoround = true;
 	char **mods = NULL;
 	size_t n = 0;
 	rc = ct_conv_modules_with(cv, ".qweight", &mods, &n, err);

@@ -233,10 +233,11 @@ static int awq_ignore(ct_conv *cv, const json_t *list, ct_error *err)
 		strbuf sb;
 		sb_init(&sb);
 		sb_printf(&sb, "re:.*%s.*", json_string_value(v));
-		if (!sb.data)
-			return ct_fail(err, CT_EIO, "out of memory");
-		json_array_append_new(cv->ignore, json_string(sb.data));
+		int rc = sb.data ? ct_conv_ignore_pattern(cv, "modules_to_not_convert", i, sb.data,
+							  err) : ct_fail(err, CT_EIO, "out of memory");
 		sb_free(&sb);
+		if (rc)
+			return rc;
 	}
 	return CT_OK;
 }
@@ -265,6 +266,15 @@ static int awq_plan(ct_conv *cv, ct_error *err)
 {
 	const json_t *q = cv->qcfg;
 	const char *ver = ct_conv_str(q, "version");
+	/* the layout first: AutoAWQ's Marlin export (awq/modules/linear/marlin.py,
+	 * WQLinear_Marlin) requires zero_point false, so a Marlin config is
+	 * refused for its layout, not for the zero points it cannot have */
+	bool gemv = ver && strcasecmp(ver, "gemv") == 0;
+	if (ver && !gemv && strcasecmp(ver, "gemm") != 0)
+		return ct_fail(err, CT_EINPUT, "%s: AutoAWQ version '%s': %s layout that no exact "
+			       "mapping into compressed-tensors is defined for (convert reads gemm "
+			       "and gemv)", cv->label, ver, strcasecmp(ver, "marlin") == 0 ?
+			       "Marlin's tiled and permuted" : "a");
 	bool zp;
 	if (!ct_conv_bool(q, "zero_point", true, &zp))
 		return ct_fail(err, CT_EINPUT, "%s: zero_point: expected a boolean", cv->label);
@@ -272,11 +282,6 @@ static int awq_plan(ct_conv *cv, ct_error *err)
 		return ct_fail(err, CT_EINPUT, "%s: zero_point false: AutoAWQ's GEMM and GEMV layouts "
 			       "always carry zero points; this config matches no known layout",
 			       cv->label);
-	bool gemv = ver && strcasecmp(ver, "gemv") == 0;
-	if (ver && !gemv && strcasecmp(ver, "gemm") != 0)
-		return ct_fail(err, CT_EINPUT, "%s: AutoAWQ version '%s': a layout that no exact "
-			       "mapping into compressed-tensors is defined for (convert reads gemm "
-			       "and gemv)", cv->label, ver);
 	return ct_awq_plan_all(cv, q, gemv, err);
 }
 

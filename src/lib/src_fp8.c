@@ -102,7 +102,8 @@ static int block_module(ct_conv *cv, const char *module, int64_t bn, int64_t bk,
 	uint64_t want[2] = { (m->rows + (uint64_t)bn - 1) / (uint64_t)bn,
 			     (m->cols + (uint64_t)bk - 1) / (uint64_t)bk };
 	const ct_tensor *t = s->t;
-	bool float_ok = t->dtype == CT_F32 || t->dtype == CT_BF16 || t->dtype == CT_F8_E8M0;
+	bool float_ok = t->dtype == CT_F32 || t->dtype == CT_BF16 || t->dtype == CT_F16 ||
+			t->dtype == CT_F8_E8M0;
 	if (!float_ok || t->ndim != 2 || t->shape[0] != want[0] || t->shape[1] != want[1]) {
 		char got[64] = "";
 		if (t->ndim == 2)
@@ -111,17 +112,23 @@ static int block_module(ct_conv *cv, const char *module, int64_t bn, int64_t bk,
 		else
 			snprintf(got, sizeof(got), "%d-dimensional", t->ndim);
 		return ct_fail(err, CT_EINPUT, "%s: %s is %s %s but weight [%" PRIu64 ", %" PRIu64
-			       "] with block [%" PRId64 ", %" PRId64 "] needs F32 [%" PRIu64 ", %"
-			       PRIu64 "] (ceil): inconsistent checkpoint",
+			       "] with block [%" PRId64 ", %" PRId64 "] needs F32, BF16, F16 or "
+			       "F8_E8M0 [%" PRIu64 ", %" PRIu64 "] (ceil): inconsistent checkpoint",
 			       cv->ck->shard_names[s->shard], t->name, ct_dtype_name(t->dtype), got,
 			       m->rows, m->cols, bn, bk, want[0], want[1]);
 	}
 	rc = ct_conv_add_out(cv, (size_t)idx, "weight", CT_F8_E4M3, 2, m->t[T_WEIGHT]->t->shape,
 			     m->t[T_WEIGHT], ct_conv_copy_bytes, err);
+	/* vLLM loads every FP8 scale into an F32 parameter whatever the
+	 * checkpoint's dtype (quantization/utils/fp8_utils.py:
+	 * create_fp8_scale_parameter, dtype torch.float32), so the source
+	 * means the product in F32; the library
+	 * decompresses in the scale's dtype, so a BF16 or F16 scale (Qwen3 FP8
+	 * releases ship BF16) is written as F32, an exact widening */
 	if (!rc)
-		rc = ct_conv_add_out(cv, (size_t)idx, "weight_scale",
-				     t->dtype == CT_F8_E8M0 ? CT_F32 : t->dtype, 2, want, s,
-				     t->dtype == CT_F8_E8M0 ? produce_e8m0 : ct_conv_copy_bytes, err);
+		rc = ct_conv_add_out(cv, (size_t)idx, "weight_scale", CT_F32, 2, want, s,
+				     t->dtype == CT_F8_E8M0 ? produce_e8m0 :
+				     t->dtype == CT_F32 ? ct_conv_copy_bytes : ct_conv_widen_f32, err);
 	if (rc)
 		return rc;
 	json_t *w = fp8_args("block", false);
@@ -144,15 +151,23 @@ static int block_module(ct_conv *cv, const char *module, int64_t bn, int64_t bk,
 	return m->mapping ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
 }
 
-/* A one-element F32 scale. */
+/* A one-element F32, F16 or BF16 scale (written as F32: widening is exact,
+ * and the sources multiply in F32). */
 static int one_scale(const ct_conv *cv, const ct_tref *r, const char *module, const char *what,
 		     ct_error *err)
 {
-	if (r->t->dtype == CT_F32 && r->t->nelem == 1 && r->t->ndim <= 1)
+	ct_dtype dt = r->t->dtype;
+	if ((dt == CT_F32 || dt == CT_F16 || dt == CT_BF16) && r->t->nelem == 1 &&
+	    r->t->ndim <= 1)
 		return CT_OK;
-	return ct_fail(err, CT_EINPUT, "%s: %s.%s: %s with %" PRIu64 " elements (expected one F32 "
-		       "per-tensor scale)", cv->ck->shard_names[r->shard], module, what,
+	return ct_fail(err, CT_EINPUT, "%s: %s.%s: %s with %" PRIu64 " elements (expected one F32, "
+		       "F16 or BF16 per-tensor scale)", cv->ck->shard_names[r->shard], module, what,
 		       ct_dtype_name(r->t->dtype), r->t->nelem);
+}
+
+static ct_conv_produce_fn as_f32(const ct_tref *r)
+{
+	return r->t->dtype == CT_F32 ? ct_conv_copy_bytes : ct_conv_widen_f32;
 }
 
 static int tensor_module(ct_conv *cv, const char *module, bool static_act, ct_error *err)
@@ -187,11 +202,11 @@ static int tensor_module(ct_conv *cv, const char *module, bool static_act, ct_er
 	rc = ct_conv_add_out(cv, (size_t)idx, "weight", CT_F8_E4M3, 2, m->t[T_WEIGHT]->t->shape,
 			     m->t[T_WEIGHT], ct_conv_copy_bytes, err);
 	if (!rc)
-		rc = ct_conv_add_out(cv, (size_t)idx, "weight_scale", CT_F32, 1, one, s,
-				     ct_conv_copy_bytes, err);
+		rc = ct_conv_add_out(cv, (size_t)idx, "weight_scale", CT_F32, 1, one, s, as_f32(s),
+				     err);
 	if (!rc && in)
-		rc = ct_conv_add_out(cv, (size_t)idx, "input_scale", CT_F32, 1, one, in,
-				     ct_conv_copy_bytes, err);
+		rc = ct_conv_add_out(cv, (size_t)idx, "input_scale", CT_F32, 1, one, in, as_f32(in),
+				     err);
 	if (rc)
 		return rc;
 	int sc = ct_conv_scheme(cv, json_pack("{s:o, s:o, s:s}", "weights",
@@ -205,6 +220,69 @@ static int tensor_module(ct_conv *cv, const char *module, bool static_act, ct_er
 			    "FP8 (same bytes)" : "FP8 per-tensor, dynamic activations -> "
 			    "float-quantized (same bytes; activations per token)");
 	return m->mapping ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
+}
+
+/* ModelOpt FP8_PER_CHANNEL_PER_TOKEN (vLLM modelopt.py:
+ * ModelOptFp8PcPtLinearMethod): weight F8_E4M3 [out, in], weight_scale
+ * [out] (a multiplier per output row; vLLM loads it into F32), no
+ * input_scale (activations per token, dynamic) -> float-quantized FP8
+ * channel, weight_scale [out, 1] F32 (an exact widening from F16 or BF16):
+ * compressed-tensors' FP8_DYNAMIC scheme. */
+static int channel_module(ct_conv *cv, const char *module, ct_error *err)
+{
+	ct_conv_module *m;
+	int idx = fp8_module(cv, module, &m, err);
+	if (idx < 0)
+		return -idx;
+	m->variant = 1;                 /* blocks of one row by every column */
+	m->group_size = 1;
+	m->n_groups = m->cols;
+	const ct_tref *s = m->t[T_SCALE] = ct_conv_find(cv, module, "weight_scale");
+	if (!s)
+		return ct_fail(err, CT_EINPUT, "%.200s...: tensor name too long", module);
+	const ct_tensor *t = s->t;
+	bool dt_ok = t->dtype == CT_F32 || t->dtype == CT_F16 || t->dtype == CT_BF16;
+	bool shape_ok = (t->ndim == 1 && t->shape[0] == m->rows) ||
+			(t->ndim == 2 && t->shape[0] == m->rows && t->shape[1] == 1);
+	if (!dt_ok || !shape_ok)
+		return ct_fail(err, CT_EINPUT, "%s: %s: %s with %" PRIu64 " elements in %d dimensions "
+			       "(expected F32, F16 or BF16 [%" PRIu64 "], one scale per output row)",
+			       cv->ck->shard_names[s->shard], t->name, ct_dtype_name(t->dtype),
+			       t->nelem, t->ndim, m->rows);
+	const ct_tref *in = ct_conv_find(cv, module, "input_scale");
+	if (in)
+		return ct_fail(err, CT_EINPUT, "%s: %s.input_scale: present, but per-token FP8 "
+			       "activations are dynamic: inconsistent checkpoint",
+			       cv->ck->shard_names[in->shard], module);
+	uint64_t ws[2] = { m->rows, 1 };
+	int rc = ct_conv_add_out(cv, (size_t)idx, "weight", CT_F8_E4M3, 2, m->t[T_WEIGHT]->t->shape,
+				 m->t[T_WEIGHT], ct_conv_copy_bytes, err);
+	if (!rc)
+		rc = ct_conv_add_out(cv, (size_t)idx, "weight_scale", CT_F32, 2, ws, s, as_f32(s),
+				     err);
+	if (rc)
+		return rc;
+	int sc = ct_conv_scheme(cv, json_pack("{s:o, s:o, s:s}", "weights",
+					      fp8_args("channel", false), "input_activations",
+					      fp8_args("token", true), "format", "float-quantized"),
+				err);
+	if (sc < 0)
+		return -sc;
+	m->scheme = sc;
+	m->mapping = strdup("FP8 per-channel, per-token activations -> float-quantized FP8 "
+			    "channel (weight kept, scales as F32 [out, 1])");
+	return m->mapping ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
+}
+
+int ct_fp8_channel_plan_all(ct_conv *cv, ct_error *err)
+{
+	char **mods = NULL;
+	size_t n = 0;
+	int rc = ct_conv_modules_with(cv, ".weight_scale", &mods, &n, err);
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = channel_module(cv, mods[i], err);
+	ct_conv_names_free(mods, n);
+	return rc;
 }
 
 int ct_fp8_tensor_plan_all(ct_conv *cv, bool static_act, ct_error *err)

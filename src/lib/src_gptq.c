@@ -53,9 +53,36 @@ static uint32_t packed_one(int b)
 	return b == 2 ? 0x55555555u : b == 4 ? 0x11111111u : 0x01010101u;
 }
 
+/* GPTQModel's 3-bit constants (gptqmodel/utils/model.py:
+ * convert_gptq_v1_to_v2_format_module, int32 pack_dtype), added to word k
+ * of a 3-word triple by k mod 3, and subtracted by its
+ * convert_gptq_v2_to_v1_format_module when it saves format "gptq". They are
+ * not a 1 at each field start in words 0 and 2 (they add 4 and 2 per field
+ * there), so GPTQModel's own reader inverts its writer exactly but a
+ * per-field reader (AutoGPTQ, vLLM's gptq kernels) does not. */
+static const uint32_t gptqmodel_c3[3] = { 0x24924924u, 0x92492492u, 0x49249249u };
+
+/* True when field i of a 3-bit stream is the last one that starts in its
+ * word (fields 10, 21 and 31 of every 32): AutoGPTQ's writer
+ * (auto_gptq/nn_modules/qlinear/qlinear_cuda_old.py: QuantLinear.pack) ORs
+ * (z - 1) in as a uint32, so a true zero 0 (0xFFFFFFFF) sets every bit
+ * above its field in the word, and only these fields have none above;
+ * auto-round's writer (auto_round_extension/torch/qlinear_torch_zp.py:
+ * pack_3bits) sums the shifted int32 (z - 1), so a -1 borrows from the
+ * fields above it instead. Either way a stored 7 elsewhere hides the true
+ * zeros of the fields above it. */
+static bool top_field3(uint64_t i)
+{
+	uint64_t k = i % 32;
+	return k == 10 || k == 21 || k == 31;
+}
+
 /* Decodes one row of qzeros (nw words, n zeros) into z[], by variant.
- * With check, also counts where the per-field and packed-add decodes of v1
- * disagree. */
+ * Returns how many zeros are suspect: for 2, 4 and 8 bits, where the
+ * per-field and packed-add decodes of v1 disagree; for 3 bits, per-field
+ * (Z_V1_FIELD), a stored 7 that is not the top field of its word
+ * (top_field3); packed (Z_V1_PACKED), where GPTQModel's decode and the
+ * per-field one disagree. */
 static uint64_t decode_zeros(const uint8_t *row, uint64_t nw, uint64_t n, int b, int variant,
 			     uint32_t *words, uint32_t *z)
 {
@@ -69,13 +96,13 @@ static uint64_t decode_zeros(const uint8_t *row, uint64_t nw, uint64_t n, int b,
 	uint32_t mask = (1u << b) - 1;
 	for (uint64_t i = 0; i < n; i++)
 		z[i] = (field(words, nw, i, b) + 1) & mask;
-	/* 3-bit fields straddle words, so no whole-word add inverts a v1
-	 * writer: GPTQModel shifts 3-bit zeros field by field, and
-	 * auto-round's and AutoGPTQ's readers add 1 per field. */
-	if (b == 3)
-		return 0;
+	if (b == 3 && variant == Z_V1_FIELD) {
+		for (uint64_t i = 0; i < n; i++)
+			differ += z[i] == 0 && !top_field3(i);
+		return differ;
+	}
 	for (uint64_t k = 0; k < nw; k++)
-		words[k] += packed_one(b);
+		words[k] += b == 3 ? gptqmodel_c3[k % 3] : packed_one(b);
 	for (uint64_t i = 0; i < n; i++) {
 		uint32_t p = field(words, nw, i, b);
 		if (p != z[i])
@@ -177,19 +204,37 @@ static int check_gidx(const ct_conv *cv, const ct_conv_module *m, const ct_tenso
 		      bool *trivial, ct_error *err)
 {
 	*trivial = true;
-	for (uint64_t i = 0; i < m->cols; i++) {
+	const char *file = cv->ck->shard_names[m->t[T_GIDX]->shard];
+	uint64_t *count = calloc((size_t)m->n_groups + 1, sizeof(uint64_t));
+	if (!count)
+		return ct_fail(err, CT_EIO, "out of memory");
+	int rc = CT_OK;
+	for (uint64_t i = 0; i < m->cols && !rc; i++) {
 		int32_t v;
 		memcpy(&v, gi->data + i * 4, 4);
-		if (v < 0 || (uint64_t)v >= m->n_groups)
-			return ct_fail(err, CT_EINPUT, "%s: %s: g_idx[%" PRIu64 "] = %" PRId32
-				       " is not a group (0 to %" PRIu64 ")",
-				       cv->ck->shard_names[m->t[T_GIDX]->shard], m->name, i, v,
-				       m->n_groups - 1);
+		if (v < 0 || (uint64_t)v >= m->n_groups) {
+			rc = ct_fail(err, CT_EINPUT, "%s: %s: g_idx[%" PRIu64 "] = %" PRId32
+				     " is not a group (0 to %" PRIu64 ")", file, m->name, i, v,
+				     m->n_groups - 1);
+			break;
+		}
+		count[v]++;
 		uint64_t want = m->group_size < 0 ? 0 : i / (uint64_t)m->group_size;
 		if ((uint64_t)v != want)
 			*trivial = false;
 	}
-	return CT_OK;
+	/* GPTQ's act-order assigns groups in quantization order, g columns
+	 * each (GPTQModel quantization/gptq.py: GPTQ.quantize, g_idx = perm // group_size
+	 * un-permuted); weight_g_idx must be balanced the same way for verify
+	 * (ct_qparams_load_g_idx) and vLLM's act-order Marlin path */
+	uint64_t g = m->group_size < 0 ? m->cols : (uint64_t)m->group_size;
+	for (uint64_t k = 0; k < m->n_groups && !rc; k++)
+		if (count[k] != g)
+			rc = ct_fail(err, CT_EINPUT, "%s: %s.g_idx: group %" PRIu64 " holds %" PRIu64
+				     " columns (expected group_size %" PRIu64 "): an unbalanced "
+				     "act-order g_idx", file, m->name, k, count[k], g);
+	free(count);
+	return rc;
 }
 
 /* Decodes every zero of the module now, before anything is written:
@@ -217,11 +262,19 @@ static int check_zeros(ct_conv *cv, ct_conv_module *m, ct_error *err)
 	free(z);
 	if (rc || !differ)
 		return rc;
+	if (m->bits == 3 && m->variant == Z_V1_FIELD)
+		return ct_fail(err, CT_EINPUT, "%s: %s.qzeros: GPTQ v1 3-bit zero-point underflow: "
+			       "%" PRIu64 " stored zeros are 7 (a true zero 0) below the top field of "
+			       "their word; %s writer wrote (z - 1) over the fields above them, whose "
+			       "true zeros are lost", file, m->name, differ,
+			       cv->writer_autoround ? "auto-round's 3-bit "
+			       "(a borrowing sum)" : "an AutoGPTQ-style (an OR of 0xFFFFFFFF)");
 	if (m->variant == Z_V1_PACKED) {
-		ct_strlist_addf(&cv->warnings, "%s: v1 zero-point underflow: per-field and packed "
+		ct_strlist_addf(&cv->warnings, "%s: %s: per-field and packed "
 				"decodes differ; packed (%s) decode used for %" PRIu64 " zero points "
 				"(vLLM reads the source per field and serves this module wrongly)",
-				m->name, json_object_get(cv->qcfg, "autoround_version") ? "auto-round" :
+				m->name, m->bits == 3 ? "GPTQModel's 3-bit v1 constants" :
+				"v1 zero-point underflow", cv->writer_autoround ? "auto-round" :
 				"GPTQModel", differ);
 		return CT_OK;
 	}
@@ -281,10 +334,19 @@ int ct_gptq_plan_module(ct_conv *cv, const char *module, const ct_gptq_opts *o, 
 			       "whole number of %d-bit input columns (qweight packs in_features / 32 "
 			       "* bits rows: a multiple of %d)", file, qw->t->name, P, b, b);
 	}
+	/* GPTQModel keeps a partial last group (its qzeros and scales have
+	 * ceil(in / g) rows); compressed-tensors cannot say so: its dequantize
+	 * (quantization/lifecycle/forward.py) infers group_size as columns /
+	 * scale columns when it is not given, and vLLM's kernels take every
+	 * group as g columns, so the last columns would be decoded with the
+	 * wrong group's parameters. */
+	if (m->group_size > 0 && in_f % (uint64_t)m->group_size != 0)
+		return ct_fail(err, CT_EINPUT, "%s: %s: in_features %" PRIu64 " is not a multiple of "
+			       "group_size %" PRId64 ": a partial last group, which compressed-tensors "
+			       "cannot represent", file, module, in_f, m->group_size);
 	m->rows = out_f;
 	m->cols = in_f;
-	m->n_groups = m->group_size < 0 ? 1 : (in_f + (uint64_t)m->group_size - 1) /
-					      (uint64_t)m->group_size;
+	m->n_groups = m->group_size < 0 ? 1 : in_f / (uint64_t)m->group_size;
 	uint64_t sshape[2] = { m->n_groups, out_f };
 	int rc = ct_conv_expect(cv, m->t[T_SCALES], module, "scales", CT_DTYPE_COUNT, 2, sshape,
 				err);
@@ -305,7 +367,11 @@ int ct_gptq_plan_module(ct_conv *cv, const char *module, const ct_gptq_opts *o, 
 				       "do not fill whole qzeros words", file, module, out_f, b);
 		uint64_t zshape[2] = { m->n_groups, out_f * (uint64_t)b / 32 };
 		rc = ct_conv_expect(cv, m->t[T_QZEROS], module, "qzeros", CT_I32, 2, zshape, err);
-		m->variant = !o->v1 ? Z_V2 : cv->writer_packs_words ? Z_V1_PACKED : Z_V1_FIELD;
+		/* 3-bit: only GPTQModel's writer works on whole words with an
+		 * inverse its reader applies; auto-round's is read per field
+		 * by its own reader (top_field3) */
+		bool packs = cv->writer_packs_words && (b != 3 || !cv->writer_autoround);
+		m->variant = !o->v1 ? Z_V2 : packs ? Z_V1_PACKED : Z_V1_FIELD;
 		if (!rc)
 			rc = check_zeros(cv, m, err);
 	} else if (!rc && !o->sym) {
@@ -439,6 +505,10 @@ static int gptq_version(const ct_conv *cv, bool *v1, ct_error *err)
 	const char *f = ct_conv_str(cv->qcfg, "format");
 	if (!f)
 		f = ct_conv_str(cv->qcfg, "checkpoint_format");
+	/* AutoGPTQ before checkpoint_format (auto_gptq/modeling/_base.py:
+	 * BaseQuantizeConfig.is_marlin_format) said Marlin this way */
+	if (json_is_true(json_object_get(cv->qcfg, "is_marlin_format")))
+		f = "marlin";
 	if (!f || strcmp(f, "gptq") == 0) {
 		*v1 = true;
 		return CT_OK;
@@ -488,6 +558,7 @@ static int gptq_plan(ct_conv *cv, ct_error *err)
 		return rc;
 	base.v1 = v1;
 	cv->writer_packs_words = word_writer(q);
+	cv->writer_autoround = json_object_get(q, "autoround_version") != NULL;
 	char **mods = NULL;
 	size_t n = 0;
 	rc = ct_conv_modules_with(cv, ".qweight", &mods, &n, err);

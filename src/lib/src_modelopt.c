@@ -238,9 +238,11 @@ static int modelopt_plan(ct_conv *cv, ct_error *err)
 	}
 	if (strcmp(algo, "FP8") == 0)
 		return ct_fp8_tensor_plan_all(cv, true, err);
+	if (strcmp(algo, "FP8_PER_CHANNEL_PER_TOKEN") == 0)
+		return ct_fp8_channel_plan_all(cv, err);
 	if (strcmp(algo, "NVFP4") != 0)
-		return ct_fail(err, CT_EINPUT, "%s: quant_algo %s: convert reads ModelOpt NVFP4 and "
-			       "FP8", cv->label, algo);
+		return ct_fail(err, CT_EINPUT, "%s: quant_algo %s: convert reads ModelOpt NVFP4, FP8 "
+			       "and FP8_PER_CHANNEL_PER_TOKEN", cv->label, algo);
 	int64_t g;
 	if (!ct_conv_int(json_object_get(cv->hfq, "quantization"), "group_size", 16, 1, 1 << 20,
 			 &g) || g != 16)

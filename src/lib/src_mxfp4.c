@@ -374,11 +374,11 @@ static int not_convert(ct_conv *cv, const json_t *list, ct_error *err)
 		strbuf sb;
 		sb_init(&sb);
 		sb_printf(&sb, "re:%s", json_string_value(v));
-		if (!sb.data || json_array_append_new(cv->ignore, json_string(sb.data))) {
-			sb_free(&sb);
-			return ct_fail(err, CT_EIO, "out of memory");
-		}
+		int rc = sb.data ? ct_conv_ignore_pattern(cv, "modules_to_not_convert", i, sb.data,
+							  err) : ct_fail(err, CT_EIO, "out of memory");
 		sb_free(&sb);
+		if (rc)
+			return rc;
 	}
 	return CT_OK;
 }

@@ -754,6 +754,9 @@ static double module_max_step(const ct_checkpoint *ck, const ct_plan_item *it)
 	for (uint64_t i = 0; i < sc->nelem; i++) {
 		double v = sc->dtype == CT_U8 ? ldexp(1.0, (int)sc->data[i] - 127) :
 			   ct_dtype_is_float(sc->dtype) ? ct_load_f32(sc->dtype, sc->data, i) : NAN;
+		/* a negative scale is valid data (ct_codec_load_scales): its
+		 * magnitude sets the step */
+		v = fabs(v);
 		if (!(v <= mx))
 			mx = v;
 	}

@@ -175,6 +175,23 @@ static float *add_ref(const char *module, uint64_t out, uint64_t in)
 static void put_u16(void *base, size_t i, uint16_t v) { memcpy((uint8_t *)base + 2 * i, &v, 2); }
 static void put_f32(void *base, size_t i, float v) { memcpy((uint8_t *)base + 4 * i, &v, 4); }
 
+/* A scale of dtype dt near v, stored at element k of p; returns its value
+ * (what the source means: the stored number, read exactly). */
+static float put_scale(void *p, size_t k, ct_dtype dt, float v)
+{
+	if (dt == CT_BF16) {
+		put_u16(p, k, bf16_bits(v));
+		uint32_t x = (uint32_t)bf16_bits(v) << 16;
+		memcpy(&v, &x, 4);
+	} else if (dt == CT_F16) {
+		put_u16(p, k, f16_bits(v));
+		v = f16_value(f16_bits(v));
+	} else {
+		put_f32(p, k, v);
+	}
+	return v;
+}
+
 /* Dense tensors of the model that no tool quantizes. */
 static void add_dense(ct_dtype dt, int shard_embed, int shard_rest)
 {
@@ -257,6 +274,7 @@ typedef struct gptq_mod {
 	bool act_order;         /* a random permutation decides the groups */
 	enum writer writer;
 	int zero0;              /* how many true zeros 0 to place in group 0 */
+	bool neg_scales;        /* about half the scales negative (auto-round sym) */
 	int shard_q, shard_s;   /* shards of qweight and of scales/qzeros/g_idx */
 } gptq_mod;
 
@@ -300,7 +318,6 @@ static void gptq_zero_row(const uint32_t *z, uint64_t n, int b, enum writer w, u
 			  uint64_t nw)
 {
 	memset(row, 0, (size_t)nw * 4);
-	uint32_t mask = (1u << b) - 1;
 	switch (w) {
 	case W_V2:
 		for (uint64_t o = 0; o < n; o++)
@@ -308,10 +325,18 @@ static void gptq_zero_row(const uint32_t *z, uint64_t n, int b, enum writer w, u
 		break;
 	case W_GPTQMODEL:
 		if (b == 3) {
-			/* GPTQModel shifts 3-bit fields one by one (a packed
-			 * constant would misalign across the split words) */
+			/* GPTQModel packs v2 zeros (nn_modules/qlinear/__init__.py:
+			 * pack_original, 3-bit branch) and saves format "gptq" by
+			 * subtracting one constant per word position mod 3 from the
+			 * whole words (utils/model.py:
+			 * convert_gptq_v2_to_v1_format_module), borrows and all */
+			static const uint32_t c3[3] = { 0b00100100100100100100100100100100u,
+							0b10010010010010010010010010010010u,
+							0b01001001001001001001001001001001u };
 			for (uint64_t o = 0; o < n; o++)
-				stream_set(row, 1, o, b, (z[o] - 1) & mask);
+				stream_set(row, 1, o, b, z[o]);
+			for (uint64_t k = 0; k < nw; k++)
+				row[k] -= c3[k % 3];
 			break;
 		}
 		word_subtract(z, n, b, row, nw);
@@ -339,8 +364,9 @@ static void gptq_zero_row(const uint32_t *z, uint64_t n, int b, enum writer w, u
 static void gptq_module(const char *module, uint64_t out, uint64_t in, const gptq_mod *p)
 {
 	int b = p->bits;
-	uint64_t G = p->group < 0 ? 1 : in / (uint64_t)p->group;
+	/* GPTQModel keeps a partial last group: ceil(in / g) groups */
 	uint64_t gsz = p->group < 0 ? in : (uint64_t)p->group;
+	uint64_t G = (in + gsz - 1) / gsz;
 	uint32_t maxq = (1u << b) - 1;
 	uint32_t *q = xcalloc(in * out, 4), *z = xcalloc(G * out, 4);
 	uint16_t *s = xcalloc(G * out, 2);
@@ -350,7 +376,13 @@ static void gptq_module(const char *module, uint64_t out, uint64_t in, const gpt
 		q[i] = below(maxq + 1);
 	for (uint64_t i = 0; i < G * out; i++) {
 		z[i] = p->sym ? 1u << (b - 1) : 1 + below(maxq);
-		s[i] = f16_bits((float)(0.002 + unit() * 0.02));
+		float sv = (float)(0.002 + unit() * 0.02);
+		/* auto-round's quant_tensor_sym (data_type/int.py): max_v takes
+		 * the sign of the larger extreme, scale = max_v / maxq, so a
+		 * group whose minimum is the larger one has a negative scale */
+		if (p->neg_scales && below(2))
+			sv = -sv;
+		s[i] = f16_bits(sv);
 	}
 	/* true zeros 0, in low fields where a whole-word subtract borrows */
 	for (int k = 0; k < p->zero0 && !p->sym; k++)
@@ -526,20 +558,24 @@ static void awq_gemm_module(int shard_q, int shard_s, const char *module, uint64
 
 /* ------------------------------------------------------- per-tensor FP8 */
 
-/* weight F8_E4M3 [out, in], weight_scale F32 0-d (a multiplier), and an
- * input_scale when static. */
+/* The dtype of per-tensor FP8 scales (F32; some exports write F16). */
+static ct_dtype fp8_scale_dt = CT_F32;
+
+/* weight F8_E4M3 [out, in], weight_scale 0-d (a multiplier) of dtype
+ * fp8_scale_dt, and an input_scale when static. */
 static void fp8_tensor_module(int shard, const char *module, uint64_t out, uint64_t in,
 			      bool input_scale)
 {
 	char name[200];
 	snprintf(name, sizeof(name), "%s.weight", module);
 	uint8_t *wt = add_src(shard, name, CT_F8_E4M3, 2, out, in);
-	float ws = (float)(1e-4 + unit() * 1e-3);
 	snprintf(name, sizeof(name), "%s.weight_scale", module);
-	put_f32(add_src(shard, name, CT_F32, 0, 0, 0), 0, ws);
+	float ws = put_scale(add_src(shard, name, fp8_scale_dt, 0, 0, 0), 0, fp8_scale_dt,
+			     (float)(1e-4 + unit() * 1e-3));
 	if (input_scale) {
 		snprintf(name, sizeof(name), "%s.input_scale", module);
-		put_f32(add_src(shard, name, CT_F32, 0, 0, 0), 0, (float)(0.01 + unit() * 0.01));
+		put_scale(add_src(shard, name, fp8_scale_dt, 0, 0, 0), 0, fp8_scale_dt,
+			  (float)(0.01 + unit() * 0.01));
 	}
 	float *w = add_ref(module, out, in);
 	for (uint64_t i = 0; i < out * in; i++) {
@@ -587,23 +623,26 @@ static void nvfp4_module(int shard, const char *module, uint64_t out, uint64_t i
 
 /* ------------------------------------------------------------ FP8 block */
 
+/* DeepSeek-style block FP8; scales of dtype sdt (Qwen3 FP8 releases ship
+ * BF16 weight_scale_inv; vLLM reads every dtype into F32,
+ * create_fp8_scale_parameter). */
 static void fp8_block_module(int shard_w, int shard_s, const char *module, uint64_t out,
-			     uint64_t in, bool e8m0)
+			     uint64_t in, ct_dtype sdt)
 {
 	char name[200];
+	bool e8m0 = sdt == CT_F8_E8M0;
 	uint64_t R = (out + 127) / 128, C = (in + 127) / 128;
 	snprintf(name, sizeof(name), "%s.weight", module);
 	uint8_t *wt = add_src(shard_w, name, CT_F8_E4M3, 2, out, in);
 	snprintf(name, sizeof(name), "%s.weight_scale_inv", module);
-	uint8_t *sc = add_src(shard_s, name, e8m0 ? CT_F8_E8M0 : CT_F32, 2, R, C);
+	uint8_t *sc = add_src(shard_s, name, sdt, 2, R, C);
 	float *scale = xcalloc(R * C, 4);
 	for (uint64_t k = 0; k < R * C; k++) {
 		if (e8m0) {
 			sc[k] = (uint8_t)(118 + below(8));
 			scale[k] = ldexpf(1.0f, sc[k] - 127);
 		} else {
-			scale[k] = (float)(1e-4 + unit() * 1e-3);
-			put_f32(sc, (size_t)k, scale[k]);
+			scale[k] = put_scale(sc, (size_t)k, sdt, (float)(1e-4 + unit() * 1e-3));
 		}
 	}
 	float *w = add_ref(module, out, in);
@@ -738,6 +777,7 @@ static void write_case(const char *outdir, const gcase *c)
 	json_t *qcfg = NULL, *hfq = NULL;
 	const char *dtype = "float16";
 	n_src = n_ref = 0;
+	fp8_scale_dt = CT_F32;
 	rng_state = 0;
 	for (const char *p = c->name; *p; p++)
 		rng_state = rng_state * 131 + (uint8_t)*p;
@@ -1028,7 +1068,7 @@ static void c_fp8_block_e8m0_sharded(json_t **q, json_t **hfq, const char **dt)
 	*dt = "bfloat16";
 	for (int k = 0; k < 7; k++)
 		fp8_block_module(k % 3, (k + 2) % 3, linears[k].name, linears[k].out, linears[k].in,
-				 true);
+				 CT_F8_E8M0);
 	add_dense(CT_BF16, 2, 0);
 	*q = json_pack("{s:s, s:s, s:s, s:[i, i], s:s}", "activation_scheme", "dynamic",
 		       "fmt", "e4m3", "quant_method", "fp8", "weight_block_size", 128, 128,
@@ -1043,7 +1083,7 @@ static void c_fp8_block_not_convert(json_t **q, json_t **hfq, const char **dt)
 		if (k == 6)
 			add_dense_linear(0, linears[k].name, CT_BF16, linears[k].out, linears[k].in);
 		else
-			fp8_block_module(0, 0, linears[k].name, linears[k].out, linears[k].in, false);
+			fp8_block_module(0, 0, linears[k].name, linears[k].out, linears[k].in, CT_F32);
 	}
 	add_dense(CT_BF16, 0, 0);
 	*q = json_pack("{s:s, s:s, s:s, s:[i, i], s:[s]}", "activation_scheme", "dynamic",
@@ -1124,6 +1164,266 @@ static void c_autofp8_dynamic_ignored(json_t **q, json_t **hfq, const char **dt)
 		       "lm_head", linears[6].name, "quant_method", "fp8");
 }
 
+/* ------------------------------------------------ issue 31: the classes */
+
+static gtensor *find_src(const char *name)
+{
+	for (int i = 0; i < n_src; i++)
+		if (strcmp(src[i].name, name) == 0)
+			return &src[i];
+	fprintf(stderr, "gen_convert: no source tensor %s\n", name);
+	exit(2);
+}
+
+static void drop_src(const char *name)
+{
+	gtensor *t = find_src(name);
+	free(t->data);
+	*t = src[--n_src];
+}
+
+static json_t *autogptq_config(int bits, int64_t group, bool sym, bool desc_act)
+{
+	return json_pack("{s:i, s:I, s:b, s:b, s:b, s:f, s:b, s:s, s:s, s:s, s:n}", "bits", bits,
+			 "group_size", (json_int_t)group, "desc_act", desc_act, "sym", sym,
+			 "true_sequential", 1, "damp_percent", 0.01, "static_groups", 0,
+			 "model_file_base_name", "model", "quant_method", "gptq",
+			 "checkpoint_format", "gptq", "model_name_or_path");
+}
+
+/* 1. auto-round's symmetric quantizer stores negative scales; the sign
+ * multiplies through (compressed-tensors _dequantize, vLLM's kernels). */
+static void c_autoround_gptq_sym4_negative_scales(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq, (void)dt;
+	gptq_mod p = { .bits = 4, .group = 128, .sym = true, .writer = W_AUTOROUND,
+		       .neg_scales = true };
+	gptq_all(&p, NULL, 2);
+	*q = autoround_config(4, 128, true, "auto_round:auto_gptq");
+}
+
+static void c_autoround_gptq_sym8_g64_negative_scales(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq, (void)dt;
+	gptq_mod p = { .bits = 8, .group = 64, .sym = true, .writer = W_AUTOROUND,
+		       .neg_scales = true };
+	gptq_all(&p, NULL, 1);
+	*q = autoround_config(8, 64, true, "auto_round:auto_gptq");
+}
+
+/* 2. FP8 block with BF16 weight_scale_inv (Qwen3 FP8), F16 too; per-tensor
+ * FP8 with F16 weight and input scales. */
+static void c_fp8_block_bf16_scale(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq;
+	*dt = "bfloat16";
+	for (int k = 0; k < 7; k++)
+		fp8_block_module(k % 2, (k + 1) % 2, linears[k].name, linears[k].out,
+				 linears[k].in, CT_BF16);
+	add_dense(CT_BF16, 0, 1);
+	*q = json_pack("{s:s, s:s, s:s, s:[i, i]}", "activation_scheme", "dynamic", "fmt", "e4m3",
+		       "quant_method", "fp8", "weight_block_size", 128, 128);
+}
+
+static void c_fp8_block_f16_scale(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq;
+	*dt = "bfloat16";
+	for (int k = 0; k < 7; k++)
+		fp8_block_module(0, 0, linears[k].name, linears[k].out, linears[k].in, CT_F16);
+	add_dense(CT_BF16, 0, 0);
+	*q = json_pack("{s:s, s:s, s:s, s:[i, i]}", "activation_scheme", "dynamic", "fmt", "e4m3",
+		       "quant_method", "fp8", "weight_block_size", 128, 128);
+}
+
+static void c_autofp8_static_f16_scales(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq;
+	*dt = "float16";
+	fp8_scale_dt = CT_F16;
+	for (int k = 0; k < 7; k++)
+		fp8_tensor_module(k % 2, linears[k].name, linears[k].out, linears[k].in, true);
+	add_dense(CT_F16, 0, 1);
+	*q = json_pack("{s:s, s:s}", "activation_scheme", "static", "quant_method", "fp8");
+}
+
+/* ModelOpt FP8_PER_CHANNEL_PER_TOKEN, as vLLM reads it (modelopt.py:
+ * ModelOptFp8PcPtLinearMethod): weight F8_E4M3 [out, in], weight_scale
+ * [out] (loaded into F32), no input_scale; w = F32(code) * scale[row]. */
+static void fp8_channel_module(int shard, const char *module, uint64_t out, uint64_t in,
+			       ct_dtype sdt)
+{
+	char name[200];
+	snprintf(name, sizeof(name), "%s.weight", module);
+	uint8_t *wt = add_src(shard, name, CT_F8_E4M3, 2, out, in);
+	snprintf(name, sizeof(name), "%s.weight_scale", module);
+	uint8_t *sc = add_src(shard, name, sdt, 1, out, 0);
+	float *w = add_ref(module, out, in);
+	for (uint64_t o = 0; o < out; o++) {
+		float ws = put_scale(sc, (size_t)o, sdt, (float)(1e-4 + unit() * 1e-3));
+		for (uint64_t i = 0; i < in; i++) {
+			uint8_t c;
+			do
+				c = (uint8_t)below(256);
+			while ((c & 0x7F) == 0x7F);
+			wt[o * in + i] = c;
+			w[o * in + i] = e4m3_value(c) * ws;
+		}
+	}
+}
+
+static void modelopt_fp8_channel(json_t **q, json_t **hfq, const char **dt, ct_dtype sdt)
+{
+	*dt = "bfloat16";
+	for (int k = 0; k < 7; k++)
+		fp8_channel_module(k % 2, linears[k].name, linears[k].out, linears[k].in, sdt);
+	add_dense(CT_BF16, 0, 1);
+	*hfq = json_pack("{s:{s:s, s:s}, s:{s:s, s:[s]}}", "producer", "name", "modelopt",
+			 "version", "0.40.0", "quantization", "quant_algo",
+			 "FP8_PER_CHANNEL_PER_TOKEN", "exclude_modules", "lm_head");
+	*q = json_pack("{s:s, s:s, s:[s], s:{s:s, s:s}}", "quant_method", "modelopt",
+		       "quant_algo", "FP8_PER_CHANNEL_PER_TOKEN", "ignore", "lm_head", "producer",
+		       "name", "modelopt", "version", "0.40.0");
+}
+
+static void c_modelopt_fp8_channel_f16_scales(json_t **q, json_t **hfq, const char **dt)
+{
+	modelopt_fp8_channel(q, hfq, dt, CT_F16);
+}
+
+static void c_modelopt_fp8_channel_f32_scales(json_t **q, json_t **hfq, const char **dt)
+{
+	modelopt_fp8_channel(q, hfq, dt, CT_F32);
+}
+
+/* 3. GPTQModel with a group size that does not divide in_features. */
+static void c_gptqmodel_partial_group_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq, (void)dt;
+	gptq_mod p = { .bits = 4, .group = 96, .writer = W_V2 };
+	gptq_all(&p, NULL, 1);
+	*q = gptqmodel_config(4, 96, false, false, "gptq_v2");
+}
+
+/* 4. 3-bit v1 zero points: GPTQModel's word constants (exact by its own
+ * reader), AutoGPTQ's OR and auto-round's sum with a true zero 0
+ * (refused), AutoGPTQ without one (exact). */
+static void c_gptq_v1_sym3_g128_gptqmodel(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq, (void)dt;
+	gptq_mod p = { .bits = 3, .group = 128, .sym = true, .writer = W_GPTQMODEL };
+	gptq_all(&p, NULL, 2);
+	*q = gptqmodel_config(3, 128, true, false, "gptq");
+}
+
+static void c_gptq_v1_asym3_g32_autogptq(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq, (void)dt;
+	gptq_mod p = { .bits = 3, .group = 32, .writer = W_AUTOGPTQ };
+	gptq_all(&p, NULL, 2);
+	*q = autogptq_config(3, 32, false, false);
+}
+
+static void c_gptq_v1_asym3_autogptq_zero0_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq, (void)dt;
+	gptq_mod p = { .bits = 3, .group = 64, .writer = W_AUTOGPTQ, .zero0 = 2 };
+	gptq_all(&p, NULL, 1);
+	*q = autogptq_config(3, 64, false, false);
+}
+
+static void c_autoround_gptq_asym3_zero0_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq, (void)dt;
+	gptq_mod p = { .bits = 3, .group = 128, .writer = W_AUTOROUND, .zero0 = 1 };
+	gptq_all(&p, NULL, 1);
+	*q = autoround_config(3, 128, false, "auto_round:auto_gptq");
+}
+
+/* 5. malformed input. */
+static void c_gptq_missing_qweight_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	c_gptq_v2_asym2_g64(q, hfq, dt);
+	drop_src("model.layers.0.mlp.down_proj.qweight");
+}
+
+static void c_awq_missing_qweight_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	c_awq_gemm_g64_sharded(q, hfq, dt);
+	drop_src("model.layers.0.self_attn.o_proj.qweight");
+}
+
+static void c_gptq_nan_scale_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	c_gptq_v2_asym2_g64(q, hfq, dt);
+	put_u16(find_src("model.layers.0.mlp.up_proj.scales")->data, 5, 0x7E00);
+}
+
+static void c_awq_inf_scale_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	c_awq_gemm_g64_sharded(q, hfq, dt);
+	put_u16(find_src("model.layers.0.self_attn.k_proj.scales")->data, 3, 0xFC00);
+}
+
+static void c_fp8_tensor_inf_scale_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	c_autofp8_dynamic_ignored(q, hfq, dt);
+	put_f32(find_src("model.layers.0.self_attn.v_proj.weight_scale")->data, 0, INFINITY);
+}
+
+static void c_modelopt_nan_kv_scale_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	c_modelopt_fp8_kv(q, hfq, dt);
+	put_f32(find_src("model.layers.0.self_attn.v_proj.v_scale")->data, 0, NAN);
+}
+
+static void c_fp8_block_nan_byte_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	c_fp8_block_not_convert(q, hfq, dt);
+	find_src("model.layers.0.mlp.gate_proj.weight")->data[777] = 0xFF;
+}
+
+static void c_gptq_unbalanced_gidx_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	c_gptq_v2_asym4_g64_desc_act(q, hfq, dt);
+	/* column 0 moved to another group: one group holds 65, one 63 */
+	uint8_t *g = find_src("model.layers.0.self_attn.o_proj.g_idx")->data;
+	int32_t v;
+	memcpy(&v, g, 4);
+	v = (v + 1) % 2;
+	memcpy(g, &v, 4);
+}
+
+static void c_gptq_dense_and_quantized_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	c_gptq_v2_asym2_g64(q, hfq, dt);
+	add_dense_linear(1, linears[3].name, CT_F16, linears[3].out, linears[3].in);
+}
+
+static void c_awq_bad_regex_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	c_awq_gemm_g64_sharded(q, hfq, dt);
+	json_object_set_new(*q, "modules_to_not_convert", json_pack("[s, s]", "lm_head", "mlp.(gate"));
+}
+
+/* 6. Marlin sources: refused for their layout. */
+static void c_awq_marlin_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	c_awq_gemm_g64_sharded(q, hfq, dt);
+	json_object_set_new(*q, "version", json_string("marlin"));
+	json_object_set_new(*q, "zero_point", json_false());
+}
+
+static void c_gptq_is_marlin_format_refuse(json_t **q, json_t **hfq, const char **dt)
+{
+	(void)hfq, (void)dt;
+	gptq_mod p = { .bits = 4, .group = 128, .sym = true, .writer = W_AUTOGPTQ };
+	gptq_all(&p, NULL, 1);
+	*q = autogptq_config(4, 128, true, false);
+	json_object_del(*q, "checkpoint_format");
+	json_object_set_new(*q, "is_marlin_format", json_true());
+}
+
 static const gcase cases[] = {
 	{ "autoround_native_asym2_g64", "convert", NULL, NULL, 0, 2, c_autoround_native_asym2_g64 },
 	{ "awq_gemm_g64_sharded", "convert", NULL, NULL, 0, 2, c_awq_gemm_g64_sharded },
@@ -1136,7 +1436,9 @@ static const gcase cases[] = {
 	  "v1 zero-point underflow: per-field and packed decodes differ; packed (GPTQModel) decode used",
 	  0, 1, c_gptq_v1_asym2_g32_gptqmodel },
 	{ "gptq_v2_asym3_g32", "convert", NULL, NULL, 0, 2, c_gptq_v2_asym3_g32 },
-	{ "gptq_v1_asym3_g64_gptqmodel", "convert", NULL, NULL, 0, 1, c_gptq_v1_asym3_g64_gptqmodel },
+	{ "gptq_v1_asym3_g64_gptqmodel", "convert", NULL,
+	  "GPTQModel's 3-bit v1 constants: per-field and packed decodes differ", 0, 1,
+	  c_gptq_v1_asym3_g64_gptqmodel },
 	{ "autoround_gptq_sym3_g128", "convert", NULL, NULL, 0, 2, c_autoround_gptq_sym3_g128 },
 	{ "gptq_v1_asym8_channel", "convert", NULL,
 	  "v1 zero-point underflow: per-field and packed decodes differ; packed (GPTQModel) decode used",
@@ -1159,6 +1461,51 @@ static const gcase cases[] = {
 	  c_modelopt_kv_missing_refuse },
 	{ "fp8_block_e8m0_sharded", "convert", NULL, NULL, 0, 3, c_fp8_block_e8m0_sharded },
 	{ "fp8_block_not_convert", "convert", NULL, NULL, 0, 1, c_fp8_block_not_convert },
+	{ "autoround_gptq_sym4_negative_scales", "convert", NULL, NULL, 0, 2,
+	  c_autoround_gptq_sym4_negative_scales },
+	{ "autoround_gptq_sym8_g64_negative_scales", "convert", NULL, NULL, 0, 1,
+	  c_autoround_gptq_sym8_g64_negative_scales },
+	{ "fp8_block_bf16_scale", "convert", NULL, NULL, 0, 2, c_fp8_block_bf16_scale },
+	{ "fp8_block_f16_scale", "convert", NULL, NULL, 0, 1, c_fp8_block_f16_scale },
+	{ "autofp8_static_f16_scales", "convert", NULL, NULL, 0, 2, c_autofp8_static_f16_scales },
+	{ "modelopt_fp8_channel_f16_scales", "convert", NULL, NULL, 0, 2,
+	  c_modelopt_fp8_channel_f16_scales },
+	{ "modelopt_fp8_channel_f32_scales", "convert", NULL, NULL, 0, 1,
+	  c_modelopt_fp8_channel_f32_scales },
+	{ "gptqmodel_partial_group_refuse", "refuse",
+	  "down_proj: in_features 256 is not a multiple of group_size 96", NULL, 0, 1,
+	  c_gptqmodel_partial_group_refuse },
+	{ "gptq_v1_sym3_g128_gptqmodel", "convert", NULL,
+	  "GPTQModel's 3-bit v1 constants: per-field and packed decodes differ", 0, 2,
+	  c_gptq_v1_sym3_g128_gptqmodel },
+	{ "gptq_v1_asym3_g32_autogptq", "convert", NULL, NULL, 0, 2, c_gptq_v1_asym3_g32_autogptq },
+	{ "gptq_v1_asym3_autogptq_zero0_refuse", "refuse", "3-bit zero-point underflow", NULL, 0, 1,
+	  c_gptq_v1_asym3_autogptq_zero0_refuse },
+	{ "autoround_gptq_asym3_zero0_refuse", "refuse", "3-bit zero-point underflow", NULL, 0, 1,
+	  c_autoround_gptq_asym3_zero0_refuse },
+	{ "gptq_missing_qweight_refuse", "refuse", "down_proj.qweight is not", NULL, 0, 2,
+	  c_gptq_missing_qweight_refuse },
+	{ "awq_missing_qweight_refuse", "refuse", "o_proj.qweight is not", NULL, 0, 2,
+	  c_awq_missing_qweight_refuse },
+	{ "gptq_nan_scale_refuse", "refuse", "up_proj.scales: value 5 is nan (expected finite)",
+	  NULL, 0, 2, c_gptq_nan_scale_refuse },
+	{ "awq_inf_scale_refuse", "refuse", "k_proj.scales: value 3 is -inf (expected finite)",
+	  NULL, 0, 2, c_awq_inf_scale_refuse },
+	{ "fp8_tensor_inf_scale_refuse", "refuse", "v_proj.weight_scale: value 0 is inf", NULL, 0, 1,
+	  c_fp8_tensor_inf_scale_refuse },
+	{ "modelopt_nan_kv_scale_refuse", "refuse", "v_proj.v_scale: value 0 is nan", NULL, 0, 2,
+	  c_modelopt_nan_kv_scale_refuse },
+	{ "fp8_block_nan_byte_refuse", "refuse", "gate_proj.weight: element 777 is the F8_E4M3 NaN",
+	  NULL, 0, 1, c_fp8_block_nan_byte_refuse },
+	{ "gptq_unbalanced_gidx_refuse", "refuse", "o_proj.g_idx: group", NULL, 0, 1,
+	  c_gptq_unbalanced_gidx_refuse },
+	{ "gptq_dense_and_quantized_refuse", "refuse", "o_proj: stored both dense", NULL, 0, 2,
+	  c_gptq_dense_and_quantized_refuse },
+	{ "awq_bad_regex_refuse", "refuse", "config.json: quantization_config.modules_to_not_convert[1]",
+	  NULL, 0, 2, c_awq_bad_regex_refuse },
+	{ "awq_marlin_refuse", "refuse", "version 'marlin': Marlin", NULL, 0, 2, c_awq_marlin_refuse },
+	{ "gptq_is_marlin_format_refuse", "refuse", "GPTQ format 'marlin'", NULL, 0, 1,
+	  c_gptq_is_marlin_format_refuse },
 };
 
 int main(int argc, char **argv)

@@ -7,6 +7,9 @@
  *                            magnitude of A's tensor (per tensor)
  *   stsub --common A B       tensors in both: same dtype and bytes (the shape
  *                            may differ in rank: [] vs [1])
+ *   stsub --common-widen A B ... except that an F16 or BF16 tensor of A whose
+ *                            name ends in "_scale" may be F32 in B with
+ *                            exactly its values (a scale convert widens)
  *
  * B may be several files (the shards of a model): a tensor is looked up in
  * each.
@@ -23,6 +26,21 @@
 #include "safetensors.h"
 
 enum { M_BYTES, M_VALUES, M_REL, M_COMMON };
+
+static bool widened_scale(const ct_tensor *x, const ct_tensor *y)
+{
+	size_t n = strlen(x->name);
+	if ((x->dtype != CT_F16 && x->dtype != CT_BF16) || y->dtype != CT_F32 ||
+	    x->nelem != y->nelem || n < 6 || strcmp(x->name + n - 6, "_scale") != 0)
+		return false;
+	for (uint64_t i = 0; i < x->nelem; i++) {
+		float a = ct_load_f32(x->dtype, x->data, (size_t)i);
+		float b = ct_load_f32(y->dtype, y->data, (size_t)i);
+		if (memcmp(&a, &b, 4) != 0)
+			return false;
+	}
+	return true;
+}
 
 static int diffs;
 
@@ -75,6 +93,7 @@ static void compare_values(const ct_tensor *x, const ct_tensor *y, int mode, dou
 int main(int argc, char **argv)
 {
 	int mode = M_BYTES, i = 1;
+	bool widen = false;
 	double rel = 0;
 	if (argc > 1 && strcmp(argv[1], "--values") == 0) {
 		mode = M_VALUES;
@@ -86,9 +105,13 @@ int main(int argc, char **argv)
 	} else if (argc > 1 && strcmp(argv[1], "--common") == 0) {
 		mode = M_COMMON;
 		i = 2;
+	} else if (argc > 1 && strcmp(argv[1], "--common-widen") == 0) {
+		mode = M_COMMON;
+		widen = true;
+		i = 2;
 	}
 	if (argc - i < 2 || argc - i > 65) {
-		fprintf(stderr, "usage: stsub [--values | --rel X | --common] A B...\n");
+		fprintf(stderr, "usage: stsub [--values | --rel X | --common | --common-widen] A B...\n");
 		return 2;
 	}
 	ct_error err;
@@ -115,6 +138,8 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (mode == M_COMMON) {
+			if (widen && widened_scale(x, y))
+				continue;
 			if (x->dtype != y->dtype || x->nelem != y->nelem ||
 			    memcmp(x->data, y->data, x->end - x->begin) != 0)
 				report(x->name, "dtype or bytes differ");
