@@ -67,7 +67,8 @@ static int cmp_index_by_name(const void *a, const void *b, void *ctx)
 
 static int validate_layout(const char *label, ct_st_file *f, ct_error *err)
 {
-	qsort(f->tensors, f->n_tensors, sizeof(ct_tensor), cmp_by_offset);
+	if (f->n_tensors)
+		qsort(f->tensors, f->n_tensors, sizeof(ct_tensor), cmp_by_offset);
 	uint64_t running = 0;
 	for (size_t i = 0; i < f->n_tensors; i++) {
 		ct_tensor *t = &f->tensors[i];
