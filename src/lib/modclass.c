@@ -112,6 +112,26 @@ ct_modclass ct_module_class(const char *module, int ndim, const ct_arch *arch)
 	return CT_MOD_LINEAR;
 }
 
+bool ct_module_is_router(const char *module)
+{
+	static const char *const parents[] = { "mlp", "block_sparse_moe", "moe", "feed_forward",
+					       NULL };
+	const char *dot = strrchr(module, '.');
+	const char *leaf = dot ? dot + 1 : module;
+	if (strcmp(leaf, "router") == 0)
+		return true;
+	if (strcmp(leaf, "gate") != 0 || !dot)
+		return false;
+	const char *p = dot;
+	while (p > module && p[-1] != '.')
+		p--;
+	for (size_t i = 0; parents[i]; i++)
+		if ((size_t)(dot - p) == strlen(parents[i]) &&
+		    memcmp(p, parents[i], (size_t)(dot - p)) == 0)
+			return true;
+	return false;
+}
+
 const char *ct_modclass_name(ct_modclass c)
 {
 	switch (c) {

@@ -49,6 +49,17 @@ const char *ct_modclass_name(ct_modclass c);
 /* True for the classes compressed-tensors quantizes (Linear, Embedding). */
 bool ct_modclass_quantizable(ct_modclass c);
 
+/* True when module (with a 2-D weight) is a MoE router: a leaf "router", or
+ * a "gate" directly under "mlp", "block_sparse_moe", "moe" or "feed_forward"
+ * (not gate_proj, not shared_expert_gate). In transformers v5 these are
+ * router classes holding a bare weight parameter (Qwen3MoeTopKRouter,
+ * DeepseekV3TopkRouter, GptOssTopKRouter, ...), not nn.Linear, so
+ * compressed-tensors' apply_quantization_config never quantizes them, and
+ * its QuantizationConfig.from_pretrained (get_vllm_module_type: a class
+ * named "*Router*"/"*Gate*" counts as "Linear") lists them in ignore. Only
+ * meaningful in a checkpoint that has experts. */
+bool ct_module_is_router(const char *module);
+
 /* True when target names a class this inference knows ("Linear",
  * "Embedding", "Conv1D", "Conv1d/2d/3d", "Module", "...Norm"). */
 bool ct_class_target(const char *target);

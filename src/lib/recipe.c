@@ -387,7 +387,15 @@ int ct_recipe_to_qconfig(const json_t *recipe, const char *label, json_t **out,
 
 int ct_config_load(const char *path, size_t max_bytes, json_t **out, ct_error *err)
 {
+	bool recipe;
+	return ct_config_load_ex(path, max_bytes, out, &recipe, err);
+}
+
+int ct_config_load_ex(const char *path, size_t max_bytes, json_t **out, bool *recipe,
+		      ct_error *err)
+{
 	*out = NULL;
+	*recipe = false;
 	bool yaml = ends_with(path, ".yaml") || ends_with(path, ".yml");
 	if (!yaml)
 		return ct_json_load_file(path, max_bytes, out, err);
@@ -399,8 +407,10 @@ int ct_config_load(const char *path, size_t max_bytes, json_t **out, ct_error *e
 	json_t *doc = NULL;
 	rc = ct_yaml_to_json(text, len, path, &doc, err);
 	free(text);
-	if (!rc && ct_recipe_is_recipe(doc))
+	if (!rc && ct_recipe_is_recipe(doc)) {
+		*recipe = true;
 		rc = ct_recipe_to_qconfig(doc, path, out, err);
+	}
 	else if (!rc)
 		*out = json_incref(doc);   /* a quantization_config written as YAML */
 	json_decref(doc);

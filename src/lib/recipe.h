@@ -39,5 +39,9 @@ int ct_recipe_to_qconfig(const json_t *recipe, const char *label, json_t **out,
  * or a config.json holding one), or a YAML recipe (.yaml/.yml, or a file
  * whose content is not JSON) turned into its quantization_config. */
 int ct_config_load(const char *path, size_t max_bytes, json_t **out, ct_error *err);
+/* The same, and *recipe tells whether the file was a recipe (whose ignore
+ * list, groups and format llm-compressor computes from the model). */
+int ct_config_load_ex(const char *path, size_t max_bytes, json_t **out, bool *recipe,
+		      ct_error *err);
 
 #endif
