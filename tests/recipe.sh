@@ -103,10 +103,10 @@ quant_stage:
 Y
 expect "SmoothQuantModifier needs calibration" 3 "SmoothQuantModifier needs calibration data" quantize -c "$TMP/sq.yaml" "$FIX" "$TMP/o"
 cat >"$TMP/two.yaml" <<'Y'
-stage_a:
+a_stage:
   quant_modifiers:
     QuantizationModifier: {scheme: W4A16, targets: [re:.*mlp.*]}
-stage_b:
+b_stage:
   quant_modifiers:
     QuantizationModifier: {scheme: W8A16, targets: [re:.*self_attn.*]}
 Y
@@ -124,12 +124,127 @@ QuantizationModifier:
   kv_cache_scheme: {num_bits: 8, type: float, strategy: tensor, dynamic: false, symmetric: true}
 Y
 expect "a kv_cache_scheme needs calibration" 3 "kv_cache_scheme" quantize -c "$TMP/kv.yaml" "$FIX" "$TMP/o"
+# an argument llm-compressor does not know is a typo (its Modifier is
+# pydantic extra="forbid": modifiers/modifier.py); one it knows that changes
+# what it computes, and ctensors does not apply, is refused as input
 cat >"$TMP/unknown.yaml" <<'Y'
 QuantizationModifier: {scheme: W4A16, targets: Linear, bogus_arg: 1}
 Y
-expect "an argument ctensors does not apply" 3 'argument "bogus_arg" is not one ctensors applies' quantize -c "$TMP/unknown.yaml" "$FIX" "$TMP/o"
+expect "an argument llm-compressor does not know" 2 'unknown argument "bogus_arg"' quantize -c "$TMP/unknown.yaml" "$FIX" "$TMP/o"
+cat >"$TMP/observer.yaml" <<'Y'
+QuantizationModifier: {scheme: W4A16, targets: Linear, weight_observer: mse}
+Y
+expect "an argument ctensors does not apply" 3 'argument "weight_observer" is not one ctensors applies' quantize -c "$TMP/observer.yaml" "$FIX" "$TMP/o"
 printf 'QuantizationModifier: {scheme: W4A16\n' >"$TMP/broken.yaml"
 expect "broken YAML" 3 "broken.yaml: invalid YAML" quantize -c "$TMP/broken.yaml" "$FIX" "$TMP/o"
+
+# ---- structure, as llm-compressor's loader reads it ---------------------------
+# recipe/recipe.py:Recipe.from_dict takes <x>_stage -> <y>_modifiers ->
+# modifier; it skips other keys silently, which would run no modifier: here
+# each is exit 2 naming the key, with the nearest valid one (suggest.h)
+typo() {
+	printf '%s' "$2" >"$TMP/typo.yaml"
+	expect "$1" 2 "$3" quantize -c "$TMP/typo.yaml" "$FIX" "$TMP/o"
+}
+typo "a misspelled modifier group" 'quant_stage:
+  quant_modifers:
+    QuantizationModifier: {scheme: W4A16, targets: Linear}
+' "quant_stage.quant_modifers: not a modifier group (a stage holds <name>_modifiers keys); did you mean 'quant_modifiers'?"
+typo "a misspelled modifier" 'quant_stage:
+  quant_modifiers:
+    QuantizationModifer: {scheme: W4A16, targets: Linear}
+' "\"QuantizationModifer\" is not an llm-compressor modifier; did you mean 'QuantizationModifier'?"
+typo "a misspelled argument" 'quant_stage:
+  quant_modifiers:
+    QuantizationModifier: {scheme: W4A16, targets: Linear, ignroe: [lm_head]}
+' "quant_stage.quant_modifiers.QuantizationModifier: unknown argument \"ignroe\"; did you mean 'ignore'?"
+typo "a misspelled value" 'quant_stage:
+  quant_modifiers:
+    QuantizationModifier:
+      config_groups:
+        group_0:
+          targets: [Linear]
+          weights: {num_bits: 8, type: flaot, strategy: channel, symmetric: true, dynamic: false}
+' "config_groups.group_0.weights.type: \"flaot\" is not a quantization type; did you mean 'float'?"
+typo "a misspelled strategy" 'QuantizationModifier:
+  config_groups:
+    group_0:
+      targets: [Linear]
+      weights: {num_bits: 4, type: int, strategy: chanel, symmetric: true}
+' "\"chanel\" is not a strategy; did you mean 'channel'?"
+typo "a misspelled scheme" 'quant_stage:
+  quant_modifiers:
+    QuantizationModifier: {scheme: W4A61, targets: Linear}
+' "did you mean 'W4A16'?"
+typo "a misspelled stage" 'quant_stag:
+  quant_modifiers:
+    QuantizationModifier: {scheme: W4A16}
+' "quant_stag: not a recipe key (expected <name>_stage, a modifier or args); did you mean 'quant_stage'?"
+typo "a stage key not ending in _stage" 'stage_a:
+  quant_modifiers:
+    QuantizationModifier: {scheme: W4A16}
+' "stage_a: not a recipe key"
+typo "a recipe with no modifier" 'quant_stage: {}
+' "no modifier in the recipe"
+typo "a modifier that quantizes nothing" 'quant_stage:
+  quant_modifiers:
+    QuantizationModifier: {targets: [Linear], ignore: [lm_head]}
+' "no scheme and no config_groups: it quantizes nothing"
+typo "scheme and config_groups both" 'QuantizationModifier:
+  scheme: W4A16
+  config_groups: {group_0: {targets: [Linear], weights: {num_bits: 4}}}
+' "give one of scheme and config_groups, not both"
+# a kv_cache_scheme alone is refused for what it needs (mixin.py:
+# QuantizationMixin._set_requires_calibration_data), not for a missing scheme
+cat >"$TMP/kvonly.yaml" <<'Y'
+quant_stage:
+  quant_modifiers:
+    QuantizationModifier:
+      kv_cache_scheme:
+        {num_bits: 8, type: float, symmetric: true, strategy: tensor}
+Y
+expect "only a kv_cache_scheme: needs calibration" 3 "QuantizationModifier: kv_cache_scheme needs calibration data" \
+	quantize -c "$TMP/kvonly.yaml" "$FIX" "$TMP/o"
+
+# ---- YAML as PyYAML's safe_load reads it, bounded ---------------------------------
+printf 'quant_stage:\n  quant_modifiers:\n    QuantizationModifier: {scheme: W4A16}\n---\nx: 1\n' >"$TMP/twodoc.yaml"
+expect "a second YAML document" 3 "twodoc.yaml: line 4: a second YAML document" quantize -c "$TMP/twodoc.yaml" "$FIX" "$TMP/o"
+# 0200 is octal (YAML 1.1: resolver.py int, constructor.py:construct_yaml_int)
+cat >"$TMP/octal.yaml" <<'Y'
+QuantizationModifier:
+  config_groups:
+    group_0:
+      targets: [Linear]
+      weights: {num_bits: 4, type: int, strategy: group, group_size: 0200, symmetric: on, dynamic: off}
+  ignore: [lm_head]
+Y
+echo '{"config_groups": {"group_0": {"targets": ["Linear"], "weights": {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 128, "symmetric": true, "dynamic": false}}}, "ignore": ["lm_head"]}' >"$TMP/octal.json"
+same "0200 is 128, on/off are booleans" "$TMP/octal.yaml" "$TMP/octal.json"
+# a billion laughs of 400 bytes, and 100,000 levels of nesting: refused at
+# once (the limits are checked while parsing), within 2 GB and 10 s of CPU
+bounded() {
+	name=$1 st_want=$2 msg=$3
+	shift 3
+	(ulimit -v 2000000 2>/dev/null; ulimit -t 10 2>/dev/null; exec "$CT_BIN" "$@") \
+		>/dev/null 2>"$TMP/err"
+	st=$?
+	[ "$st" = "$st_want" ] && grep -qF -- "$msg" "$TMP/err" && pass "$name" ||
+		fail "$name" "exit $st: $(head -c 300 "$TMP/err")"
+}
+{
+	printf 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+	for lp in b:a c:b d:c e:d f:e g:f h:g i:h; do
+		l=${lp%:*} p=${lp#*:}
+		printf '%s: &%s [*%s,*%s,*%s,*%s,*%s,*%s,*%s,*%s,*%s]\n' $l $l $p $p $p $p $p $p $p $p $p
+	done
+} >"$TMP/laughs.yaml"
+[ "$(wc -c <"$TMP/laughs.yaml")" -lt 500 ] && pass "the alias bomb is under 500 bytes" || fail "the alias bomb is under 500 bytes"
+bounded "aliases expanding past the cap" 3 "laughs.yaml: line 7: the YAML expands to more than 16 MB" \
+	quantize -c "$TMP/laughs.yaml" "$FIX" "$TMP/o"
+awk 'BEGIN { for (i = 0; i < 100000; i++) printf "["; print "" }' >"$TMP/deep.yaml"
+bounded "100,000 levels of nesting" 3 "deep.yaml: line 1: YAML nested deeper than 64 levels" \
+	quantize -c "$TMP/deep.yaml" "$FIX" "$TMP/o"
+
 [ ! -e "$TMP/o" ] && pass "refused recipes write nothing" || fail "refused recipes write nothing"
 # a quantization_config written as YAML is read too
 cat >"$TMP/qc.yaml" <<'Y'

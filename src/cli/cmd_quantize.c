@@ -127,8 +127,13 @@ static int load_config(const quantize_args *a, ct_qconfig **cfg, bool *recipe, c
 		return ct_qconfig_preset(a->scheme, cfg, err);
 	json_t *j = NULL;
 	int rc = ct_config_load_ex(a->config, 64u << 20, &j, recipe, err);
-	if (!rc)
+	if (!rc) {
 		rc = ct_qconfig_parse(j, a->config, cfg, err);
+		/* in a recipe, a key or value the schema does not know is a typo
+		 * of the user's, as llm-compressor's pydantic models refuse it */
+		if (rc == CT_EINPUT && *recipe)
+			err->code = rc = CT_EUSAGE;
+	}
 	json_decref(j);
 	return rc;
 }
