@@ -5,6 +5,7 @@
 # calibration, and recipes ctensors cannot compose, are refused by name.
 . "$(dirname "$0")/lib.sh"
 FIX=fixtures/example-model
+T=${CT_TOOLS:?CT_TOOLS must name the built test tools}
 [ -d "$FIX" ] || { skip "recipes" "$FIX is absent"; finish; exit $?; }
 S1=model-00001-of-00002.safetensors
 S2=model-00002-of-00002.safetensors
@@ -82,6 +83,133 @@ cat >"$TMP/groups.json" <<'J'
 J
 same "config_groups in YAML" "$TMP/groups.yaml" "$TMP/groups.json"
 grep -q '"format": "float-quantized"' "$TMP/r/config.json" && pass "... written as float-quantized" || fail "... written as float-quantized"
+
+# ---- the config llm-compressor writes -----------------------------------------
+# compressed-tensors' QuantizationConfig.from_pretrained (quant_config.py),
+# which llm-compressor calls when it saves, computes ignore: every module of
+# a type some group quantized (Linear here) that no group quantized, by
+# name, in model.named_modules() order; user regexes become the names they
+# match. Targets naming only attention leave the MLP to that list, or vLLM
+# finds modules matching no target and no ignore entry.
+cat >"$TMP/attn.yaml" <<'Y'
+quant_stage:
+  quant_modifiers:
+    QuantizationModifier:
+      targets: ["re:.*self_attn\\.(q|k|v|o)_proj$"]
+      scheme: W4A16
+      ignore: [lm_head, "re:.*vision_tower\\..*"]
+Y
+cat >"$TMP/attn.json" <<J
+{"config_groups": {"group_0": {"targets": ["re:.*self_attn\\\\.(q|k|v|o)_proj\$"], $W4}},
+ "ignore": ["model.layers.0.mlp.gate_proj", "model.layers.0.mlp.up_proj", "model.layers.0.mlp.down_proj",
+  "model.layers.1.mlp.gate_proj", "model.layers.1.mlp.up_proj", "model.layers.1.mlp.down_proj", "lm_head"]}
+J
+same "attention-only targets: ignore lists every other Linear, in module order" "$TMP/attn.yaml" "$TMP/attn.json"
+"$CT_BIN" quantize -f -c "$TMP/attn.yaml" "$FIX" "$TMP/r" 2>"$TMP/err"
+# an entry matching nothing is warned about, its regex shown as written
+grep -qF 'ctensors: warning: ignore entry "re:.*vision_tower\..*" matches no module' "$TMP/err" &&
+	pass "an ignore entry matching nothing: warned, the regex as written" ||
+	fail "an ignore entry matching nothing: warned, the regex as written" "$(cat "$TMP/err")"
+! grep -q vision_tower "$TMP/r/config.json" && pass "... and not written" || fail "... and not written"
+# groups: the ones that claim no module are dropped, the rest named group_0,
+# group_1, ... in module order; one format left is that format, not
+# mixed-precision (from_pretrained: config_groups from the schemes of
+# quantized modules; `format` mixed only for more than one)
+cat >"$TMP/drop.yaml" <<'Y'
+quant_stage:
+  quant_modifiers:
+    QuantizationModifier:
+      ignore: [lm_head]
+      config_groups:
+        mlp:
+          targets: ["re:.*mlp\\..*_proj$"]
+          weights: {num_bits: 4, type: int, symmetric: true, strategy: group, group_size: 128}
+        vision:
+          targets: ["re:.*visual.*"]
+          weights: {num_bits: 8, type: float, symmetric: true, strategy: channel, dynamic: false}
+          input_activations: {num_bits: 8, type: float, symmetric: true, strategy: token, dynamic: true}
+        attn:
+          targets: ["re:.*self_attn\\..*_proj$"]
+          weights: {num_bits: 8, type: int, symmetric: true, strategy: group, group_size: 128}
+Y
+cat >"$TMP/drop.json" <<J
+{"config_groups": {"group_0": {"targets": ["re:.*self_attn\\\\..*_proj\$"], $W8},
+  "group_1": {"targets": ["re:.*mlp\\\\..*_proj\$"], $W4}}, "ignore": ["lm_head"]}
+J
+same "a group matching nothing dropped, the rest renamed in module order" "$TMP/drop.yaml" "$TMP/drop.json"
+grep -q '"format": "pack-quantized"' "$TMP/r/config.json" && ! grep -q mixed-precision "$TMP/r/config.json" &&
+	pass "... one format left: written as that format" || fail "... one format left: written as that format"
+# a scheme map with one preset per group keeps mixed-precision for two formats
+cat >"$TMP/mixed.yaml" <<'Y'
+quant_stage:
+  quant_modifiers:
+    QuantizationModifier:
+      ignore: [lm_head]
+      scheme:
+        FP8_DYNAMIC: ["re:.*self_attn.*"]
+        W4A16: ["re:.*mlp.*"]
+Y
+"$CT_BIN" quantize -q -f -c "$TMP/mixed.yaml" "$FIX" "$TMP/r" 2>"$TMP/err" &&
+	grep -q '"format": "mixed-precision"' "$TMP/r/config.json" &&
+	pass "two formats: mixed-precision" || fail "two formats: mixed-precision" "$(cat "$TMP/err")"
+
+# MoE: a transformers v5 router holds a bare parameter, not an nn.Linear, so
+# apply_quantization_config (lifecycle/apply.py) never quantizes it and
+# from_pretrained lists it (get_vllm_module_type counts *Router* as Linear);
+# targets naming attention and experts leave the shared expert and its gate
+# to ignore too
+MOE="$TMP/moe"
+if "$T/gen_moe" "$MOE" qwen3_next P 4 128 128 BF16 2 1 2>"$TMP/err"; then
+	cat >"$TMP/moe-linear.yaml" <<'Y'
+quant_stage:
+  quant_modifiers:
+    QuantizationModifier: {targets: [Linear], scheme: W4A16, ignore: [lm_head]}
+Y
+	rm -rf "$TMP/mr"
+	if "$CT_BIN" quantize -q -c "$TMP/moe-linear.yaml" "$MOE/input" "$TMP/mr" 2>"$TMP/err"; then
+		"$T/stdump" "$TMP/mr/model.safetensors" >"$TMP/dump"
+		grep -q '^model.layers.0.mlp.gate.weight BF16' "$TMP/dump" &&
+			grep -q '^model.layers.1.mlp.gate.weight BF16' "$TMP/dump" &&
+			! grep -q 'mlp\.gate\.weight_packed' "$TMP/dump" &&
+			grep -q '^model.layers.0.mlp.experts.0.gate_proj.weight_packed' "$TMP/dump" &&
+			pass "targets [Linear]: the routers stay dense" ||
+			fail "targets [Linear]: the routers stay dense" "$(grep 'mlp.gate' "$TMP/dump")"
+		ig=$("$T/jget" .quantization_config.ignore <"$TMP/mr/config.json")
+		[ "$ig" = '["model.layers.0.mlp.gate","model.layers.1.mlp.gate","lm_head"]' ] &&
+			pass "... and are listed in ignore, in module order" ||
+			fail "... and are listed in ignore, in module order" "$ig"
+	else
+		fail "a MoE recipe quantizes" "$(cat "$TMP/err")"
+	fi
+	cat >"$TMP/moe-ae.yaml" <<'Y'
+quant_stage:
+  quant_modifiers:
+    QuantizationModifier:
+      targets: ["re:.*self_attn\\..*_proj$", "re:.*mlp\\.experts\\..*"]
+      scheme: W4A16
+      ignore: [lm_head]
+Y
+	ign='"model.layers.0.mlp.gate", "model.layers.0.mlp.shared_expert.gate_proj",
+	  "model.layers.0.mlp.shared_expert.up_proj", "model.layers.0.mlp.shared_expert.down_proj",
+	  "model.layers.0.mlp.shared_expert_gate", "model.layers.1.mlp.gate",
+	  "model.layers.1.mlp.shared_expert.gate_proj", "model.layers.1.mlp.shared_expert.up_proj",
+	  "model.layers.1.mlp.shared_expert.down_proj", "model.layers.1.mlp.shared_expert_gate", "lm_head"'
+	cat >"$TMP/moe-ae.json" <<J
+{"config_groups": {"group_0": {"targets": ["re:.*self_attn\\\\..*_proj\$", "re:.*mlp\\\\.experts\\\\..*"], $W4}},
+ "ignore": [$ign]}
+J
+	rm -rf "$TMP/ma" "$TMP/mj"
+	"$CT_BIN" quantize -q -c "$TMP/moe-ae.yaml" "$MOE/input" "$TMP/ma" 2>"$TMP/err" &&
+		"$CT_BIN" quantize -q -c "$TMP/moe-ae.json" "$MOE/input" "$TMP/mj" 2>>"$TMP/err" &&
+		cmp -s "$TMP/ma/model.safetensors" "$TMP/mj/model.safetensors" &&
+		cmp -s "$TMP/ma/config.json" "$TMP/mj/config.json" &&
+		pass "MoE, attention and experts targeted: routers, shared experts and gates ignored by name" ||
+		fail "MoE, attention and experts targeted: routers, shared experts and gates ignored by name" \
+			"$(cat "$TMP/err"; diff "$TMP/ma/config.json" "$TMP/mj/config.json" | head -20)"
+	expect "... which vLLM's check passes" 0 "" verify -q --serving vllm "$TMP/ma"
+else
+	fail "gen_moe qwen3_next" "$(cat "$TMP/err")"
+fi
 
 # ---- refusals ---------------------------------------------------------------
 cat >"$TMP/gptq.yaml" <<'Y'
