@@ -159,12 +159,12 @@ Y
 # targets naming attention and experts leave the shared expert and its gate
 # to ignore too
 MOE="$TMP/moe"
-if "$T/gen_moe" "$MOE" qwen3_next P 4 128 128 BF16 2 1 2>"$TMP/err"; then
-	cat >"$TMP/moe-linear.yaml" <<'Y'
+cat >"$TMP/moe-linear.yaml" <<'Y'
 quant_stage:
   quant_modifiers:
     QuantizationModifier: {targets: [Linear], scheme: W4A16, ignore: [lm_head]}
 Y
+if "$T/gen_moe" "$MOE" qwen3_next P 4 128 128 BF16 2 1 2>"$TMP/err"; then
 	rm -rf "$TMP/mr"
 	if "$CT_BIN" quantize -q -c "$TMP/moe-linear.yaml" "$MOE/input" "$TMP/mr" 2>"$TMP/err"; then
 		"$T/stdump" "$TMP/mr/model.safetensors" >"$TMP/dump"
@@ -209,6 +209,37 @@ J
 	expect "... which vLLM's check passes" 0 "" verify -q --serving vllm "$TMP/ma"
 else
 	fail "gen_moe qwen3_next" "$(cat "$TMP/err")"
+fi
+
+# weights transformers drops on load (Qwen3-Next/Qwen3.5's *ForCausalLM:
+# _keys_to_ignore_on_load_unexpected = [r"^mtp.*"]; DeepseekV3ForCausalLM:
+# the layers past num_hidden_layers) are in no model llm-compressor
+# quantizes: kept dense and ignored by name, so vLLM loads them unquantized
+# for speculative decoding; --dry-run says why
+MTP="$TMP/mtp"
+mkdir -p "$MTP"
+"$T/mkst" "$MTP/model.safetensors" model.embed_tokens.weight:BF16:64x128 \
+	model.layers.0.self_attn.q_proj.weight:BF16:128x128 model.layers.0.mlp.down_proj.weight:BF16:128x128 \
+	model.layers.1.mlp.down_proj.weight:BF16:128x128 model.norm.weight:BF16:128 lm_head.weight:BF16:64x128 \
+	mtp.fc.weight:BF16:128x256 mtp.layers.0.self_attn.q_proj.weight:BF16:128x128 mtp.norm.weight:BF16:128 || exit 2
+echo '{"model_type": "qwen3_next", "architectures": ["Qwen3NextForCausalLM"], "num_hidden_layers": 1}' >"$MTP/config.json"
+"$CT_BIN" quantize --dry-run -c "$TMP/moe-linear.yaml" "$MTP" "$TMP/mtp-o" >"$TMP/out" 2>"$TMP/err"
+grep -q '^  mtp.fc.weight  BF16  kept (dropped by transformers on load (MTP): kept dense for vLLM.s speculative decoding)' "$TMP/out" &&
+	grep -q '^  model.layers.1.mlp.down_proj.weight  BF16  kept (dropped by transformers on load (MTP)' "$TMP/out" &&
+	pass "--dry-run: MTP weights kept dense, and why" || fail "--dry-run: MTP weights kept dense, and why" "$(cat "$TMP/out" "$TMP/err")"
+rm -rf "$TMP/mtp-o"
+if "$CT_BIN" quantize -q -c "$TMP/moe-linear.yaml" "$MTP" "$TMP/mtp-o" 2>"$TMP/err"; then
+	"$T/stdump" "$TMP/mtp-o/model.safetensors" >"$TMP/dump"
+	grep -q '^mtp.fc.weight BF16' "$TMP/dump" && grep -q '^mtp.layers.0.self_attn.q_proj.weight BF16' "$TMP/dump" &&
+		grep -q '^model.layers.1.mlp.down_proj.weight BF16' "$TMP/dump" &&
+		grep -q '^model.layers.0.mlp.down_proj.weight_packed' "$TMP/dump" &&
+		pass "MTP weights stay in the output, dense" || fail "MTP weights stay in the output, dense" "$(cat "$TMP/dump")"
+	ig=$("$T/jget" .quantization_config.ignore <"$TMP/mtp-o/config.json")
+	[ "$ig" = '["model.layers.1.mlp.down_proj","mtp.fc","mtp.layers.0.self_attn.q_proj","lm_head"]' ] &&
+		pass "... and are ignored by name" || fail "... and are ignored by name" "$ig"
+	expect "... which vLLM's check passes" 0 "" verify -q --serving vllm "$TMP/mtp-o"
+else
+	fail "a recipe on a checkpoint with MTP weights" "$(cat "$TMP/err")"
 fi
 
 # ---- refusals ---------------------------------------------------------------

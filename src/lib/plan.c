@@ -684,6 +684,7 @@ typedef struct plan_ctx {
 	ct_qconfig *cfg;
 	const ct_arch *arch;
 	bool experts;              /* the checkpoint has MoE experts (routers exist) */
+	long long num_layers;      /* config.json's num_hidden_layers, -1 unknown */
 } plan_ctx;
 
 /* Plans one tensor, a stored one or a part of a fused expert tensor: its
@@ -711,7 +712,20 @@ static int plan_tensor(plan_ctx *pc, size_t s, const ct_tensor *t, ct_error *err
 		 * compressed-tensors lifecycle/apply.py:apply_quantization_config
 		 * quantizes only Linear and Embedding instances, so llm-compressor
 		 * leaves them dense whatever the targets (modclass.h) */
-		if (g >= 0 && pc->experts && !o->frozen && cls == CT_MOD_LINEAR &&
+		if (!o->frozen && ct_module_dropped_on_load(module, pc->num_layers)) {
+			/* no model llm-compressor loads holds it: kept dense, and
+			 * ignored by name when a target reaches it, so that vLLM
+			 * loads it unquantized for speculative decoding */
+			snprintf(why, sizeof(why), "dropped by transformers on load (MTP): kept "
+				 "dense for vLLM's speculative decoding");
+			if (g >= 0 && ct_modclass_quantizable(cls)) {
+				const char *mm = module;
+				rc = ct_qconfig_add_ignore(cfg, &mm, 1, err);
+				if (rc)
+					return rc;
+			}
+			g = claimed = -1;
+		} else if (g >= 0 && pc->experts && !o->frozen && cls == CT_MOD_LINEAR &&
 		    ct_module_is_router(module)) {
 			snprintf(why, sizeof(why), "MoE router: a bare parameter in transformers "
 				 "v5, not a Linear module, which the library never quantizes");
@@ -872,7 +886,7 @@ int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_op
 		rc = reserve_moe_items(p, moe, n_moe, err);
 	p->moe = moe;
 	p->n_moe = n_moe;
-	plan_ctx pc = { p, qm, &sm, o, cfg, &arch, n_moe > 0 };
+	plan_ctx pc = { p, qm, &sm, o, cfg, &arch, n_moe > 0, ct_arch_num_layers(ck->config) };
 	for (size_t i = 0; !rc && !pc.experts && i < ck->n_tensors; i++)
 		pc.experts = strstr(ck->tensors[i].t->name, ".experts.") != NULL;
 	for (size_t s = 0; !rc && s < ck->n_shards; s++) {
