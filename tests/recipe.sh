@@ -242,6 +242,24 @@ else
 	fail "a recipe on a checkpoint with MTP weights" "$(cat "$TMP/err")"
 fi
 
+# tie_word_embeddings: the checkpoint has no lm_head.weight, but the model
+# llm-compressor quantizes has an lm_head Linear (tied to the embedding),
+# dense under ignore: [lm_head], which from_pretrained lists
+TIE="$TMP/tied"
+mkdir -p "$TIE"
+"$T/mkst" "$TIE/model.safetensors" model.embed_tokens.weight:BF16:64x128 \
+	model.layers.0.self_attn.q_proj.weight:BF16:128x128 model.layers.0.mlp.down_proj.weight:BF16:128x128 \
+	model.norm.weight:BF16:128 || exit 2
+echo '{"model_type": "qwen3", "num_hidden_layers": 1, "tie_word_embeddings": true}' >"$TIE/config.json"
+if "$CT_BIN" quantize -c "$TMP/moe-linear.yaml" "$TIE" "$TMP/tied-o" 2>"$TMP/err"; then
+	ig=$("$T/jget" .quantization_config.ignore <"$TMP/tied-o/config.json")
+	[ "$ig" = '["lm_head"]' ] && ! grep -q warning "$TMP/err" &&
+		pass "tied embeddings: lm_head listed in ignore, no warning" ||
+		fail "tied embeddings: lm_head listed in ignore, no warning" "$ig $(cat "$TMP/err")"
+else
+	fail "a recipe on a tied-embedding model" "$(cat "$TMP/err")"
+fi
+
 # ---- refusals ---------------------------------------------------------------
 cat >"$TMP/gptq.yaml" <<'Y'
 quant_stage:

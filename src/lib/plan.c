@@ -874,6 +874,14 @@ int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_op
 	ct_arch_from_config(ck->config, &arch);
 	if (!rc)
 		mark_modules(ck, &arch, qm);
+	/* tie_word_embeddings: transformers builds lm_head (an nn.Linear
+	 * sharing the embedding's weight), which the checkpoint leaves out;
+	 * llm-compressor sees it, and lists it in ignore while it is dense */
+	if (!rc && json_is_true(json_object_get(ck->config, "tie_word_embeddings")) &&
+	    !ct_ckpt_find(ck, "lm_head.weight")) {
+		p->tied_lm_head = true;
+		ct_qmatch_mark(qm, "lm_head", CT_MOD_LINEAR);
+	}
 	ct_moe_block *moe = NULL;
 	size_t n_moe = 0;
 	if (!rc)
@@ -2337,7 +2345,7 @@ int ct_plan_llmc_config(const ct_plan *p, json_t *qj, ct_error *err)
 	size_t n = 0;
 	for (size_t s = 0; s < p->n_shards; s++)
 		n += p->shards[s].n_items;
-	llmc_rec *r = calloc(n ? n : 1, sizeof(*r));
+	llmc_rec *r = calloc(n + 1, sizeof(*r));
 	int *newidx = malloc(cfg->n_groups * sizeof(int));
 	json_t *cg = json_object(), *ign = json_array();
 	int rc = r && newidx && cg && ign ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
@@ -2363,6 +2371,14 @@ int ct_plan_llmc_config(const ct_plan *p, json_t *qj, ct_error *err)
 			r[m].group = it->mgroup;
 			m++;
 		}
+	if (!rc && p->tied_lm_head) {
+		r[m].module = strdup("lm_head");
+		r[m].cls = CT_MOD_LINEAR;
+		r[m].group = -1;
+		r[m].seq = m;
+		if (r[m++].module == NULL)
+			rc = ct_fail(err, CT_EIO, "out of memory");
+	}
 	if (!rc)
 		qsort(r, m, sizeof(*r), llmc_rec_cmp);
 	/* the types some group quantizes (quant_config.py:from_pretrained,

@@ -99,6 +99,9 @@ typedef struct ct_plan {
 	ct_strlist partners;       /* with gs_shards: "TENSOR (SHARD)" of each partner read
 				      for its amax from a shard outside them */
 	uint64_t partner_bytes;    /* ... and the bytes those reads cover */
+	bool tied_lm_head;         /* quantize: config.json ties the word embeddings and the
+				      checkpoint has no lm_head.weight: the model's lm_head
+				      is a dense Linear all the same */
 } ct_plan;
 
 typedef struct ct_quant_opts {
