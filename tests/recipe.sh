@@ -398,11 +398,12 @@ Y
 echo '{"config_groups": {"group_0": {"targets": ["Linear"], "weights": {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 128, "symmetric": true, "dynamic": false}}}, "ignore": ["lm_head"]}' >"$TMP/octal.json"
 same "0200 is 128, on/off are booleans" "$TMP/octal.yaml" "$TMP/octal.json"
 # a billion laughs of 400 bytes, and 100,000 levels of nesting: refused at
-# once (the limits are checked while parsing), within 2 GB and 10 s of CPU
+# once (the limits are checked while parsing), within 10 s of CPU (no
+# memory limit: AddressSanitizer reserves terabytes of address space)
 bounded() {
 	name=$1 st_want=$2 msg=$3
 	shift 3
-	(ulimit -v 2000000 2>/dev/null; ulimit -t 10 2>/dev/null; exec "$CT_BIN" "$@") \
+	(ulimit -t 10 2>/dev/null; exec "$CT_BIN" "$@") \
 		>/dev/null 2>"$TMP/err"
 	st=$?
 	[ "$st" = "$st_want" ] && grep -qF -- "$msg" "$TMP/err" && pass "$name" ||

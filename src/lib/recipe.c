@@ -288,8 +288,29 @@ static json_t *tagged_scalar(const char *tag, const char *s, size_t n, bool *bad
 
 static int parse_node(yctx *c, yaml_event_t *ev, int depth, json_t **out, size_t *size);
 
-/* The children of a sequence or mapping started by ev. */
-static int parse_children(yctx *c, bool map, int depth, json_t *into, size_t *size)
+/* Merge keys ("<<: *defaults", or a list of them), as SafeConstructor's
+ * flatten_mapping applies them: the mapping's own keys win, then the
+ * merged mappings in the order listed. */
+static int merge_into(yctx *c, json_t *into, json_t *merges, size_t kline)
+{
+	size_t n = json_array_size(merges);
+	for (size_t i = 0; i < n; i++) {
+		json_t *m = json_array_get(merges, i);
+		const char *k;
+		json_t *v;
+		json_object_foreach(m, k, v) {
+			if (!json_object_get(into, k) && json_object_set(into, k, v))
+				return ct_fail(c->err, CT_EIO, "%s: line %zu: out of memory", c->label,
+					       kline);
+		}
+	}
+	return CT_OK;
+}
+
+/* The entries of a sequence or mapping, up to its end event; the values
+ * of merge keys go to *mergesp. */
+static int parse_entries(yctx *c, bool map, int depth, json_t *into, size_t *size,
+			 json_t **mergesp, size_t *merge_linep)
 {
 	for (;;) {
 		yaml_event_t kev;
@@ -299,6 +320,43 @@ static int parse_children(yctx *c, bool map, int depth, json_t *into, size_t *si
 		if (kev.type == YAML_SEQUENCE_END_EVENT || kev.type == YAML_MAPPING_END_EVENT) {
 			yaml_event_delete(&kev);
 			return CT_OK;
+		}
+		if (map && kev.type == YAML_SCALAR_EVENT && kev.data.scalar.length == 2 &&
+		    memcmp(kev.data.scalar.value, "<<", 2) == 0 && !kev.data.scalar.tag &&
+		    kev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+			size_t merge_line = kev.start_mark.line + 1;
+			*merge_linep = merge_line;
+			yaml_event_delete(&kev);
+			yaml_event_t vev;
+			json_t *v = NULL;
+			size_t vs = 0;
+			rc = ynext(c, &vev);
+			if (!rc) {
+				rc = parse_node(c, &vev, depth + 1, &v, &vs);
+				yaml_event_delete(&vev);
+			}
+			bool ok = json_is_object(v);
+			if (json_is_array(v)) {
+				ok = true;
+				for (size_t i = 0; ok && i < json_array_size(v); i++)
+					ok = json_is_object(json_array_get(v, i));
+			}
+			if (!rc && !ok)
+				rc = ct_fail(c->err, CT_EINPUT, "%s: line %zu: a merge key (<<) takes a "
+					     "mapping or a list of mappings", c->label, merge_line);
+			if (!rc && !*mergesp && !(*mergesp = json_array()))
+				rc = ct_fail(c->err, CT_EIO, "%s: out of memory", c->label);
+			if (!rc && json_is_object(v))
+				rc = json_array_append(*mergesp, v) ? ct_fail(c->err, CT_EIO, "%s: out of "
+									    "memory", c->label) : CT_OK;
+			for (size_t i = 0; !rc && json_is_array(v) && i < json_array_size(v); i++)
+				if (json_array_append(*mergesp, json_array_get(v, i)))
+					rc = ct_fail(c->err, CT_EIO, "%s: out of memory", c->label);
+			json_decref(v);
+			if (rc)
+				return rc;
+			*size += vs + 2;
+			continue;
 		}
 		if (!map) {
 			json_t *v = NULL;
@@ -356,6 +414,18 @@ static int parse_children(yctx *c, bool map, int depth, json_t *into, size_t *si
 			return rc;
 		*size += klen + vs + 2;
 	}
+}
+
+/* The children of a sequence or mapping, up to its end event. */
+static int parse_children(yctx *c, bool map, int depth, json_t *into, size_t *size)
+{
+	json_t *merges = NULL;
+	size_t merge_line = 0;
+	int rc = parse_entries(c, map, depth, into, size, &merges, &merge_line);
+	if (!rc && merges)
+		rc = merge_into(c, into, merges, merge_line);
+	json_decref(merges);
+	return rc;
 }
 
 static int parse_node(yctx *c, yaml_event_t *ev, int depth, json_t **out, size_t *size)

@@ -105,6 +105,18 @@ static void test_pyyaml_scalars(void **state)
 	assert_int_equal(json_integer_value(json_object_get(j, "c")), 12);
 	assert_true(json_is_real(json_object_get(j, "d")));
 	json_decref(j);
+	/* merge keys (constructor.py:SafeConstructor.flatten_mapping): the
+	 * mapping's own keys win, then the merged ones in order */
+	j = yaml("base: &b {num_bits: 4, type: int, symmetric: true}\n"
+		 "other: &o {num_bits: 2, strategy: group}\n"
+		 "w: {<<: [*b, *o], symmetric: false}\n");
+	json_t *w = json_object_get(j, "w");
+	assert_int_equal(json_integer_value(json_object_get(w, "num_bits")), 4);
+	assert_true(json_is_false(json_object_get(w, "symmetric")));
+	assert_string_equal(json_string_value(json_object_get(w, "type")), "int");
+	assert_string_equal(json_string_value(json_object_get(w, "strategy")), "group");
+	assert_null(json_object_get(w, "<<"));
+	json_decref(j);
 	/* anchors and aliases as PyYAML shares them */
 	j = yaml("x: &t [Linear]\ny: *t\n");
 	assert_true(json_equal(json_object_get(j, "x"), json_object_get(j, "y")));
