@@ -63,6 +63,12 @@ cat >"$TMP/list.yaml" <<'Y'
 Y
 echo "{\"config_groups\": {\"group_0\": {\"targets\": [\"re:.*self_attn.*\"], $W8}, \"group_1\": {\"targets\": [\"re:.*mlp.*\"], $W4}}, \"ignore\": [\"lm_head\"]}" >"$TMP/map.json"
 same "modifier list, scheme map" "$TMP/list.yaml" "$TMP/map.json"
+# recipe.py:Recipe.create_instance reads a .json recipe with json.loads,
+# and a file of another name as JSON, else as YAML
+printf '{"quant_stage": {"quant_modifiers": {"QuantizationModifier": {"targets": ["Linear"], "scheme": "W4A16", "ignore": ["lm_head"]}}}}\n' >"$TMP/recipe.json"
+same "a recipe written as JSON" "$TMP/recipe.json" "$TMP/w4.json"
+cp "$TMP/staged.yaml" "$TMP/staged.recipe"
+same "a YAML recipe under another name" "$TMP/staged.recipe" "$TMP/w4.json"
 # config_groups written out
 cat >"$TMP/groups.yaml" <<'Y'
 test_stage:
@@ -361,6 +367,8 @@ typo "a stage key not ending in _stage" 'stage_a:
   quant_modifiers:
     QuantizationModifier: {scheme: W4A16}
 ' "stage_a: not a recipe key"
+typo "a YAML document that is no mapping" 'W4A16
+' "expected a recipe mapping"
 typo "a recipe with no modifier" 'quant_stage: {}
 ' "no modifier in the recipe"
 typo "a modifier that quantizes nothing" 'quant_stage:

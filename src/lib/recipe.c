@@ -751,10 +751,8 @@ bool ct_recipe_is_recipe(const json_t *v)
 	 * YAML has these; anything else is read, strictly, as a recipe */
 	static const char *const qc_keys[] = { "config_groups", "quantization_config",
 					       "compression_config", "quant_method", NULL };
-	if (json_is_array(v))
-		return true;
 	if (!json_is_object(v))
-		return false;
+		return true;   /* a list of modifiers; anything else is refused as one */
 	for (size_t i = 0; qc_keys[i]; i++)
 		if (json_object_get(v, qc_keys[i]))
 			return false;
@@ -939,6 +937,24 @@ int ct_recipe_to_qconfig(const json_t *recipe, const char *label, json_t **out,
 	return rc;
 }
 
+/* A JSON document that is a recipe rather than a quantization_config: a
+ * list, or a mapping with a stage, a modifier group or a modifier at the
+ * top and none of a config's keys. */
+static bool json_recipe_shaped(const json_t *v)
+{
+	if (json_is_array(v))
+		return true;
+	if (!json_is_object(v) || !ct_recipe_is_recipe(v))
+		return false;
+	const char *k;
+	json_t *x;
+	json_object_foreach((json_t *)v, k, x) {
+		if (ends_with(k, "_stage") || ends_with(k, "_modifiers") || in_names(k, modifier_names))
+			return true;
+	}
+	return false;
+}
+
 int ct_config_load(const char *path, size_t max_bytes, json_t **out, ct_error *err)
 {
 	bool recipe;
@@ -951,16 +967,48 @@ int ct_config_load_ex(const char *path, size_t max_bytes, json_t **out, bool *re
 	*out = NULL;
 	*recipe = false;
 	bool yaml = ends_with(path, ".yaml") || ends_with(path, ".yml");
-	if (!yaml)
-		return ct_json_load_file(path, max_bytes, out, err);
-	char *text;
-	size_t len;
-	int rc = ct_read_file(path, max_bytes, &text, &len, err);
-	if (rc)
-		return rc;
 	json_t *doc = NULL;
-	rc = ct_yaml_to_json(text, len, path, &doc, err);
-	free(text);
+	int rc;
+	if (!yaml) {
+		/* recipe.py:Recipe.create_instance reads .json recipes with
+		 * json.loads, and a file of another name as JSON, else YAML */
+		rc = ct_json_load_file(path, max_bytes, &doc, err);
+		if (!rc && !json_recipe_shaped(doc)) {
+			*out = doc;
+			return CT_OK;
+		}
+		if (rc && !ends_with(path, ".json")) {
+			ct_error jerr = *err;
+			char *text;
+			size_t len;
+			json_t *y = NULL;
+			ct_error_clear(err);
+			if (ct_read_file(path, max_bytes, &text, &len, err) == CT_OK) {
+				if (ct_yaml_to_json(text, len, path, &y, err) == CT_OK &&
+				    (json_is_object(y) || json_is_array(y))) {
+					doc = y;
+					y = NULL;
+					rc = CT_OK;
+				}
+				free(text);
+			}
+			json_decref(y);
+			if (rc)
+				*err = jerr;   /* neither: the JSON reader's message */
+			else
+				ct_error_clear(err);
+		}
+		if (rc)
+			return rc;
+	} else {
+		char *text;
+		size_t len;
+		rc = ct_read_file(path, max_bytes, &text, &len, err);
+		if (rc)
+			return rc;
+		rc = ct_yaml_to_json(text, len, path, &doc, err);
+		free(text);
+	}
 	if (!rc && ct_recipe_is_recipe(doc)) {
 		*recipe = true;
 		rc = ct_recipe_to_qconfig(doc, path, out, err);

@@ -36,8 +36,11 @@ int ct_recipe_to_qconfig(const json_t *recipe, const char *label, json_t **out,
 			 ct_error *err);
 
 /* Loads a config file for quantize/compress -c: JSON (a quantization_config
- * or a config.json holding one), or a YAML recipe (.yaml/.yml, or a file
- * whose content is not JSON) turned into its quantization_config. */
+ * or a config.json holding one), or a recipe turned into its
+ * quantization_config: YAML (.yaml/.yml, or a file not named .json whose
+ * content is not JSON) or JSON shaped as one (stages, modifier groups or
+ * modifiers at the top), as llm-compressor's Recipe.create_instance reads
+ * recipe files. */
 int ct_config_load(const char *path, size_t max_bytes, json_t **out, ct_error *err);
 /* The same, and *recipe tells whether the file was a recipe (whose ignore
  * list, groups and format llm-compressor computes from the model). */
