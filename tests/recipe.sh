@@ -265,6 +265,13 @@ if "$CT_BIN" quantize -c "$TMP/moe-linear.yaml" "$TIE" "$TMP/tied-o" 2>"$TMP/err
 else
 	fail "a recipe on a tied-embedding model" "$(cat "$TMP/err")"
 fi
+printf 'QuantizationModifier: {targets: Linear, scheme: W4A16}\n' >"$TMP/tied-all.yaml"
+rm -rf "$TMP/tied-o"
+"$CT_BIN" quantize -c "$TMP/tied-all.yaml" "$TIE" "$TMP/tied-o" 2>"$TMP/err" &&
+	grep -q 'warning: lm_head is tied to the embedding' "$TMP/err" &&
+	[ "$("$T/jget" .quantization_config.ignore <"$TMP/tied-o/config.json")" = '["lm_head"]' ] &&
+	pass "a tied lm_head the targets reach: a warning, dense and ignored" ||
+	fail "a tied lm_head the targets reach: a warning, dense and ignored" "$(cat "$TMP/err")"
 
 # ---- refusals ---------------------------------------------------------------
 cat >"$TMP/gptq.yaml" <<'Y'

@@ -881,6 +881,10 @@ int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_op
 	    !ct_ckpt_find(ck, "lm_head.weight")) {
 		p->tied_lm_head = true;
 		ct_qmatch_mark(qm, "lm_head", CT_MOD_LINEAR);
+		if (ct_qmatch_group(qm, "lm_head", CT_MOD_LINEAR) >= 0)
+			ct_strlist_addf(&p->warnings, "lm_head is tied to the embedding "
+					"(tie_word_embeddings) and has no weight of its own: left "
+					"dense, and listed in ignore for a recipe or preset");
 	}
 	ct_moe_block *moe = NULL;
 	size_t n_moe = 0;
