@@ -708,14 +708,11 @@ static int plan_tensor(plan_ctx *pc, size_t s, const ct_tensor *t, ct_error *err
 		if (rc)
 			return ct_error_prefix(err, "%s", p->ckpt->shard_names[s]);
 		claimed = g >= 0 && ct_modclass_quantizable(cls) ? g : -1;
-		/* transformers v5 routers hold a bare parameter, not an nn.Linear:
-		 * compressed-tensors lifecycle/apply.py:apply_quantization_config
-		 * quantizes only Linear and Embedding instances, so llm-compressor
-		 * leaves them dense whatever the targets (modclass.h) */
 		if (!o->frozen && ct_module_dropped_on_load(module, pc->num_layers)) {
-			/* no model llm-compressor loads holds it: kept dense, and
-			 * ignored by name when a target reaches it, so that vLLM
-			 * loads it unquantized for speculative decoding */
+			/* transformers drops it on load (modclass.h), so no model
+			 * llm-compressor quantizes holds it: kept dense, and ignored
+			 * by name when a target reaches it, so that vLLM loads it
+			 * unquantized for speculative decoding */
 			snprintf(why, sizeof(why), "dropped by transformers on load (MTP): kept "
 				 "dense for vLLM's speculative decoding");
 			if (g >= 0 && ct_modclass_quantizable(cls)) {
@@ -726,7 +723,12 @@ static int plan_tensor(plan_ctx *pc, size_t s, const ct_tensor *t, ct_error *err
 			}
 			g = claimed = -1;
 		} else if (g >= 0 && pc->experts && !o->frozen && cls == CT_MOD_LINEAR &&
-		    ct_module_is_router(module)) {
+			   ct_module_is_router(module)) {
+			/* transformers v5 routers hold a bare parameter, not an
+			 * nn.Linear: compressed-tensors lifecycle/apply.py:
+			 * apply_quantization_config quantizes only Linear and
+			 * Embedding instances, so llm-compressor leaves them dense
+			 * whatever the targets (modclass.h) */
 			snprintf(why, sizeof(why), "MoE router: a bare parameter in transformers "
 				 "v5, not a Linear module, which the library never quantizes");
 			g = claimed = -1;
