@@ -97,7 +97,7 @@ cp -r "$TMP/p-W4A16" "$TMP/dense-head"
 sed -i 's/"lm_head",//; s/"lm_head"//' "$TMP/dense-head/config.json"
 serves "a dense lm_head the targets reach" 1 vllm-dense-targeted "$TMP/dense-head" -q
 cp -r "$TMP/p-W4A16" "$TMP/ignored-q"
-sed -i 's/"lm_head",/"lm_head", "model.layers.1.mlp.down_proj",/' "$TMP/ignored-q/config.json"
+sed -i 's/"lm_head"/"lm_head", "model.layers.1.mlp.down_proj"/' "$TMP/ignored-q/config.json"
 serves "a compressed module the ignore list names" 1 vllm-compressed-untargeted "$TMP/ignored-q" -q
 cat >"$TMP/emb8.json" <<'EOF'
 {"config_groups": {"e": {"targets": ["Embedding"], "weights": {"num_bits": 8, "type": "float", "strategy": "channel"}, "input_activations": {"num_bits": 8, "type": "float", "strategy": "token", "dynamic": true}},

@@ -178,6 +178,7 @@ int cli_layout_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts
 typedef struct cli_encode_opts {
 	const char *input;           /* for messages */
 	bool dry_run;
+	bool llmc_config;            /* a recipe or preset: config as llm-compressor writes it */
 	ct_quant_opts quant;
 	cli_write_opts write;        /* dest, force, plain_metadata, threads */
 } cli_encode_opts;

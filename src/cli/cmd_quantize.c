@@ -120,14 +120,20 @@ static int add_preset_ignores(ct_qconfig *cfg, const ct_checkpoint *ck, ct_error
 }
 
 /* Reads the preset or config file; checked before any input is opened. */
-static int load_config(const quantize_args *a, ct_qconfig **cfg, ct_error *err)
+static int load_config(const quantize_args *a, ct_qconfig **cfg, bool *recipe, ct_error *err)
 {
+	*recipe = false;
 	if (a->scheme)
 		return ct_qconfig_preset(a->scheme, cfg, err);
 	json_t *j = NULL;
-	int rc = ct_config_load(a->config, 64u << 20, &j, err);
-	if (!rc)
+	int rc = ct_config_load_ex(a->config, 64u << 20, &j, recipe, err);
+	if (!rc) {
 		rc = ct_qconfig_parse(j, a->config, cfg, err);
+		/* in a recipe, a key or value the schema does not know is a typo
+		 * of the user's, as llm-compressor's pydantic models refuse it */
+		if (rc == CT_EINPUT && *recipe)
+			err->code = rc = CT_EUSAGE;
+	}
 	json_decref(j);
 	return rc;
 }
@@ -174,7 +180,8 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 	ct_error_clear(&err);
 	ct_checkpoint *ck = NULL;
 	ct_qconfig *cfg = NULL;
-	int rc = load_config(&a, &cfg, &err);
+	bool recipe = false;
+	int rc = load_config(&a, &cfg, &recipe, &err);
 	if (!rc)
 		rc = cli_open_dense_input(input, false, &ck, &err);
 	if (!rc)
@@ -191,6 +198,7 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 		static const char *const preset_ignore[] = { "lm_head" };
 		cli_encode_opts eo = {
 			.input = input, .dry_run = a.dry_run,
+			.llmc_config = a.scheme || recipe,
 			.quant = { .skip_incompatible = a.skip_incompatible,
 				   .fuse_global_scale = !a.no_fuse,
 				   .implicit_ignore = a.scheme ? preset_ignore : NULL,

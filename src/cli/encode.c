@@ -96,8 +96,12 @@ int cli_encode(const ct_checkpoint *ck, ct_qconfig *cfg, const cli_encode_opts *
 	if (!rc) {
 		/* after planning: skipped modules and global_sparsity are in cfg */
 		qj = ct_qconfig_to_json(cfg);
-		compact = qj ? ct_pyjson_dumps(qj, false) : NULL;
-		if (!compact)
+		/* a recipe or preset: ignore, groups and format as llm-compressor
+		 * computes them from the model it quantized */
+		if (qj && o->llmc_config)
+			rc = ct_plan_llmc_config(plan, qj, err);
+		compact = !rc && qj ? ct_pyjson_dumps(qj, false) : NULL;
+		if (!rc && !compact)
 			rc = ct_fail(err, CT_EIO, "out of memory");
 	}
 	cli_write_opts wo = o->write;

@@ -54,7 +54,8 @@ static const cli_opt quantize_opts[] = {
 	  "W2A16 W3A4 W3A8 W3A16 W4A4 W5A8 W5A16 W6A8 W6A16 W7A8 W7A16 FP8_DYNAMIC FP8_BLOCK "
 	  "NVFP4A16 MXFP4A16 MXFP4 MXFP8A16 MXFP8" },
 	{ 'c', "config", required_argument, "CONFIG",
-	  "quantization_config JSON, or a config.json holding one", NULL },
+	  "quantization_config JSON, a config.json holding one, or an llm-compressor "
+	  "recipe (.yaml)", NULL },
 	{ OPT_IGNORE, "ignore", required_argument, "PATTERN",
 	  "leave this module dense: exact name or re:REGEX (repeatable)", NULL },
 	{ OPT_TARGETS, "targets", required_argument, "PATTERN",

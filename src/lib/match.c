@@ -58,6 +58,29 @@ static const char *show(char *dst, size_t size, const char *s)
 	return ct_show(dst, size, s, CT_MATCH_SHOW_MAX);
 }
 
+/* A pattern as the user wrote it, for warnings: backslashes and quotes
+ * kept ("re:.*mlp\.gate$" must read as typed, not as "\x5c."); only
+ * control bytes are escaped, and the text is cut at CT_MATCH_SHOW_MAX. */
+static const char *show_pattern(char *dst, size_t size, const char *s)
+{
+	size_t o = 0;
+	for (size_t i = 0; s && s[i] && o + 8 < size; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (i >= CT_MATCH_SHOW_MAX) {
+			memcpy(dst + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c < 0x20 || c == 0x7F)
+			o += (size_t)snprintf(dst + o, size - o, "\\x%02x", c);
+		else
+			dst[o++] = (char)c;
+	}
+	if (size)
+		dst[o] = '\0';
+	return dst;
+}
+
 static void pat_clear(pat *p)
 {
 	free(p->text);
@@ -88,7 +111,7 @@ static int pat_compile(pat *p, const char *s, const char *what, size_t i, ct_err
 			PCRE2_UCHAR msg[CT_MATCH_ERRMSG_MAX];
 			if (pcre2_get_error_message(code, msg, sizeof(msg)) < 0)
 				snprintf((char *)msg, sizeof(msg), "error %d", code);
-			show(shown, sizeof(shown), s);
+			show_pattern(shown, sizeof(shown), s);
 			return ct_fail(err, CT_EINPUT, "%s[%zu]: bad regex \"%s\": %s at offset "
 				       "%zu (Python re syntax after \"re:\")", what, i, shown,
 				       (const char *)msg, (size_t)off);
@@ -308,8 +331,8 @@ int ct_qmatch_resolve(const ct_qmatch *m, const char *module, ct_modclass cls, i
 	const ct_qconfig *c = m->cfg;
 	show(a, sizeof(a), c->groups[*group].name ? c->groups[*group].name : "?");
 	show(b, sizeof(b), c->groups[tie].name ? c->groups[tie].name : "?");
-	show(ta, sizeof(ta), ct_matcher_pattern(m->groups[*group], best_pat));
-	show(tb, sizeof(tb), ct_matcher_pattern(m->groups[tie], tie_pat));
+	show_pattern(ta, sizeof(ta), ct_matcher_pattern(m->groups[*group], best_pat));
+	show_pattern(tb, sizeof(tb), ct_matcher_pattern(m->groups[tie], tie_pat));
 	show(mod, sizeof(mod), module);
 	*group = -1;
 	return ct_fail(err, CT_EINPUT, "%s: config groups %s (target \"%s\") and %s (target "
@@ -346,7 +369,7 @@ void ct_qmatch_unused(const ct_qmatch *m, const char *const *quiet, size_t n_qui
 		show(name, sizeof(name), m->cfg->groups[g].name ? m->cfg->groups[g].name : "?");
 		while ((p = ct_matcher_unused(m->groups[g], &it)))
 			ct_strlist_addf(out, "config group %s: target \"%s\" matches no module%s",
-					name, show(shown, sizeof(shown), p),
+					name, show_pattern(shown, sizeof(shown), p),
 					ct_class_target(p) || strncmp(p, REGEX_PREFIX, 3) == 0 ? "" :
 					" (not a module name of this checkpoint, nor a class ctensors "
 					"recognises: Linear, Embedding, Conv1D, Conv1d, Conv2d, Conv3d, "
@@ -360,7 +383,7 @@ void ct_qmatch_unused(const ct_qmatch *m, const char *const *quiet, size_t n_qui
 			implicit = strcmp(quiet[i], p) == 0;
 		if (!implicit)
 			ct_strlist_addf(out, "ignore entry \"%s\" matches no module",
-					show(shown, sizeof(shown), p));
+					show_pattern(shown, sizeof(shown), p));
 	}
 }
 

@@ -112,6 +112,50 @@ ct_modclass ct_module_class(const char *module, int ndim, const ct_arch *arch)
 	return CT_MOD_LINEAR;
 }
 
+bool ct_module_is_router(const char *module)
+{
+	static const char *const parents[] = { "mlp", "block_sparse_moe", "moe", "feed_forward",
+					       NULL };
+	const char *dot = strrchr(module, '.');
+	const char *leaf = dot ? dot + 1 : module;
+	if (strcmp(leaf, "router") == 0)
+		return true;
+	if (strcmp(leaf, "gate") != 0 || !dot)
+		return false;
+	const char *p = dot;
+	while (p > module && p[-1] != '.')
+		p--;
+	for (size_t i = 0; parents[i]; i++)
+		if ((size_t)(dot - p) == strlen(parents[i]) &&
+		    memcmp(p, parents[i], (size_t)(dot - p)) == 0)
+			return true;
+	return false;
+}
+
+long long ct_arch_num_layers(const json_t *config)
+{
+	const json_t *n = json_object_get(config, "num_hidden_layers");
+	if (!json_is_integer(n))
+		n = json_object_get(json_object_get(config, "text_config"), "num_hidden_layers");
+	return json_is_integer(n) && json_integer_value(n) > 0 ? (long long)json_integer_value(n) :
+	       -1;
+}
+
+bool ct_module_dropped_on_load(const char *module, long long num_layers)
+{
+	if (strncmp(module, "mtp.", 4) == 0 || strcmp(module, "mtp") == 0)
+		return true;
+	static const char layers[] = "model.layers.";
+	if (num_layers < 0 || strncmp(module, layers, sizeof(layers) - 1) != 0)
+		return false;
+	const char *d = module + sizeof(layers) - 1;
+	size_t k = 0;
+	long long idx = 0;
+	while (d[k] >= '0' && d[k] <= '9' && k < 12)
+		idx = idx * 10 + (d[k++] - '0');
+	return k > 0 && k < 12 && (d[k] == '.' || d[k] == '\0') && idx >= num_layers;
+}
+
 const char *ct_modclass_name(ct_modclass c)
 {
 	switch (c) {

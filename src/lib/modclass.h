@@ -49,6 +49,30 @@ const char *ct_modclass_name(ct_modclass c);
 /* True for the classes compressed-tensors quantizes (Linear, Embedding). */
 bool ct_modclass_quantizable(ct_modclass c);
 
+/* True when module (with a 2-D weight) is a MoE router: a leaf "router", or
+ * a "gate" directly under "mlp", "block_sparse_moe", "moe" or "feed_forward"
+ * (not gate_proj, not shared_expert_gate). In transformers v5 these are
+ * router classes holding a bare weight parameter (Qwen3MoeTopKRouter,
+ * DeepseekV3TopkRouter, GptOssTopKRouter, ...), not nn.Linear, so
+ * compressed-tensors' apply_quantization_config never quantizes them, and
+ * its QuantizationConfig.from_pretrained (get_vllm_module_type: a class
+ * named "*Router*"/"*Gate*" counts as "Linear") lists them in ignore. Only
+ * meaningful in a checkpoint that has experts. */
+bool ct_module_is_router(const char *module);
+
+/* The decoder layers config.json declares (num_hidden_layers, top level or
+ * text_config), or -1 when it says nothing. */
+long long ct_arch_num_layers(const json_t *config);
+
+/* True when module's weights are ones transformers drops on load, so that
+ * no model llm-compressor quantizes holds them: the multi-token-prediction
+ * head of Qwen3-Next and Qwen3.5 ("mtp.*": their *ForCausalLM's
+ * _keys_to_ignore_on_load_unexpected = [r"^mtp.*"]), and decoder layers
+ * past num_hidden_layers (DeepSeek-V3's MTP layer model.layers.61, which
+ * DeepseekV3ForCausalLM ignores as r"model\.layers\.61.*"; GLM-4.5 alike).
+ * vLLM loads them for speculative decoding. num_layers < 0: unknown. */
+bool ct_module_dropped_on_load(const char *module, long long num_layers);
+
 /* True when target names a class this inference knows ("Linear",
  * "Embedding", "Conv1D", "Conv1d/2d/3d", "Module", "...Norm"). */
 bool ct_class_target(const char *target);

@@ -708,6 +708,8 @@ typedef struct plan_ctx {
 	const ct_quant_opts *o;
 	ct_qconfig *cfg;
 	const ct_arch *arch;
+	bool experts;              /* the checkpoint has MoE experts (routers exist) */
+	long long num_layers;      /* config.json's num_hidden_layers, -1 unknown */
 } plan_ctx;
 
 /* Plans one tensor, a stored one or a part of a fused expert tensor: its
@@ -724,13 +726,38 @@ static int plan_tensor(plan_ctx *pc, size_t s, const ct_tensor *t, ct_error *err
 	int rc = CT_OK;
 	ct_modclass cls = CT_MOD_OTHER;
 	bool cand = weight_module(t, pc->arch, module, sizeof(module), &cls);
-	int g = -1;
+	int g = -1, claimed = -1;
 	char why[160] = "";
 	if (cand) {
 		rc = ct_qmatch_resolve(qm, module, cls, &g, err);
 		if (rc)
 			return ct_error_prefix(err, "%s", p->ckpt->shard_names[s]);
-		if (g >= 0 && !cfg->groups[g].weights) {
+		claimed = g >= 0 && ct_modclass_quantizable(cls) ? g : -1;
+		if (!o->frozen && ct_module_dropped_on_load(module, pc->num_layers)) {
+			/* transformers drops it on load (modclass.h), so no model
+			 * llm-compressor quantizes holds it: kept dense, and ignored
+			 * by name when a target reaches it, so that vLLM loads it
+			 * unquantized for speculative decoding */
+			snprintf(why, sizeof(why), "dropped by transformers on load (MTP): kept "
+				 "dense for vLLM's speculative decoding");
+			if (g >= 0 && ct_modclass_quantizable(cls)) {
+				const char *mm = module;
+				rc = ct_qconfig_add_ignore(cfg, &mm, 1, err);
+				if (rc)
+					return rc;
+			}
+			g = claimed = -1;
+		} else if (g >= 0 && pc->experts && !o->frozen && cls == CT_MOD_LINEAR &&
+			   ct_module_is_router(module)) {
+			/* transformers v5 routers hold a bare parameter, not an
+			 * nn.Linear: compressed-tensors lifecycle/apply.py:
+			 * apply_quantization_config quantizes only Linear and
+			 * Embedding instances, so llm-compressor leaves them dense
+			 * whatever the targets (modclass.h) */
+			snprintf(why, sizeof(why), "MoE router: a bare parameter in transformers "
+				 "v5, not a Linear module, which the library never quantizes");
+			g = claimed = -1;
+		} else if (g >= 0 && !cfg->groups[g].weights) {
 			snprintf(why, sizeof(why), "group %s quantizes no weights",
 				 cfg->groups[g].name);
 			g = -1;
@@ -758,6 +785,12 @@ static int plan_tensor(plan_ctx *pc, size_t s, const ct_tensor *t, ct_error *err
 		ct_plan_shard *sh = &p->shards[s];
 		if (!(sh->items[sh->n_items - 1].why = strdup(why)))
 			rc = ct_fail(err, CT_EIO, "out of memory");
+	}
+	if (!rc && cand && p->shards[s].n_items) {
+		ct_plan_item *last = &p->shards[s].items[p->shards[s].n_items - 1];
+		last->mweight = true;
+		last->mclass = cls;
+		last->mgroup = skipped ? -1 : claimed;
 	}
 	return rc;
 }
@@ -868,6 +901,18 @@ int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_op
 	ct_arch_from_config(ck->config, &arch);
 	if (!rc)
 		mark_modules(ck, &arch, qm);
+	/* tie_word_embeddings: transformers builds lm_head (an nn.Linear
+	 * sharing the embedding's weight), which the checkpoint leaves out;
+	 * llm-compressor sees it, and lists it in ignore while it is dense */
+	if (!rc && json_is_true(json_object_get(ck->config, "tie_word_embeddings")) &&
+	    !ct_ckpt_find(ck, "lm_head.weight")) {
+		p->tied_lm_head = true;
+		ct_qmatch_mark(qm, "lm_head", CT_MOD_LINEAR);
+		if (ct_qmatch_group(qm, "lm_head", CT_MOD_LINEAR) >= 0)
+			ct_strlist_addf(&p->warnings, "lm_head is tied to the embedding "
+					"(tie_word_embeddings) and has no weight of its own: left "
+					"dense, and listed in ignore for a recipe or preset");
+	}
 	ct_moe_block *moe = NULL;
 	size_t n_moe = 0;
 	if (!rc)
@@ -891,7 +936,9 @@ int ct_plan_quantize(const ct_checkpoint *ck, ct_qconfig *cfg, const ct_quant_op
 		rc = reserve_moe_items(p, moe, n_moe, err);
 	p->moe = moe;
 	p->n_moe = n_moe;
-	plan_ctx pc = { p, qm, &sm, o, cfg, &arch };
+	plan_ctx pc = { p, qm, &sm, o, cfg, &arch, n_moe > 0, ct_arch_num_layers(ck->config) };
+	for (size_t i = 0; !rc && !pc.experts && i < ck->n_tensors; i++)
+		pc.experts = strstr(ck->tensors[i].t->name, ".experts.") != NULL;
 	for (size_t s = 0; !rc && s < ck->n_shards; s++) {
 		const ct_st_file *f = ck->shards[s];
 		for (size_t i = 0; i < f->n_tensors && !rc; i++) {
@@ -2322,5 +2369,224 @@ static int run_fuse(const ct_checkpoint *ck, const ct_plan_item *it, ct_st_build
 	}
 	free(parts);
 	free(out);
+	return rc;
+}
+
+/* ------------------------------------------- the config llm-compressor writes --- */
+
+/* Rank of a name part inside a decoder layer, as transformers declares the
+ * submodules (attention before the MLP; q, k, v, o; gate, up, down); 0 for
+ * the rest, which come after them and compare as text. */
+static int part_rank(const char *s, size_t n)
+{
+	static const char *const order[] = {
+		"self_attn", "attn", "attention", "linear_attn", "mlp", "block_sparse_moe",
+		"feed_forward", "moe", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+		"up_proj", "down_proj", NULL,
+	};
+	for (int i = 0; order[i]; i++)
+		if (strlen(order[i]) == n && memcmp(order[i], s, n) == 0)
+			return i + 1;
+	return 0;
+}
+
+static bool all_digits_n(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return n > 0;
+}
+
+/* Module names in the order model.named_modules() walks them, as far as a
+ * checkpoint tells: part by part, layer indices as numbers, the parts of a
+ * layer in declaration order, and the output head (top-level "lm_head")
+ * after the model it follows in every *ForCausalLM. */
+static int model_order_cmp(const char *a, const char *b)
+{
+	bool top = true;
+	while (*a && *b) {
+		size_t na = strcspn(a, "."), nb = strcspn(b, ".");
+		if (na != nb || memcmp(a, b, na) != 0) {
+			if (top) {
+				bool ha = na == 7 && memcmp(a, "lm_head", 7) == 0;
+				bool hb = nb == 7 && memcmp(b, "lm_head", 7) == 0;
+				if (ha != hb)
+					return ha ? 1 : -1;
+			}
+			if (all_digits_n(a, na) && all_digits_n(b, nb) && na < 20 && nb < 20) {
+				unsigned long long x = strtoull(a, NULL, 10), y = strtoull(b, NULL, 10);
+				if (x != y)
+					return x < y ? -1 : 1;
+			}
+			/* known parts first, in their order, then the rest as text:
+			 * a total order, which qsort needs */
+			int ra = part_rank(a, na), rb = part_rank(b, nb);
+			ra = ra ? ra : 1000;
+			rb = rb ? rb : 1000;
+			if (ra != rb)
+				return ra < rb ? -1 : 1;
+			size_t m = na < nb ? na : nb;
+			int c = memcmp(a, b, m);
+			if (c)
+				return c;
+			return na < nb ? -1 : 1;
+		}
+		a += na;
+		b += nb;
+		if (*a == '.')
+			a++;
+		if (*b == '.')
+			b++;
+		top = false;
+	}
+	return *a ? 1 : *b ? -1 : 0;
+}
+
+typedef struct llmc_rec {
+	const char *module;
+	ct_modclass cls;
+	int group;
+	size_t seq;
+} llmc_rec;
+
+static int llmc_rec_cmp(const void *x, const void *y)
+{
+	const llmc_rec *a = x, *b = y;
+	int c = model_order_cmp(a->module, b->module);
+	if (c)
+		return c;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+int ct_plan_llmc_config(const ct_plan *p, json_t *qj, ct_error *err)
+{
+	const ct_qconfig *cfg = p->cfg;
+	json_t *old_cg = json_object_get(qj, "config_groups");
+	if (!json_is_object(old_cg) || cfg->n_groups == 0)
+		return CT_OK;
+	size_t n = 0;
+	for (size_t s = 0; s < p->n_shards; s++)
+		n += p->shards[s].n_items;
+	llmc_rec *r = calloc(n + 1, sizeof(*r));
+	int *newidx = malloc(cfg->n_groups * sizeof(int));
+	json_t *cg = json_object(), *ign = json_array();
+	int rc = r && newidx && cg && ign ? CT_OK : ct_fail(err, CT_EIO, "out of memory");
+	size_t m = 0;
+	for (size_t s = 0; !rc && s < p->n_shards; s++)
+		for (size_t i = 0; i < p->shards[s].n_items; i++) {
+			const ct_plan_item *it = &p->shards[s].items[i];
+			if (!it->mweight)
+				continue;
+			/* a copied weight has no module name of its own */
+			char buf[CT_NAME_MAX];
+			const char *mod = it->module;
+			if (!mod && ct_module_of(it->src->name, buf, sizeof(buf)))
+				mod = buf;
+			if (!mod)
+				continue;
+			if (!(r[m].module = strdup(mod))) {
+				rc = ct_fail(err, CT_EIO, "out of memory");
+				break;
+			}
+			r[m].seq = m;
+			r[m].cls = it->mclass;
+			r[m].group = it->mgroup;
+			m++;
+		}
+	if (!rc && p->tied_lm_head) {
+		r[m].module = strdup("lm_head");
+		r[m].cls = CT_MOD_LINEAR;
+		r[m].group = -1;
+		r[m].seq = m;
+		if (r[m++].module == NULL)
+			rc = ct_fail(err, CT_EIO, "out of memory");
+	}
+	if (!rc)
+		qsort(r, m, sizeof(*r), llmc_rec_cmp);
+	/* the types some group quantizes (quant_config.py:from_pretrained,
+	 * quantization_type_names; get_vllm_module_type maps routers, which
+	 * keep class Linear here, to "Linear") */
+	bool qtype[CT_MOD_COUNT] = { false };
+	for (size_t g = 0; !rc && g < cfg->n_groups; g++)
+		newidx[g] = -1;
+	int kept = 0;
+	const char *one_format = NULL;
+	bool mixed = false;
+	for (size_t i = 0; !rc && i < m; i++) {
+		int g = r[i].group;
+		if (g < 0 || (size_t)g >= cfg->n_groups)
+			continue;
+		qtype[r[i].cls] = true;
+		if (newidx[g] >= 0)
+			continue;
+		json_t *grp = json_object_get(old_cg, cfg->groups[g].name);
+		if (!grp) {
+			rc = ct_fail(err, CT_EINTERNAL, "group %s is not in the config",
+				     cfg->groups[g].name);
+			break;
+		}
+		/* equal schemes are one (from_pretrained: `scheme not in
+		 * quantization_schemes`) */
+		const char *k;
+		json_t *v;
+		json_object_foreach(cg, k, v) {
+			if (json_equal(v, grp)) {
+				newidx[g] = atoi(k + 6);
+				break;
+			}
+		}
+		if (newidx[g] >= 0)
+			continue;
+		char name[32];
+		snprintf(name, sizeof(name), "group_%d", kept);
+		newidx[g] = kept++;
+		if (json_object_set(cg, name, grp)) {
+			rc = ct_fail(err, CT_EIO, "out of memory");
+			break;
+		}
+		const char *f = json_string_value(json_object_get(grp, "format"));
+		if (f && one_format && strcmp(f, one_format) != 0)
+			mixed = true;
+		if (f)
+			one_format = f;
+	}
+	/* ignore: the dense modules of a quantized type, one type after the
+	 * other in the order each type first shows up, names deduplicated */
+	ct_modclass types[CT_MOD_COUNT];
+	size_t nt = 0;
+	for (size_t i = 0; !rc && i < m; i++) {
+		if (r[i].group >= 0 || !qtype[r[i].cls])
+			continue;
+		bool seen = false;
+		for (size_t t = 0; t < nt && !seen; t++)
+			seen = types[t] == r[i].cls;
+		if (!seen)
+			types[nt++] = r[i].cls;
+	}
+	for (size_t t = 0; !rc && t < nt; t++)
+		for (size_t i = 0; !rc && i < m; i++) {
+			if (r[i].group >= 0 || r[i].cls != types[t])
+				continue;
+			if (i > 0 && strcmp(r[i - 1].module, r[i].module) == 0 &&
+			    r[i - 1].group < 0 && r[i - 1].cls == r[i].cls)
+				continue;
+			if (json_array_append_new(ign, json_string(r[i].module)))
+				rc = ct_fail(err, CT_EIO, "out of memory");
+		}
+	if (!rc && kept > 0) {
+		if (json_object_set(qj, "config_groups", cg) || json_object_set(qj, "ignore", ign))
+			rc = ct_fail(err, CT_EIO, "out of memory");
+		if (!rc && !cfg->sparsity && one_format)
+			rc = json_object_set_new(qj, "format", json_string(mixed ? "mixed-precision" :
+									    one_format)) ?
+			     ct_fail(err, CT_EIO, "out of memory") : CT_OK;
+	}
+	for (size_t i = 0; r && i < m; i++)
+		free((char *)r[i].module);
+	free(r);
+	free(newidx);
+	json_decref(cg);
+	json_decref(ign);
 	return rc;
 }

@@ -59,6 +59,9 @@ typedef struct ct_plan_item {
 	int part;                  /* (ct_moe_part) with NULL data when it must be gathered */
 	struct ct_fuse_item *fuse; /* FUSE: the per-expert items it gathers */
 	const struct ct_conv_out *conv; /* CONVERT: the output tensor it makes */
+	bool mweight;              /* quantize: src is a module's weight, of class mclass, */
+	ct_modclass mclass;        /* that config group mgroup claims (-1: none claims it; */
+	int mgroup;                /* a group without weights claims it all the same) */
 } ct_plan_item;
 
 typedef struct ct_plan_shard {
@@ -99,6 +102,9 @@ typedef struct ct_plan {
 	ct_strlist partners;       /* with gs_shards: "TENSOR (SHARD)" of each partner read
 				      for its amax from a shard outside them */
 	uint64_t partner_bytes;    /* ... and the bytes those reads cover */
+	bool tied_lm_head;         /* quantize: config.json ties the word embeddings and the
+				      checkpoint has no lm_head.weight: the model's lm_head
+				      is a dense Linear all the same */
 } ct_plan;
 
 typedef struct ct_quant_opts {
@@ -154,6 +160,19 @@ int ct_plan_fuse_experts(ct_plan *p, const ct_fuse_spec *specs, size_t n, ct_err
  * tensor it is made from, every tensor no module reads is copied, so the
  * output mirrors the input's shards. cv must outlive the plan. */
 int ct_plan_convert(const struct ct_conv *cv, ct_plan **out, ct_error *err);
+
+/* Rewrites qj, the config a quantize plan p writes, the way
+ * compressed-tensors' QuantizationConfig.from_pretrained writes it for the
+ * model llm-compressor quantized (quant_config.py:from_pretrained):
+ * - ignore lists, by name, every module left dense whose type some group
+ *   quantized (Linear; Embedding only when an embedding is quantized;
+ *   routers count as Linear), grouped by type, in the model's module order;
+ * - config_groups keeps the groups that claim a module, equal schemes
+ *   merged, renamed group_0, group_1, ... in the order of their first
+ *   module;
+ * - format is the one format left, or mixed-precision for two or more.
+ * Used for recipes and presets, whose ignore llm-compressor computes. */
+int ct_plan_llmc_config(const ct_plan *p, json_t *qj, ct_error *err);
 
 /* Refuses a plan that quantizes and compresses nothing (a config whose
  * targets match no weight): CT_EINPUT. */

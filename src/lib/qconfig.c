@@ -357,6 +357,23 @@ static bool in_list(const char *s, const char *const *list)
 	return false;
 }
 
+/* "; did you mean 'x'?" for word among cands (NULL-terminated), or "". */
+static const char *near_text(const char *word, const char *const *cands, char *buf,
+			     size_t size)
+{
+	size_t n = 0;
+	while (cands[n])
+		n++;
+	char near[160];
+	if (size < 2 || !ct_suggest(word, cands, n, NULL, near, sizeof(near))) {
+		if (size)
+			buf[0] = '\0';
+		return buf;
+	}
+	snprintf(buf, size, "; did you mean %s?", near);
+	return buf;
+}
+
 /* Every key of obj must be in keys. */
 static int check_keys(const pctx *p, const char *path, const json_t *obj,
 		      const char *const *keys, const char *allowed)
@@ -367,7 +384,9 @@ static int check_keys(const pctx *p, const char *path, const json_t *obj,
 		if (!in_list(k, keys)) {
 			char sub[CT_QCONFIG_PATH_MAX];
 			path_key(sub, path, k);
-			return fail_at(p, sub, "unknown key (allowed: %s)", allowed);
+			char near[200];
+			return fail_at(p, sub, "unknown key%s (allowed: %s)",
+				       near_text(k, keys, near, sizeof(near)), allowed);
 		}
 	}
 	return CT_OK;
@@ -671,9 +690,13 @@ static int qargs_read(const pctx *p, const char *path, const json_t *obj, ct_qar
 			a->type = CT_QTYPE_INT;
 		else if (ascii_ieq(s, "float"))
 			a->type = CT_QTYPE_FLOAT;
-		else
-			return fail_at(p, sub, "\"%s\" is not a quantization type (int or float)",
-				       show(shown, sizeof(shown), s));
+		else {
+			static const char *const types[] = { "int", "float", NULL };
+			char near[200];
+			return fail_at(p, sub, "\"%s\" is not a quantization type%s (int or float)",
+				       show(shown, sizeof(shown), s),
+				       near_text(s, types, near, sizeof(near)));
+		}
 	}
 	if (FIELD("num_bits")) {
 		if ((rc = get_int(p, sub, v, &n)))
@@ -705,10 +728,16 @@ static int qargs_read(const pctx *p, const char *path, const json_t *obj, ct_qar
 		for (k = 0; k < N_STRATEGIES; k++)
 			if (ascii_ieq(s, strategy_names[k]))
 				break;
-		if (k == N_STRATEGIES)
-			return fail_at(p, sub, "\"%s\" is not a strategy (tensor, channel, group, "
+		if (k == N_STRATEGIES) {
+			static const char *const strats[] = { "tensor", "channel", "group", "block",
+							      "token", "tensor_group", "attn_head",
+							      NULL };
+			char near[200];
+			return fail_at(p, sub, "\"%s\" is not a strategy%s (tensor, channel, group, "
 				       "block, token, tensor_group, attn_head)",
-				       show(shown, sizeof(shown), s));
+				       show(shown, sizeof(shown), s),
+				       near_text(s, strats, near, sizeof(near)));
+		}
 		a->strategy = (ct_strategy)k;
 		*has_strategy = true;
 	}
