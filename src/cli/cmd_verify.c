@@ -244,6 +244,7 @@ static json_t *serving_json(const verify_args *a, const ct_serving_report *s)
 						    "scheme", s->kernels[i].scheme, "kernel",
 						    s->kernels[i].kernel));
 	json_object_set_new(o, "engine", json_string(a->serving));
+	json_object_set_new(o, "vllm_commit", json_string(ct_vllm_commit));
 	json_object_set_new(o, "gpu", a->target.sm ? json_integer(a->target.sm) : json_null());
 	json_object_set_new(o, "tp", a->target.tp ? json_integer(a->target.tp) : json_null());
 	json_object_set_new(o, "ok", json_boolean(s->n_failed == 0));
@@ -265,8 +266,9 @@ static void print_serving(const verify_args *a, const ct_serving_report *s)
 		printf(")");
 	}
 	size_t notes = s->n_findings - s->n_failed;
-	printf(": %zu layers, %zu problem%s, %zu note%s\n", s->n_layers, s->n_failed,
-	       s->n_failed == 1 ? "" : "s", notes, notes == 1 ? "" : "s");
+	printf(": %zu layers, %zu problem%s, %zu note%s (vLLM %.8s, %s)\n", s->n_layers,
+	       s->n_failed, s->n_failed == 1 ? "" : "s", notes, notes == 1 ? "" : "s",
+	       ct_vllm_commit, ct_vllm_commit_date);
 	for (size_t i = 0; i < s->n_kernels; i++) {
 		printf("  group ");
 		cli_put_safe(stdout, s->kernels[i].group);
