@@ -354,6 +354,12 @@ mk "$TMP/fused3d.st" "m.experts.weight_packed:I32:4x16x16" "m.experts.weight_sca
 echo '{"format": "pack-quantized", "config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 4, "group_size": 128, "strategy": "group"}}}}' >"$TMP/f3.json"
 serves "quantized fused 3-D experts" 1 vllm-moe-fused-3d "$TMP/fused3d.st" -c "$TMP/f3.json"
 
+# models/gpt_oss.py: GptOssModel._load_weights_other maps fused w13_weight/w2_weight
+# tensors only: per-expert names are skipped, the experts never filled
+cp -r "$TMP/moe-w4" "$TMP/moe-gptoss"
+sed -i 's/"model_type": "qwen3_moe"/"model_type": "gpt_oss"/' "$TMP/moe-gptoss/config.json"
+serves "gpt-oss: per-expert experts are never loaded" 1 vllm-moe-loader "$TMP/moe-gptoss" --gpu sm80 --tp 1
+
 # ---- routers, per family --------------------------------------------------------------------
 # models/qwen3_moe.py: Qwen3MoeSparseMoeBlock.gate = ReplicatedLinear(quant_config=...): a
 # quantizable linear layer, so a quantized router loads, a dense one the targets reach is

@@ -61,35 +61,39 @@ typedef struct family {
 	bool router_quantized;   /* the router is built with the model's quant_config */
 	bool packs_gate_up;      /* packed_modules_mapping holds gate_up_proj */
 	const char *loader;      /* for messages */
+	bool experts_unmapped;   /* the loader maps no per-expert 2-D names */
 } family;
 
 static const family FAMILIES[] = {
 	/* models/llama.py: LlamaModel.load_weights; LlamaForCausalLM.packed_modules_mapping */
-	{ "llama", false, false, false, true, "models/llama.py: LlamaModel.load_weights" },
+	{ "llama", false, false, false, true, "models/llama.py: LlamaModel.load_weights", false },
 	/* models/qwen2.py: Qwen2Model.load_weights (stacked raises, plain skips);
 	 * qwen3.py: Qwen3Model derives from it */
-	{ "qwen2", false, true, false, true, "models/qwen2.py: Qwen2Model.load_weights" },
-	{ "qwen3", false, true, false, true, "models/qwen2.py: Qwen2Model.load_weights" },
+	{ "qwen2", false, true, false, true, "models/qwen2.py: Qwen2Model.load_weights", false },
+	{ "qwen3", false, true, false, true, "models/qwen2.py: Qwen2Model.load_weights", false },
 	/* models/qwen3_moe.py: Qwen3MoeModel.load_weights skips unknown names in
 	 * both branches; Qwen3MoeSparseMoeBlock.gate = ReplicatedLinear(quant_config=
 	 * quant_config); packed_modules_mapping holds qkv_proj only */
-	{ "qwen3_moe", true, true, true, false, "models/qwen3_moe.py: Qwen3MoeModel.load_weights" },
+	{ "qwen3_moe", true, true, true, false, "models/qwen3_moe.py: Qwen3MoeModel.load_weights", false },
 	/* models/qwen2_moe.py: stacked skips, plain raises; gate quant_config=None */
-	{ "qwen2_moe", true, false, false, false, "models/qwen2_moe.py: Qwen2MoeModel.load_weights" },
+	{ "qwen2_moe", true, false, false, false, "models/qwen2_moe.py: Qwen2MoeModel.load_weights", false },
 	/* models/qwen3_next.py: both branches skip; gate quant_config=None */
-	{ "qwen3_next", true, true, false, false, "models/qwen3_next.py: Qwen3NextModel.load_weights" },
+	{ "qwen3_next", true, true, false, false, "models/qwen3_next.py: Qwen3NextModel.load_weights", false },
 	/* models/mixtral.py: raises; gate quant_config=None */
-	{ "mixtral", false, false, false, false, "models/mixtral.py: MixtralModel.load_weights" },
+	{ "mixtral", false, false, false, false, "models/mixtral.py: MixtralModel.load_weights", false },
 	/* models/deepseek_v2.py: raises; GateLinear without quant_config;
 	 * packed_modules_mapping gate_up_proj (+ fused_qkv_a_proj) */
-	{ "deepseek_v2", false, false, false, true, "models/deepseek_v2.py: DeepseekV2Model.load_weights" },
-	{ "deepseek_v3", false, false, false, true, "models/deepseek_v2.py: DeepseekV2Model.load_weights" },
-	{ "kimi_k2", false, false, false, true, "models/deepseek_v2.py: DeepseekV2Model.load_weights" },
-	/* models/gpt_oss.py: params_dict[name]; router quant_config=None */
-	{ "gpt_oss", false, false, false, false, "models/gpt_oss.py: GptOssModel.load_weights" },
+	{ "deepseek_v2", false, false, false, true, "models/deepseek_v2.py: DeepseekV2Model.load_weights", false },
+	{ "deepseek_v3", false, false, false, true, "models/deepseek_v2.py: DeepseekV2Model.load_weights", false },
+	{ "kimi_k2", false, false, false, true, "models/deepseek_v2.py: DeepseekV2Model.load_weights", false },
+	/* models/gpt_oss.py: GptOssModel._load_weights_other (compressed-tensors)
+	 * reads fused w13_weight/w2_weight tensors only: per-expert names are not
+	 * in params_dict and skipped; router quant_config=None */
+	{ "gpt_oss", false, true, false, false, "models/gpt_oss.py: GptOssModel._load_weights_other",
+	  true },
 	/* models/llama4.py: router quant_config=None */
-	{ "llama4", false, false, false, true, "models/llama4.py: Llama4Model.load_weights" },
-	{ "llama4_text", false, false, false, true, "models/llama4.py: Llama4Model.load_weights" },
+	{ "llama4", false, false, false, true, "models/llama4.py: Llama4Model.load_weights", false },
+	{ "llama4_text", false, false, false, true, "models/llama4.py: Llama4Model.load_weights", false },
 };
 
 static const char *cfg_str(const json_t *cfg, const char *key)
@@ -1408,6 +1412,15 @@ static void check_moe_static(ctx *c)
 			}
 		}
 	}
+	for (size_t li = 0; li < c->n_ls && c->fam->experts_unmapped; li++) {
+		const vlayer *L = &c->ls[li];
+		if (L->kind == LK_MOE)
+			add(c, "vllm-moe-loader", L->name, "%s has no per-expert mapping: "
+			    "%s.0.gate_proj and the other per-expert tensors are skipped as unknown "
+			    "(names ending in .down_proj.weight or .down_proj.weight_scale are renamed "
+			    "w2_* and raise KeyError), so the experts are never filled", c->fam->loader,
+			    L->name);
+	}
 	for (size_t i = 0; i < c->n_ms; i++)
 		if (c->ms[i].fused3d)
 			add(c, "vllm-moe-fused-3d", c->ms[i].name, "quantized 3-D expert tensors: "
@@ -1594,20 +1607,43 @@ static int report(ctx *c, ct_serving_report *r)
 					  c->fs[k].rule->severity != CT_SEV_NOTE);
 	size_t cap = 0;
 	char where[512], msg[MSG_MAX + 600];
+	/* notes of one rule on one layer at several targets: one note, the
+	 * targets joined, the first target's message */
+	size_t *merged = calloc(c->n_fs + 1, sizeof(*merged));
+	if (!merged)
+		return CT_EIO;
+	for (size_t k = 0; k < c->n_fs && !single && passing; k++)
+		for (size_t j = 0; j < k; j++)
+			if (!merged[j] && c->fs[j].rule == c->fs[k].rule &&
+			    strcmp(c->fs[j].layer, c->fs[k].layer) == 0) {
+				c->fs[j].points |= c->fs[k].points;
+				merged[k] = j + 1;
+				break;
+			}
 	for (size_t k = 0; k < c->n_fs; k++) {
 		const pfind *f = &c->fs[k];
+		if (merged[k])
+			continue;
+		bool several = false;
+		for (size_t j = k + 1; j < c->n_fs; j++)
+			several = several || merged[j] == k + 1;
 		ct_severity sev = f->rule->severity;
 		if (!single && (passing || (universal && f->points != all)))
 			sev = CT_SEV_NOTE;  /* it serves elsewhere: where not is a note */
 		if (f->points != all) {
 			describe_points(c, f->points, where, sizeof(where));
-			snprintf(msg, sizeof(msg), "on %s: %s", where, f->message);
+			snprintf(msg, sizeof(msg), "on %s: %s%s", where, f->message,
+				 several ? " (the first of these targets; the others differ in sizes "
+				 "or kernels)" : "");
 		} else {
 			snprintf(msg, sizeof(msg), "%s", f->message);
 		}
-		if (emit(r, &cap, f->rule, sev, f->layer, msg))
+		if (emit(r, &cap, f->rule, sev, f->layer, msg)) {
+			free(merged);
 			return CT_EIO;
+		}
 	}
+	free(merged);
 	if (!single) {
 		if (passing == all)
 			snprintf(where, sizeof(where), "every GPU tried");

@@ -135,6 +135,11 @@ const ct_vllm_rule ct_vllm_rules[] = {
 	  "split the experts into per-expert 2-D modules before quantizing",
 	  "layers/fused_moe/layer.py: FusedMoE.make_expert_params_mapping; models/*.py: load_weights",
 	  false },
+	{ "vllm-moe-loader", CT_SEV_ERROR,
+	  "per-expert 2-D expert tensors in a family whose vLLM loader maps only fused experts",
+	  "none at this vLLM commit for gpt-oss: its compressed-tensors loader reads fused "
+	  "w13_weight/w2_weight tensors only",
+	  "models/gpt_oss.py: GptOssModel._load_weights_other (no expert_params_mapping)", false },
 	{ "vllm-moe-wna16", CT_SEV_ERROR,
 	  "MoE weight-only integers that are asymmetric, or act-ordered on the Triton path",
 	  "use a symmetric 4- or 8-bit scheme for the experts",
