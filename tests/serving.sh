@@ -249,6 +249,11 @@ q -s W4A16 --ignore 're:.*self_attn\.(q|k|v)_proj$' "$FIX" "$TMP/all-qkv"
 serves "all of q/k/v ignored: fine" 0 "" "$TMP/all-qkv" --gpu sm80 --tp 1
 q -s W4A16 --ignore model.layers.1.mlp.up_proj "$FIX" "$TMP/mixed-gu"
 serves "up ignored, gate quantized" 1 vllm-fused-mixed "$TMP/mixed-gu" --gpu sm80 --tp 1
+# all of q/k/v dense, the targets reach qkv_proj: vLLM builds it quantized
+cp -r "$TMP/all-qkv" "$TMP/qkv-dense"
+sed -i '/"re:.\*self_attn/d' "$TMP/qkv-dense/config.json"
+sed -i 's/"model.embed_tokens",$/"model.embed_tokens"/' "$TMP/qkv-dense/config.json"
+serves "dense q/k/v that vLLM quantizes" 1 vllm-dense-targeted "$TMP/qkv-dense" --gpu sm80 --tp 1
 # utils.py: find_matched_target tries the layer name, then the class name
 # (QKVParallelLinear contains "Linear"), then the shards: q/k/v named in their own group
 # lose to the class target; o_proj named matches by name
@@ -348,6 +353,17 @@ awk '/"input_activations"/ { ia = 1 } ia && /"dynamic": true/ { sub(/true/, "fal
      ia && /"strategy": "token"/ { sub(/token/, "tensor"); ia = 0 } { print }' "$TMP/fp8moe/config.json" >"$TMP/fp8moe/c.json"
 mv "$TMP/fp8moe/c.json" "$TMP/fp8moe/config.json"
 serves "FP8 MoE: channel weights with static input" 1 vllm-moe-fp8-static-channel "$TMP/fp8moe" --gpu sm90 --tp 1
+# compressed_tensors_moe_w8a8_fp8.py: __init__ asserts block weights unless tensor/tensor
+# or channel/token; create_weights: block_n divides the intermediate size per GPU
+cfg fp8t '{"format": "float-quantized", "config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 8, "type": "float", "strategy": "tensor"},
+ "input_activations": {"num_bits": 8, "type": "float", "strategy": "token", "dynamic": true}, "format": "float-quantized"}}, "ignore": ["lm_head", "model.embed_tokens", "re:.*mlp\\.gate$"]}'
+q -c "$TMP/fp8t.json" "$TMP/moe" "$TMP/fp8t-moe"
+serves "FP8 MoE: per-tensor weights with per-token input" 1 vllm-moe-fp8-static-channel "$TMP/fp8t-moe" --gpu sm90 --tp 1
+q -c "$TMP/fp8t.json" "$FIX" "$TMP/fp8t-dense"
+serves "... the same scheme on dense layers loads" 0 "" "$TMP/fp8t-dense" --gpu sm90 --tp 1
+q -s FP8_BLOCK "$TMP/moe" "$TMP/moe-blk"
+serves "FP8_BLOCK MoE at TP=1" 0 "" "$TMP/moe-blk" --gpu sm90 --tp 1
+serves "FP8_BLOCK MoE at TP=2: 64 intermediate rows per GPU" 1 vllm-fp8-block-shape "$TMP/moe-blk" --gpu sm90 --tp 2
 # layers/fused_moe/layer.py: make_expert_params_mapping maps per-expert 2-D names only
 mk "$TMP/fused3d.st" "m.experts.weight_packed:I32:4x16x16" "m.experts.weight_scale:BF16:4x16x1" \
 	"m.experts.weight_shape:I64:2:16"

@@ -1205,7 +1205,16 @@ static void eval_linear(ctx *c, const vlayer *L, int sm, int tp)
 	if (tie_skip)
 		return;  /* models/llama.py: AutoWeightsLoader(skip_prefixes=["lm_head."]) */
 	if (L->fused && L->n > 1) {
-		for (size_t i = L->first; i < L->first + L->n; i++) {
+		/* every shard stored alike: dense (or compressed) where vLLM quantizes
+		 * (or not) is the parameters' finding below */
+		int first = c->ms[L->first].compressed ? c->ms[L->first].lib_group : -1;
+		bool alike = true;
+		for (size_t i = L->first + 1; i < L->first + L->n; i++) {
+			const vmodule *m = &c->ms[i];
+			alike = alike && same_scheme(c, m->compressed ? m->lib_group : -1, first);
+		}
+		bool params_say = alike && (first == -1 || g < 0);
+		for (size_t i = L->first; i < L->first + L->n && !params_say; i++) {
 			const vmodule *m = &c->ms[i];
 			int stored = m->compressed ? m->lib_group : -1;
 			if (stored != -2 && !same_scheme(c, stored, g)) {
@@ -1289,7 +1298,7 @@ static void eval_moe(ctx *c, const vlayer *L, int sm, int tp)
 			uint64_t need = group > 64 ? (uint64_t)group : 64;
 			bool marlin = hidden % 128 == 0 && i_part % need == 0 &&
 				      (group == -1 || group == 32 || group == 64 || group == 128);
-			if (!marlin && w->strategy == CT_STRAT_GROUP && w->actorder != CT_ACT_NONE) {
+			if (!marlin && w->strategy == CT_STRAT_GROUP && w->actorder == CT_ACT_GROUP) {
 				add(c, "vllm-moe-wna16", L->name, "\"WNA16MoE is not supported with "
 				    "actorder=group/dynamic\" (Marlin MoE refuses the shape)");
 				return;
@@ -1320,12 +1329,36 @@ static void eval_moe(ctx *c, const vlayer *L, int sm, int tp)
 			want = CT_PB(CT_P_PACKED) | CT_PB(CT_P_SCALE) | CT_PB(CT_P_GSCALE) |
 			       (in ? CT_PB(CT_P_INGSCALE) : 0);
 		} else if (ct_vllm_is_fp8_w8a8(w, in)) {
-			/* compressed_tensors_moe_w8a8_fp8.py: __init__ */
-			if (w->strategy == CT_STRAT_CHANNEL && !dyn_in(in)) {
+			/* compressed_tensors_moe_w8a8_fp8.py: __init__: tensor weights with
+			 * tensor input, channel weights with token input, else block
+			 * (assert); static input with channel weights refused;
+			 * create_weights: block_n (and at TP > 1 block_k) divides the
+			 * intermediate size per GPU */
+			bool per_tensor = w->strategy == CT_STRAT_TENSOR && in->strategy == CT_STRAT_TENSOR;
+			bool per_channel = w->strategy == CT_STRAT_CHANNEL && in->strategy == CT_STRAT_TOKEN;
+			if (!per_tensor && !per_channel && w->strategy != CT_STRAT_BLOCK) {
+				add(c, "vllm-moe-fp8-static-channel", L->name, "CompressedTensorsW8A8Fp8MoEMethod: "
+				    "weights %s with input %s are neither per tensor, channel with token, "
+				    "nor block: assert weight_quant.strategy == BLOCK", wd, id);
+				return;
+			}
+			if (per_channel && !dyn_in(in)) {
 				add(c, "vllm-moe-fp8-static-channel", L->name, "\"For FP8 Fused MoE layer, "
 				    "we require either per tensor or channelwise, dynamic per token "
 				    "quantization\"");
 				return;
+			}
+			if (w->strategy == CT_STRAT_BLOCK && w->has_block && w->block[0] > 0 &&
+			    w->block[1] > 0 && i_part) {
+				uint64_t bn = (uint64_t)w->block[0], bk = (uint64_t)w->block[1];
+				if (i_part % bn || (tp > 1 && i_part % bk)) {
+					add(c, "vllm-fp8-block-shape", L->name, "\"The %s = %" PRIu64 " is not "
+					    "divisible by weight quantization block_%s = %" PRIu64 "\"",
+					    i_part % bn ? "output_size of gate's and up's weight" :
+					    "input_size of down's weight", i_part, i_part % bn ? "n" : "k",
+					    i_part % bn ? bn : bk);
+					return;
+				}
 			}
 			method = "CompressedTensorsW8A8Fp8MoEMethod";
 			want = CT_PB(CT_P_WEIGHT) | CT_PB(CT_P_SCALE) |

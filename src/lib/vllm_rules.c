@@ -146,7 +146,8 @@ const ct_vllm_rule ct_vllm_rules[] = {
 	  CT_Q "compressed_tensors_moe/compressed_tensors_moe_wna16_marlin.py: __init__ (assert "
 	  "symmetric); compressed_tensors_moe.py: get_moe_method (actorder)", false },
 	{ "vllm-moe-fp8-static-channel", CT_SEV_ERROR,
-	  "FP8 MoE experts with per-channel weights and static input activations",
+	  "FP8 MoE experts in strategies the FP8 MoE method refuses: per-channel weights need "
+	  "dynamic per-token input, per-tensor weights per-tensor input, anything else blocks",
 	  "use per-tensor weights with static input, or dynamic per-token input",
 	  CT_Q "compressed_tensors_moe/compressed_tensors_moe_w8a8_fp8.py: "
 	  "CompressedTensorsW8A8Fp8MoEMethod.__init__", false },
