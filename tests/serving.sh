@@ -238,7 +238,9 @@ serves "a sparsity_config" 1 vllm-sparsity "$TMP/sparse"
 # compressed_tensors.py: from_config drops a group whose only target ends in Attention
 cfg attn '{"config_groups": {"a": {"targets": ["LlamaAttention"], "weights": {"num_bits": 8, "strategy": "channel"}}, "l": {"targets": ["Linear"], "weights": {"num_bits": 4, "group_size": 128, "strategy": "group"}}}, "ignore": ["lm_head"]}'
 q -c "$TMP/attn.json" "$FIX" "$TMP/attn" 2>/dev/null
-serves "a group targeting only attention: a note" 0 vllm-attention-group "$TMP/attn" --gpu sm80 --tp 1
+serves "a group targeting only attention: a note" 0 vllm-attention-group "$TMP/attn"
+serves "... with --gpu and --tp: no note at all (an error or nothing)" 0 "" "$TMP/attn" --gpu sm80 --tp 1
+! grep -q '"severity": "note"' "$TMP/out" && pass "... none" || fail "... none" "$(grep -o '"rule": "[^"]*"' "$TMP/out")"
 
 # ---- fused layers and matching --------------------------------------------------------------
 # utils.py: should_ignore_layer raises when the shards of qkv_proj / gate_up_proj differ

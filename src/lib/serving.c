@@ -1655,7 +1655,8 @@ static int report(ctx *c, ct_serving_report *r)
 			}
 	for (size_t k = 0; k < c->n_fs; k++) {
 		const pfind *f = &c->fs[k];
-		if (merged[k])
+		/* --gpu and --tp given: a finding is an error or nothing */
+		if (merged[k] || (single && f->rule->severity == CT_SEV_NOTE))
 			continue;
 		bool several = false;
 		for (size_t j = k + 1; j < c->n_fs; j++)
