@@ -378,6 +378,23 @@ cp -r "$TMP/moe-w4" "$TMP/moe-gptoss"
 sed -i 's/"model_type": "qwen3_moe"/"model_type": "gpt_oss"/' "$TMP/moe-gptoss/config.json"
 serves "gpt-oss: per-expert experts are never loaded" 1 vllm-moe-loader "$TMP/moe-gptoss" --gpu sm80 --tp 1
 
+# utils.py: should_ignore_layer expands a fused name only through the model's
+# packed_modules_mapping; models/qwen3_moe.py has gate_up_proj there only with
+# mlp_only_layers, so an ignore list naming gate_proj and up_proj of a dense MLP
+# does not reach its gate_up_proj, which vLLM then builds quantized
+mkdir -p "$TMP/moe-dense"
+# shellcheck disable=SC2086
+mk "$TMP/moe-dense/model.safetensors" $specs "model.layers.1.mlp.gate_proj.weight:BF16:256x128" \
+	"model.layers.1.mlp.up_proj.weight:BF16:256x128" "model.layers.1.mlp.down_proj.weight:BF16:128x256"
+cp "$TMP/moe/config.json" "$TMP/moe-dense/"
+q -s W4A16 --ignore model.layers.1.mlp.gate_proj --ignore model.layers.1.mlp.up_proj "$TMP/moe-dense" "$TMP/moe-dense-q"
+serves "Qwen3-MoE: gate/up of a dense MLP ignored by name, not as gate_up_proj" 1 vllm-dense-targeted "$TMP/moe-dense-q" --gpu sm80 --tp 1
+mkdir -p "$TMP/moe-dense2"
+cp "$TMP/moe-dense/model.safetensors" "$TMP/moe-dense2/"
+echo '{"architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "torch_dtype": "bfloat16", "mlp_only_layers": [1]}' >"$TMP/moe-dense2/config.json"
+q -s W4A16 --ignore model.layers.1.mlp.gate_proj --ignore model.layers.1.mlp.up_proj "$TMP/moe-dense2" "$TMP/moe-dense2-q"
+serves "... with mlp_only_layers the mapping has gate_up_proj: ignored" 0 "" "$TMP/moe-dense2-q" --gpu sm80 --tp 1
+
 # ---- routers, per family --------------------------------------------------------------------
 # models/qwen3_moe.py: Qwen3MoeSparseMoeBlock.gate = ReplicatedLinear(quant_config=...): a
 # quantizable linear layer, so a quantized router loads, a dense one the targets reach is

@@ -480,7 +480,8 @@ static bool attention_only(const ct_qscheme *sc)
  * group's same target replaces the value, the key keeps its place), and
  * get_moe_method's _add_fused_moe_to_target_scheme_map appends "FusedMoE"
  * for "Linear" (class name of RoutedExperts = FusedMoE). */
-static int vmatch_build(const ct_qconfig *cfg, const family *fam, bool mla, vmatch *v)
+static int vmatch_build(const ct_qconfig *cfg, bool qkv_packed, bool gate_up_packed, bool mla,
+			vmatch *v)
 {
 	memset(v, 0, sizeof(*v));
 	size_t cap = 1;
@@ -525,9 +526,11 @@ static int vmatch_build(const ct_qconfig *cfg, const family *fam, bool mla, vmat
 	static const char *const qkv[] = { "q_proj", "k_proj", "v_proj", NULL };
 	static const char *const gu[] = { "gate_proj", "up_proj", NULL };
 	static const char *const qa[] = { "q_a_proj", "kv_a_proj_with_mqa", NULL };
-	v->fused_keys[v->n_fused] = "qkv_proj";
-	v->fused_parts[v->n_fused++] = qkv;
-	if (fam->packs_gate_up) {
+	if (qkv_packed) {
+		v->fused_keys[v->n_fused] = "qkv_proj";
+		v->fused_parts[v->n_fused++] = qkv;
+	}
+	if (gate_up_packed) {
 		v->fused_keys[v->n_fused] = "gate_up_proj";
 		v->fused_parts[v->n_fused++] = gu;
 	}
@@ -1768,8 +1771,18 @@ int ct_serving_check_vllm(const ct_checkpoint *ck, const ct_qconfig *cfg,
 	c.rule_count = calloc(ct_vllm_n_rules, sizeof(*c.rule_count));
 	if (!c.broken || !c.rule_count)
 		rc = CT_EIO;
+	/* packed_modules_mapping: models/deepseek_v2.py adds qkv_proj only for MHA
+	 * (qk_nope/qk_rope head dims 0) and fused_qkv_a_proj with q_lora_rank;
+	 * models/qwen3_moe.py adds gate_up_proj when mlp_only_layers is set */
+	bool deepseek = strncmp(c.fam->model_type, "deepseek", 8) == 0 ||
+			strcmp(c.fam->model_type, "kimi_k2") == 0;
+	bool qkv_packed = !deepseek || (cfg_int(ck->config, "qk_nope_head_dim") == 0 &&
+					cfg_int(ck->config, "qk_rope_head_dim") == 0);
+	const json_t *mlp_only = json_object_get(ck->config, "mlp_only_layers");
+	bool gate_up_packed = c.fam->packs_gate_up ||
+			      (c.fam->router_quantized && json_array_size(mlp_only) > 0);
 	if (!rc)
-		rc = vmatch_build(c.cfg, c.fam, mla, &c.vm);
+		rc = vmatch_build(c.cfg, qkv_packed, gate_up_packed, mla, &c.vm);
 	if (!rc)
 		rc = collect(ck, cfg, qm, &c.ms, &c.n_ms);
 	if (!rc) {
