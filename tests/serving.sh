@@ -100,6 +100,8 @@ for s in W4A8 W4AFP8; do
 	q -s "$s" "$FIX" "$TMP/p-$s"
 	serves "$s on sm90: W4A8-FP8 loads weight_packed, the checkpoint holds weight" 1 vllm-params "$TMP/p-$s" --gpu sm90 --tp 1
 	grep -q '"scheme": "CompressedTensorsW4A8Fp8"' "$TMP/out" && pass "... $s: the scheme is W4A8Fp8" || fail "... $s: the scheme is W4A8Fp8"
+	[ "$(grep -c '"rule": "vllm-params"' "$TMP/out")" = 14 ] && pass "... $s: each of the 14 modules named" ||
+		fail "... $s: each of the 14 modules named" "$(grep -c '"rule": "vllm-params"' "$TMP/out")"
 	serves "$s on sm80: W4A8-Int has no CUDA kernel" 1 vllm-kernel "$TMP/p-$s" --gpu sm80 --tp 1
 	says "... $s names the scheme" 'CompressedTensorsW4A8Int'
 	serves "$s without a GPU: serves nowhere" 1 "" "$TMP/p-$s"

@@ -33,6 +33,7 @@ static const int GRID_TP[] = { 1, 2, 4, 8 };
 #define N_GRID_SM (sizeof(GRID_SM) / sizeof(GRID_SM[0]))
 #define N_GRID_TP (sizeof(GRID_TP) / sizeof(GRID_TP[0]))
 #define MAX_POINTS 64
+#define MAX_PER_RULE 64          /* findings of one rule kept for one target */
 
 const char *ct_severity_name(ct_severity s)
 {
@@ -688,8 +689,7 @@ static void add(ctx *c, const char *id, const char *layer, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 /* A finding of rule id at the current point (all points for checks that do
- * not depend on the GPU or TP: call with c->cur == SIZE_MAX). One finding
- * per rule and point is kept; later ones only count. */
+ * not depend on the GPU or TP: call with c->cur == SIZE_MAX). */
 static void add(ctx *c, const char *id, const char *layer, const char *fmt, ...)
 {
 	const ct_vllm_rule *ru = rule(id);
@@ -698,7 +698,9 @@ static void add(ctx *c, const char *id, const char *layer, const char *fmt, ...)
 	size_t ri = (size_t)(ru - ct_vllm_rules);
 	bool all = c->cur == SIZE_MAX;
 	uint64_t bit = all ? (c->n_pts >= 64 ? ~0ull : (1ull << c->n_pts) - 1) : 1ull << c->cur;
-	if (!all && c->rule_count[ri]++ > 0)
+	/* one target: every layer, up to a bound; a grid: the first layer per
+	 * rule and target */
+	if (!all && c->rule_count[ri]++ >= (c->n_pts == 1 ? MAX_PER_RULE : 1))
 		return;
 	char buf[MSG_MAX];
 	va_list ap;
