@@ -227,7 +227,9 @@ mkdir -p "$MTP"
 "$T/mkst" "$MTP/model.safetensors" model.embed_tokens.weight:BF16:64x128 \
 	model.layers.0.self_attn.q_proj.weight:BF16:128x128 model.layers.0.mlp.down_proj.weight:BF16:128x128 \
 	model.layers.1.mlp.down_proj.weight:BF16:128x128 model.norm.weight:BF16:128 lm_head.weight:BF16:64x128 \
-	mtp.fc.weight:BF16:128x256 mtp.layers.0.self_attn.q_proj.weight:BF16:128x128 mtp.norm.weight:BF16:128 || exit 2
+	mtp.fc.weight:BF16:128x256 mtp.layers.0.self_attn.q_proj.weight:BF16:128x128 \
+	mtp.layers.0.self_attn.k_proj.weight:BF16:128x128 mtp.layers.0.self_attn.v_proj.weight:BF16:128x128 \
+	mtp.norm.weight:BF16:128 || exit 2
 echo '{"model_type": "qwen3_next", "architectures": ["Qwen3NextForCausalLM"], "num_hidden_layers": 1}' >"$MTP/config.json"
 "$CT_BIN" quantize --dry-run -c "$TMP/moe-linear.yaml" "$MTP" "$TMP/mtp-o" >"$TMP/out" 2>"$TMP/err"
 grep -q '^  mtp.fc.weight  BF16  kept (dropped by transformers on load (MTP): kept dense for vLLM.s speculative decoding)' "$TMP/out" &&
@@ -241,7 +243,7 @@ if "$CT_BIN" quantize -q -c "$TMP/moe-linear.yaml" "$MTP" "$TMP/mtp-o" 2>"$TMP/e
 		grep -q '^model.layers.0.mlp.down_proj.weight_packed' "$TMP/dump" &&
 		pass "MTP weights stay in the output, dense" || fail "MTP weights stay in the output, dense" "$(cat "$TMP/dump")"
 	ig=$("$T/jget" .quantization_config.ignore <"$TMP/mtp-o/config.json")
-	[ "$ig" = '["model.layers.1.mlp.down_proj","mtp.fc","mtp.layers.0.self_attn.q_proj","lm_head"]' ] &&
+	[ "$ig" = '["model.layers.1.mlp.down_proj","mtp.fc","mtp.layers.0.self_attn.q_proj","mtp.layers.0.self_attn.k_proj","mtp.layers.0.self_attn.v_proj","lm_head"]' ] &&
 		pass "... and are ignored by name" || fail "... and are ignored by name" "$ig"
 	expect "... which vLLM's check passes" 0 "" verify -q --serving vllm "$TMP/mtp-o"
 else

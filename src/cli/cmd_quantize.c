@@ -9,6 +9,7 @@
 #include "pyjson.h"
 #include "qconfig.h"
 #include "recipe.h"
+#include "serving.h"
 
 #define MAX_PATTERNS 256
 
@@ -188,6 +189,12 @@ int cmd_quantize(int argc, char **argv, const cli_command *self)
 		rc = cli_parts_prepare(ck, &a.write, &err);
 	if (!rc)
 		rc = refine_config(&a, ck, cfg, &err);
+	/* a preset vLLM cannot load on any CUDA GPU is written, with a warning
+	 * (serving.h: ct_vllm_unserved; verify --serving vllm fails it) */
+	char why[512];
+	if (!rc && a.scheme && ct_vllm_unserved(cfg, why, sizeof(why)))
+		cli_warn("preset %s: vLLM (%.8s) cannot load the result on any CUDA GPU: %s",
+			 a.scheme, ct_vllm_commit, why);
 	if (!rc && cfg->n_groups == 0)
 		rc = ct_fail(&err, CT_EUSAGE, "%s: the config has no quantization groups (use "
 			     "'ctensors compress' for a sparsity-only config)", a.config);

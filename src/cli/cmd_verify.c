@@ -96,8 +96,9 @@ static void print_serving(const ct_verify_opts *a, const ct_serving_report *s)
 		printf(")");
 	}
 	size_t notes = s->n_findings - s->n_failed;
-	printf(": %zu layers, %zu problem%s, %zu note%s\n", s->n_layers, s->n_failed,
-	       s->n_failed == 1 ? "" : "s", notes, notes == 1 ? "" : "s");
+	printf(": %zu layers, %zu problem%s, %zu note%s (vLLM %.8s, %s)\n", s->n_layers,
+	       s->n_failed, s->n_failed == 1 ? "" : "s", notes, notes == 1 ? "" : "s",
+	       ct_vllm_commit, ct_vllm_commit_date);
 	for (size_t i = 0; i < s->n_kernels; i++) {
 		printf("  group ");
 		cli_put_safe(stdout, s->kernels[i].group);

@@ -125,11 +125,12 @@ static const cli_opt verify_opts[] = {
 	{ OPT_REQUIRE_CHECKSUMS, "require-checksums", no_argument, NULL,
 	  "fail a file that carries no ctensors.xxh3 checksums", NULL },
 	{ OPT_SERVING, "serving", required_argument, "ENGINE",
-	  "also check what this engine's loader needs (vllm)", "vllm" },
+	  "also decide, as this engine (vllm, at commit 9aaf83ef) does, whether it loads", "vllm" },
 	{ OPT_GPU, "gpu", required_argument, "SM",
-	  "with --serving: the GPU served on (sm80, sm89, sm90, sm100, ...)",
+	  "with --serving: the GPU served on (sm80, sm89, sm90, sm100, ...; default: try each)",
 	  "sm75 sm80 sm86 sm89 sm90 sm100 sm120" },
-	{ OPT_TP, "tp", required_argument, "N", "with --serving: the tensor-parallel size", NULL },
+	{ OPT_TP, "tp", required_argument, "N",
+	  "with --serving: the tensor-parallel size (default: try 1, 2, 4, 8)", NULL },
 	{ OPT_JSON, "json", no_argument, NULL, "one JSON document on stdout", NULL },
 	{ 'j', "threads", required_argument, "N", "worker threads (default: all cores)", NULL },
 	{ 'q', "quiet", no_argument, NULL, "print nothing unless a check fails", NULL },
@@ -180,7 +181,8 @@ const cli_command cli_commands[] = {
 	  "decodes, and the ctensors.xxh3 checksums. With --against, every module is\n"
 	  "decompressed and compared (max abs error, RMSE, SNR, cosine); a module far\n"
 	  "outside its scheme's error fails even without thresholds. --serving vllm adds\n"
-	  "vLLM's loader rules. Exit status 0 when every check passes, 1 when one fails\n"
+	  "vLLM's load-or-fail decision (scheme, kernel, parameters, per layer, GPU and\n"
+	  "TP size, read from vLLM 9aaf83ef). Exit status 0 when every check passes, 1 when one fails\n"
 	  "or the checkpoint is damaged, 3 when the path is no checkpoint.",
 	  verify_opts, false },
 	{ "convert", cmd_convert, "[--from FORMAT] [options] INPUT OUTPUT",

@@ -756,6 +756,12 @@ static int plan_tensor(plan_ctx *pc, size_t s, const ct_tensor *t, ct_error *err
 			 * whatever the targets (modclass.h) */
 			snprintf(why, sizeof(why), "MoE router: a bare parameter in transformers "
 				 "v5, not a Linear module, which the library never quantizes");
+			/* and listed in ignore, as llm-compressor lists it: a target
+			 * that reaches a dense module is what verify and vLLM refuse */
+			const char *mm = module;
+			rc = ct_qconfig_add_ignore(cfg, &mm, 1, err);
+			if (rc)
+				return rc;
 			g = claimed = -1;
 		} else if (g >= 0 && !cfg->groups[g].weights) {
 			snprintf(why, sizeof(why), "group %s quantizes no weights",

@@ -447,6 +447,7 @@ static json_t *serving_json(const ct_verify_opts *o, const ct_serving_report *s)
 						    "scheme", s->kernels[i].scheme, "kernel",
 						    s->kernels[i].kernel));
 	json_object_set_new(j, "engine", json_string("vllm"));
+	json_object_set_new(j, "vllm_commit", json_string(ct_vllm_commit));
 	json_object_set_new(j, "gpu", o->target.sm ? json_integer(o->target.sm) : json_null());
 	json_object_set_new(j, "tp", o->target.tp ? json_integer(o->target.tp) : json_null());
 	json_object_set_new(j, "ok", json_boolean(s->n_failed == 0));
