@@ -3,6 +3,7 @@
 #include "fpconv.h"
 #include "kernels.h"
 
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -295,6 +296,54 @@ int ct_codec_dequantize_rows(const ct_qparams *p, ct_codes_fn codes, void *cctx,
 	free(q);
 	free(rows);
 	return rc;
+}
+
+/* ------------------------------------------------------------ bounds --- */
+
+void ct_codec_bound_of(const ct_qparams *p, double max_code, ct_dec_bound *b)
+{
+	/* the scales the decoder multiplies by (ct_dequant_row): p->scale, over
+	 * p->gs for NVFP4, gathered by g_idx from the same grid; (q - z) for int
+	 * codes, |q| <= max_code */
+	uint64_t n = p->srows * p->scols;
+	float smax = 0.0f;
+	int32_t zmax = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		float a = fabsf(p->scale[i]);
+		smax = a > smax ? a : smax;
+		int32_t z = p->zp ? p->zp[i] : 0;
+		z = z < 0 ? -z : z;
+		zmax = z > zmax ? z : zmax;
+	}
+	double s = p->has_gs ? (double)smax / (double)p->gs : (double)smax;
+	b->max_abs = (max_code + (double)zmax) * s;
+	b->sd = ct_dequant_dtype(p);
+}
+
+static double max_finite(ct_dtype dt)
+{
+	switch (dt) {
+	case CT_F16:
+		return 65504.0;
+	case CT_BF16:
+		return 0x1.fep127;
+	case CT_F32:
+		return (double)FLT_MAX;
+	default:
+		return 0.0;
+	}
+}
+
+bool ct_dec_bound_finite(const ct_dec_bound *b, ct_dtype out_dt)
+{
+	double lim = max_finite(b->sd);
+	double lo = max_finite(out_dt);
+	lim = lo < lim ? lo : lim;
+	/* each product is one F32 multiply (and, for NVFP4, one F32 division
+	 * of the scale) rounded to nearest: a relative error of 2^-23 at most,
+	 * far inside the margin; a product below the largest finite value of
+	 * both dtypes rounds to a finite value in each */
+	return !b->maybe_nan && isfinite(b->max_abs) && b->max_abs <= 0.99 * lim;
 }
 
 /* ------------------------------------------------------------ fp4 rows --- */

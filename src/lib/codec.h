@@ -50,6 +50,13 @@ typedef struct ct_dec_info {
 	ct_dtype dtype;            /* dtype the library's decompression returns */
 } ct_dec_info;
 
+/* What decoding a module can yield at most. */
+typedef struct ct_dec_bound {
+	double max_abs;            /* |code - zero point| * |scale| before rounding, at most */
+	ct_dtype sd;               /* the dtype products are rounded to first */
+	bool maybe_nan;            /* a code decodes to NaN whatever its scale */
+} ct_dec_bound;
+
 typedef struct ct_codec {
 	ct_format format;
 	/* Local names of the tensors a module in this format may hold; the
@@ -69,7 +76,22 @@ typedef struct ct_codec {
 	/* Emits the dense weight, row by row, as output 0 in dtype out_dt. */
 	int (*decode)(const ct_module_desc *m, ct_lookup_fn get, void *gctx, ct_dtype out_dt,
 		      ct_emit_fn emit, void *ctx, ct_error *err);
+	/* Optional: loads what decode loads (the same checks, the same errors)
+	 * and bounds what it would compute, from the scales and zero points
+	 * alone (and a scan of the codes where a code can be NaN), without
+	 * dequantizing a row. */
+	int (*bound)(const ct_module_desc *m, ct_lookup_fn get, void *gctx,
+		     ct_dec_bound *b, ct_error *err);
 } ct_codec;
+
+/* max_code * the largest |scale| (over the global scale for NVFP4), plus
+ * the zero points' reach for int codes, into b. */
+void ct_codec_bound_of(const ct_qparams *p, double max_code, ct_dec_bound *b);
+
+/* True when a module bounded by b decodes to finite values only in dtype
+ * out_dt: every product stays below the largest finite value of the scale
+ * dtype and of out_dt, with a margin for the rounding of the products. */
+bool ct_dec_bound_finite(const ct_dec_bound *b, ct_dtype out_dt);
 
 /* The codec of a format, or NULL when ctensors cannot write or read it. */
 const ct_codec *ct_codec_for(ct_format f);

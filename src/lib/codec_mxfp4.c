@@ -48,6 +48,22 @@ static int mxfp4_decode(const ct_module_desc *m, ct_lookup_fn get, void *gctx,
 	return rc;
 }
 
+/* As NVFP4 (codec_nvfp4.c: nvfp4_bound): no E2M1 code is invalid, so
+ * only 6 * the largest E8M0 scale can overflow the output. */
+static int mxfp4_bound(const ct_module_desc *m, ct_lookup_fn get, void *gctx, ct_dec_bound *b,
+		       ct_error *err)
+{
+	ct_qparams p;
+	ct_dec_info info = { 0, 0, CT_DTYPE_COUNT };
+	int rc = ct_codec_fp4_load(m->args, get, gctx, CT_U8, &p, &info, err);
+	if (rc)
+		return rc;
+	ct_codec_bound_of(&p, 6.0, b);
+	b->maybe_nan = false;
+	ct_qparams_free(&p);
+	return CT_OK;
+}
+
 const ct_codec ct_codec_mxfp4 = {
 	.format = CT_FMT_MXFP4,
 	.suffixes = mxfp4_suffixes,
@@ -55,4 +71,5 @@ const ct_codec ct_codec_mxfp4 = {
 	.encode = mxfp4_encode,
 	.check = mxfp4_check,
 	.decode = mxfp4_decode,
+	.bound = mxfp4_bound,
 };

@@ -181,6 +181,32 @@ static int naive_decode(const ct_module_desc *m, ct_lookup_fn get, void *gctx,
 	return rc;
 }
 
+/* int8 codes are all values (|q| <= 128); an e4m3 code is NaN when its
+ * low 7 bits are all set (0x7F, 0xFF: torch.float8_e4m3fn has no infinity,
+ * compressed-tensors quant_args.py FP8_E4M3_DATA max 448), found by a scan
+ * of the bytes; otherwise only the product can overflow. */
+static int naive_bound(const ct_module_desc *m, ct_lookup_fn get, void *gctx, ct_dec_bound *b,
+		       ct_error *err)
+{
+	ct_qparams p;
+	ct_dec_info info = { 0, 0, CT_DTYPE_COUNT };
+	int rc = naive_load(m->args, get, gctx, &p, &info, err);
+	if (rc)
+		return rc;
+	bool is_int = m->args->type == CT_QTYPE_INT;
+	ct_codec_bound_of(&p, is_int ? 128.0 : 448.0, b);
+	b->maybe_nan = false;
+	if (!is_int) {
+		const ct_tensor *w = get(gctx, "weight");
+		uint8_t nan = 0;
+		for (uint64_t i = 0; i < w->nelem; i++)
+			nan |= (uint8_t)((w->data[i] & 0x7F) == 0x7F);
+		b->maybe_nan = nan != 0;
+	}
+	ct_qparams_free(&p);
+	return CT_OK;
+}
+
 #define NAIVE_CODEC(sym, fmt)                                                  \
 	const ct_codec sym = {                                                 \
 		.format = fmt,                                                 \
@@ -189,6 +215,7 @@ static int naive_decode(const ct_module_desc *m, ct_lookup_fn get, void *gctx,
 		.encode = naive_encode,                                        \
 		.check = naive_check,                                          \
 		.decode = naive_decode,                                        \
+		.bound = naive_bound,                                          \
 	}
 
 NAIVE_CODEC(ct_codec_naive, CT_FMT_NAIVE);

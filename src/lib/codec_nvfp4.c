@@ -84,6 +84,24 @@ static int nvfp4_decode(const ct_module_desc *m, ct_lookup_fn get, void *gctx,
 	return rc;
 }
 
+/* E2M1 has no invalid code (every nibble is a value, at most 6 in
+ * magnitude: compressed-tensors quantization/quant_args.py FP4_E2M1_DATA
+ * max 6.0; vLLM csrc/quantization/fp4 kE2M1ToFloat), so what decodes to
+ * NaN or Inf is a product overflowing the output: 6 * max |s| / gs. */
+static int nvfp4_bound(const ct_module_desc *m, ct_lookup_fn get, void *gctx, ct_dec_bound *b,
+		       ct_error *err)
+{
+	ct_qparams p;
+	ct_dec_info info = { 0, 0, CT_DTYPE_COUNT };
+	int rc = nvfp4_load(m->args, get, gctx, &p, &info, err);
+	if (rc)
+		return rc;
+	ct_codec_bound_of(&p, 6.0, b);
+	b->maybe_nan = false;
+	ct_qparams_free(&p);
+	return CT_OK;
+}
+
 const ct_codec ct_codec_nvfp4 = {
 	.format = CT_FMT_NVFP4,
 	.suffixes = nvfp4_suffixes,
@@ -91,4 +109,5 @@ const ct_codec ct_codec_nvfp4 = {
 	.encode = nvfp4_encode,
 	.check = nvfp4_check,
 	.decode = nvfp4_decode,
+	.bound = nvfp4_bound,
 };

@@ -11,6 +11,7 @@
 #include "kernels.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -354,6 +355,27 @@ static int pack_decode(const ct_module_desc *m, ct_lookup_fn get, void *gctx, ct
 	return rc;
 }
 
+/* Every packed code is an integer in [-2^(bits-1), 2^(bits-1)) once the
+ * offset is taken off (unpack_row; compressed-tensors compressors/
+ * quantized_compressors/pack_quantized.py unpack_from_int32), so no code
+ * is invalid and only (q - z) * s can overflow: the bound from the scales
+ * and zero points. */
+static int pack_bound(const ct_module_desc *m, ct_lookup_fn get, void *gctx, ct_dec_bound *b,
+		      ct_error *err)
+{
+	ct_qparams p;
+	ct_dec_info info = { 0, 0, CT_DTYPE_COUNT };
+	int rc = pack_load(m->args, get, gctx, m->pack_padded, &p, &info, err);
+	if (rc)
+		return rc;
+	int bits = m->args->num_bits;
+	/* an unusual width falls back to a full decode (an infinite bound) */
+	ct_codec_bound_of(&p, bits >= 1 && bits <= 32 ? ldexp(1.0, bits - 1) : INFINITY, b);
+	b->maybe_nan = false;
+	ct_qparams_free(&p);
+	return CT_OK;
+}
+
 const ct_codec ct_codec_pack = {
 	.format = CT_FMT_PACK,
 	.suffixes = pack_suffixes,
@@ -361,4 +383,5 @@ const ct_codec ct_codec_pack = {
 	.encode = pack_encode,
 	.check = pack_check,
 	.decode = pack_decode,
+	.bound = pack_bound,
 };

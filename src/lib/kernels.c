@@ -623,6 +623,16 @@ __attribute__((target("avx2"), always_inline)) static inline __m256 e4m3_value_a
 	return _mm256_castsi256_ps(_mm256_or_si256(r, sign));
 }
 
+/* fp4_value of 8 codes: the magnitude of bits 0-2 from a register table
+ * (vpermps reads only the low 3 bits of each index), bit 3 the sign. */
+__attribute__((target("avx2"), always_inline)) static inline __m256 e2m1_value_avx2(__m256i q)
+{
+	const __m256 mag = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
+	__m256 v = _mm256_permutevar8x32_ps(mag, q);
+	__m256i sign = _mm256_slli_epi32(_mm256_and_si256(q, _mm256_set1_epi32(8)), 28);
+	return _mm256_castsi256_ps(_mm256_or_si256(_mm256_castps_si256(v), sign));
+}
+
 /* The full cells of dequant_avx2, specialized by the callers on the code
  * and the dtype so that the inner loop has no test. */
 __attribute__((target("avx2"), always_inline)) static inline void
@@ -637,7 +647,7 @@ dequant_cells_avx2(ct_kernel_code code, bool bf16, const int32_t *q, size_t full
 		for (size_t i = c0; i < c0 + cell; i += 8) {
 			__m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(q + i));
 			__m256 v = code == CT_K_INT ? _mm256_sub_ps(_mm256_cvtepi32_ps(c), vz)
-						    : e4m3_value_avx2(c);
+				 : code == CT_K_FP8 ? e4m3_value_avx2(c) : e2m1_value_avx2(c);
 			v = _mm256_mul_ps(v, vs);
 			if (!bf16) {
 				_mm256_storeu_ps((float *)(void *)(o + 4 * i), v);
@@ -659,14 +669,14 @@ dequant_cells_avx2(ct_kernel_code code, bool bf16, const int32_t *q, size_t full
 
 /* Integer or e4m3 codes, output in the scale's dtype BF16 or F32, cells of
  * a multiple of 8: 8 values at a time, the products exactly as the portable
- * loop forms them ((q - z) * s or e4m3(q) * s), torch's BF16 rounding by
- * integer ops and the converter's NaN as a blend. Everything else (F16,
- * E2M1, the one-column cells of the activation order) the portable way. */
+ * loop forms them ((q - z) * s, e4m3(q) * s or e2m1(q) * s), torch's BF16
+ * rounding by integer ops and the converter's NaN as a blend. Everything
+ * else (F16, the one-column cells of the activation order) the portable way. */
 __attribute__((target("avx2"))) static void
 dequant_avx2(ct_kernel_code code, ct_dtype sd, ct_dtype out_dt, const int32_t *q, size_t n,
 	     size_t cell, const float *s, const int32_t *z, void *out)
 {
-	if (code == CT_K_FP4 || sd != out_dt || (sd != CT_BF16 && sd != CT_F32) || cell % 8 != 0) {
+	if (sd != out_dt || (sd != CT_BF16 && sd != CT_F32) || cell % 8 != 0) {
 		DEQUANT_CASES(dequant_body)
 		return;
 	}
@@ -677,10 +687,14 @@ dequant_avx2(ct_kernel_code code, ct_dtype sd, ct_dtype out_dt, const int32_t *q
 		dequant_cells_avx2(CT_K_INT, true, q, full, cell, s, z, o);
 	else if (code == CT_K_INT)
 		dequant_cells_avx2(CT_K_INT, false, q, full, cell, s, z, o);
-	else if (bf16)
+	else if (code == CT_K_FP8 && bf16)
 		dequant_cells_avx2(CT_K_FP8, true, q, full, cell, s, z, o);
-	else
+	else if (code == CT_K_FP8)
 		dequant_cells_avx2(CT_K_FP8, false, q, full, cell, s, z, o);
+	else if (bf16)
+		dequant_cells_avx2(CT_K_FP4, true, q, full, cell, s, z, o);
+	else
+		dequant_cells_avx2(CT_K_FP4, false, q, full, cell, s, z, o);
 	if (full < n)
 		dequant_body(code, sd, out_dt, q + full, n - full, cell, s + full / cell,
 			     z ? z + full / cell : NULL, o + full * ct_dtype_size(out_dt));

@@ -1365,6 +1365,17 @@ int ct_plan_decode(const ct_checkpoint *ck, const ct_plan_item *it, ct_emit_fn e
 	return rc;
 }
 
+int ct_plan_bound(const ct_checkpoint *ck, const ct_plan_item *it, ct_dec_bound *b,
+		  ct_error *err)
+{
+	if (it->sparse || !it->codec || !it->codec->bound)
+		return -1;
+	lookup_ctx l = { ck, it->module, NULL };
+	int rc = it->codec->bound(&it->desc, lookup, &l, b, err);
+	release_module(ck, it->module);
+	return rc;
+}
+
 static int decode_module(const ct_checkpoint *ck, const ct_plan_item *it, ct_emit_fn emit,
 			 void *ctx, ct_error *err)
 {

@@ -204,6 +204,12 @@ void ct_plan_free(ct_plan *p);
 int ct_plan_decode(const ct_checkpoint *ck, const ct_plan_item *it, ct_emit_fn emit,
 		   void *ctx, ct_error *err);
 
+/* Bounds what a DECODE item decodes to, from its scales (ct_codec.bound):
+ * -1 when there is no bound to take (sparse, or a codec without one), else
+ * CT_OK or the error its decoding would fail with. */
+int ct_plan_bound(const ct_checkpoint *ck, const ct_plan_item *it, ct_dec_bound *b,
+		  ct_error *err);
+
 /* Module name of a tensor name (everything before the last dot), copied
  * into buf; false when it has no dot or does not fit. */
 bool ct_module_of(const char *name, char *buf, size_t size);
