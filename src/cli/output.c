@@ -893,7 +893,9 @@ static int check_split_dest(cli_output *o, const struct stat *st, ct_error *err)
 	if (o->finalize)
 		return ct_fail(err, CT_EUSAGE, "%s: is not an unfinished output of split jobs (it "
 			       "has no %s/): nothing to finalize", o->dest, CT_PARTS_DIR);
-	if (!dir_is_empty(o->dest))
+	/* another job may have made the staging directory since the lstat
+	 * above: OUTPUT is then not empty, but theirs to share */
+	if (!dir_is_empty(o->dest) && !(lstat(o->staging, &ss) == 0 && S_ISDIR(ss.st_mode)))
 		return ct_fail(err, CT_EUSAGE, "%s: already exists and is not an unfinished output "
 			       "of split jobs (--part never replaces an output; remove it or "
 			       "choose another OUTPUT)", o->dest);
