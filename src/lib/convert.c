@@ -340,6 +340,13 @@ int ct_conv_widen_f32(const ct_conv *cv, const ct_conv_out *o, ct_emit_fn emit, 
 	return CT_OK;
 }
 
+/* A block of output rows at a time, each a column of the source: reading
+ * a column element by element touches one cache line per element, so the
+ * source is read row by row across the block's columns instead (contiguous
+ * bytes) and scattered into the block, which stays in cache. */
+#define TRANSPOSE_BLOCK (1u << 20)
+#define TRANSPOSE_TILE 64
+
 int ct_conv_transpose(const ct_conv *cv, const ct_conv_out *o, ct_emit_fn emit, void *ctx,
 		      ct_error *err)
 {
@@ -350,16 +357,44 @@ int ct_conv_transpose(const ct_conv *cv, const ct_conv_out *o, ct_emit_fn emit, 
 	if (t->ndim != 2 || (esz != 2 && esz != 4) || o->ndim != 2 || o->shape[0] != c ||
 	    o->shape[1] != r)
 		return ct_fail(err, CT_EINTERNAL, "%s: transpose of an unplanned shape", o->name);
-	uint8_t *row = malloc(r ? (size_t)(r * esz) : 1);
-	if (!row)
+	/* the shapes were validated against the tensor's bytes: r * c * esz fits */
+	uint64_t row_bytes = r * esz;
+	uint64_t cols = row_bytes ? TRANSPOSE_BLOCK / row_bytes : 1;
+	if (cols < 1)
+		cols = 1;
+	if (cols > c)
+		cols = c;
+	uint8_t *buf = malloc(cols && row_bytes ? (size_t)(cols * row_bytes) : 1);
+	if (!buf)
 		return ct_fail(err, CT_EIO, "out of memory");
 	int rc = CT_OK;
-	for (uint64_t j = 0; j < c && !rc; j++) {
-		for (uint64_t i = 0; i < r; i++)
-			memcpy(row + i * esz, t->data + (i * c + j) * esz, esz);
-		rc = emit(ctx, 0, row, (size_t)(r * esz), err);
+	for (uint64_t j0 = 0; j0 < c && !rc; j0 += cols) {
+		uint64_t nj = c - j0 < cols ? c - j0 : cols;
+		for (uint64_t i0 = 0; i0 < r; i0 += TRANSPOSE_TILE) {
+			uint64_t ni = r - i0 < TRANSPOSE_TILE ? r - i0 : TRANSPOSE_TILE;
+			for (uint64_t jt = 0; jt < nj; jt += TRANSPOSE_TILE) {
+				uint64_t nt = nj - jt < TRANSPOSE_TILE ? nj - jt : TRANSPOSE_TILE;
+				for (uint64_t i = i0; i < i0 + ni; i++) {
+					const uint8_t *src = t->data + (i * c + j0 + jt) * esz;
+					if (esz == 4) {
+						for (uint64_t j = 0; j < nt; j++) {
+							uint32_t v;
+							memcpy(&v, src + j * 4, 4);
+							memcpy(buf + ((jt + j) * r + i) * 4, &v, 4);
+						}
+					} else {
+						for (uint64_t j = 0; j < nt; j++) {
+							uint16_t v;
+							memcpy(&v, src + j * 2, 2);
+							memcpy(buf + ((jt + j) * r + i) * 2, &v, 2);
+						}
+					}
+				}
+			}
+		}
+		rc = emit(ctx, 0, buf, (size_t)(nj * row_bytes), err);
 	}
-	free(row);
+	free(buf);
 	return rc;
 }
 
