@@ -365,4 +365,16 @@ expect "a job refuses a directory of someone else's files" 2 "not an unfinished 
 expect "a job with an unfit input fails before writing" 3 "" \
 	quantize -s W4A16 --group-size 96 --part 1/3 "$IN" "$TMP/u"
 [ ! -e "$TMP/u" ] && pass "no refused job left an output" || fail "no refused job left an output"
+# --finalize is held to verify's verdict before its commit, as every writer
+# is: an output verify would fail is not completed, and the slices stay
+mkdir -p "$TMP/kvd"
+"$T/mkst" "$TMP/kvd/model.safetensors" "m.self_attn.q_proj.weight:BF16:32x128" "m.self_attn.k_scale:F32:1:1" || exit 2
+echo '{"model_type": "llama"}' >"$TMP/kvd/config.json"
+expect "a slice of an output verify would fail" 0 "" quantize -q -s W4A16 --part 1/1 "$TMP/kvd" "$TMP/kvd.o"
+expect "--finalize refuses it" 3 "m.self_attn.k_scale: a KV-cache scale, but the config has no kv_cache_scheme (the output would fail 'ctensors verify'" \
+	quantize -q -s W4A16 --finalize "$TMP/kvd" "$TMP/kvd.o"
+[ ! -e "$TMP/kvd.o/config.json" ] && [ -f "$TMP/kvd.o/.ctensors-parts/part-1-of-1.json" ] &&
+	[ -z "$(ls -A "$TMP/kvd.o/.ctensors-parts" | grep -v '^part-1-of-1.json$')" ] &&
+	pass "... leaving no config.json, its slice record, and no link behind" ||
+	fail "... leaving no config.json, its slice record, and no link behind" "$(ls -AR "$TMP/kvd.o")"
 finish

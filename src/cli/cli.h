@@ -166,7 +166,8 @@ int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts 
 /* Before the commit: the written output held to the library's verdict
  * (structure, index, config; no decoding), so no command exits 0 with an
  * output verify fails. CT_EINPUT naming the first problem. */
-int cli_check_output(const cli_output *out, const cli_write_opts *o, ct_error *err);
+int cli_check_output(const ct_plan *plan, const cli_output *out, const cli_write_opts *o,
+		     ct_error *err);
 /* A directory output's files besides the shards, in order: the index,
  * the input's other files, config.json (last). */
 int cli_write_extras(const ct_plan *plan, const ct_checkpoint *in, const cli_write_opts *o,
@@ -269,6 +270,13 @@ const char *cli_output_staging(const cli_output *o);
 /* Where a whole (not split) output is being written before its commit: the
  * temporary directory or file; NULL for a split output. */
 const char *cli_output_staged(const cli_output *o);
+/* --finalize: its work directory holds the index and config.json it
+ * stages; with link, the shards the jobs wrote into OUTPUT are linked in
+ * beside them, so that the whole output can be checked before the commit
+ * (without link, those links are removed). */
+int cli_output_finalize_view(const cli_output *o, char *const *shards, size_t n, bool link,
+			     ct_error *err);
+const char *cli_output_finalize_dir(const cli_output *o);
 /* Writes a slice record into the staging directory under name,
  * atomically (temporary file, fsync, rename). */
 int cli_output_put_record(cli_output *o, const char *name, const char *data, size_t len,

@@ -298,6 +298,42 @@ static char *join(const char *a, const char *b)
 	return p;
 }
 
+int cli_output_finalize_view(const cli_output *o, char *const *shards, size_t n, bool link,
+			     ct_error *err)
+{
+	if (!o->split || !o->finalize || !o->work_dir)
+		return ct_fail(err, CT_EINTERNAL, "%s: not a --finalize output", o->dest);
+	/* a link's target is read from the link's own directory */
+	char *dest = realpath(o->dest, NULL);
+	if (!dest)
+		return ct_fail(err, CT_EIO, "%s: %s", o->dest, strerror(errno));
+	for (size_t i = 0; i < n; i++) {
+		char *at = join(o->work_dir, shards[i]);
+		char *to = join(dest, shards[i]);
+		int rc = CT_OK;
+		if (!at || !to)
+			rc = ct_fail(err, CT_EIO, "out of memory");
+		else if (link && symlink(to, at) != 0)
+			rc = ct_fail(err, CT_EIO, "%s: cannot link for the check: %s", at,
+				     strerror(errno));
+		else if (!link)
+			unlink(at);
+		free(at);
+		free(to);
+		if (rc) {
+			free(dest);
+			return rc;
+		}
+	}
+	free(dest);
+	return CT_OK;
+}
+
+const char *cli_output_finalize_dir(const cli_output *o)
+{
+	return o->split && o->finalize ? o->work_dir : NULL;
+}
+
 static char *parent_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');

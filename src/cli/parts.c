@@ -654,6 +654,8 @@ int cli_parts_finalize(ct_plan *plan, const ct_checkpoint *in, const cli_write_o
 	if (!rc)
 		rc = cli_write_extras(plan, in, o, err);
 	if (!rc)
+		rc = cli_check_output(plan, o->out, o, err);
+	if (!rc)
 		rc = cli_output_commit(o->out, err);
 	if (!rc) {
 		char a[32];

@@ -192,16 +192,32 @@ int cli_write_plan(ct_plan *plan, const ct_checkpoint *in, const cli_write_opts 
 	if (!rc && cli_output_is_dir(out))
 		rc = cli_write_extras(plan, in, o, err);
 	if (!rc)
-		rc = cli_check_output(out, o, err);
+		rc = cli_check_output(plan, out, o, err);
 	if (!rc)
 		rc = cli_output_commit(out, err);
 	free(sinks);
 	return rc;
 }
 
-int cli_check_output(const cli_output *out, const cli_write_opts *o, ct_error *err)
+int cli_check_output(const ct_plan *plan, const cli_output *out, const cli_write_opts *o,
+		     ct_error *err)
 {
 	const char *staged = cli_output_staged(out);
+	char **shards = NULL;
+	if (!staged && (staged = cli_output_finalize_dir(out))) {
+		/* --finalize: the jobs' shards are in OUTPUT already */
+		shards = calloc(plan->n_shards + 1, sizeof(*shards));
+		if (!shards)
+			return ct_fail(err, CT_EIO, "out of memory");
+		for (size_t s = 0; s < plan->n_shards; s++)
+			shards[s] = plan->shards[s].name;
+		int rc = cli_output_finalize_view(out, shards, plan->n_shards, true, err);
+		if (rc) {
+			cli_output_finalize_view(out, shards, plan->n_shards, false, err);
+			free(shards);
+			return rc;
+		}
+	}
 	if (!staged)
 		return CT_OK;
 	/* a bare file is read with the config it was written for: with
@@ -211,6 +227,11 @@ int cli_check_output(const cli_output *out, const cli_write_opts *o, ct_error *e
 			      .config_label = o->dest };
 	ct_verdict *v = NULL;
 	int rc = ct_verify_checkpoint(staged, &vo, &v, err);
+	if (shards) {
+		ct_error ignored;
+		cli_output_finalize_view(out, shards, plan->n_shards, false, &ignored);
+		free(shards);
+	}
 	if (rc)
 		return ct_error_prefix(err, "%s: the output cannot be checked", o->dest);
 	const ct_verify_tensor *bad = ct_verdict_first_problem(v);
