@@ -63,22 +63,7 @@ static const char *show(char *dst, size_t size, const char *s)
  * control bytes are escaped, and the text is cut at CT_MATCH_SHOW_MAX. */
 static const char *show_pattern(char *dst, size_t size, const char *s)
 {
-	size_t o = 0;
-	for (size_t i = 0; s && s[i] && o + 8 < size; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (i >= CT_MATCH_SHOW_MAX) {
-			memcpy(dst + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c < 0x20 || c == 0x7F)
-			o += (size_t)snprintf(dst + o, size - o, "\\x%02x", c);
-		else
-			dst[o++] = (char)c;
-	}
-	if (size)
-		dst[o] = '\0';
-	return dst;
+	return ct_show_as(dst, size, s, CT_MATCH_SHOW_MAX, false);
 }
 
 static void pat_clear(pat *p)

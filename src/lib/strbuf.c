@@ -159,6 +159,11 @@ char *sb_steal(strbuf *sb, size_t *len)
 
 const char *ct_show(char *dst, size_t size, const char *s, size_t max)
 {
+	return ct_show_as(dst, size, s, max, true);
+}
+
+const char *ct_show_as(char *dst, size_t size, const char *s, size_t max, bool quotes)
+{
 	size_t o = 0;
 	for (size_t i = 0; s && s[i] && o + 8 < size; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -167,7 +172,7 @@ const char *ct_show(char *dst, size_t size, const char *s, size_t max)
 			o += 3;
 			break;
 		}
-		if (c < 0x20 || c == 0x7F || c == '"' || c == '\\')
+		if (c < 0x20 || c == 0x7F || (quotes && (c == '"' || c == '\\')))
 			o += (size_t)snprintf(dst + o, size - o, "\\x%02x", c);
 		else
 			dst[o++] = (char)c;

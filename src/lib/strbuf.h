@@ -36,6 +36,9 @@ char *sb_steal(strbuf *sb, size_t *len);
 /* Copies untrusted text into dst for a message: quotes, backslashes and
  * control bytes as \xNN, cut with "..." after max bytes. Returns dst. */
 const char *ct_show(char *dst, size_t size, const char *s, size_t max);
+/* The same, where quotes selects whether quotes and backslashes are escaped
+ * too (not in a pattern shown as the user typed it, "re:.*mlp\.gate$"). */
+const char *ct_show_as(char *dst, size_t size, const char *s, size_t max, bool quotes);
 
 /* A list of messages (warnings a plan collects for the CLI to print).
  * Out-of-memory is sticky as for strbuf. */
